@@ -1,0 +1,1 @@
+"""Chemistry: composition parsing, oxidation states, element embeddings, composition graphs."""

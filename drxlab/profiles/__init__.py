@@ -1,0 +1,1 @@
+"""Discharge profiles: processing raw segments into the DRXNet standard form, and importers."""
