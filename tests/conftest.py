@@ -23,3 +23,42 @@ def require_shared(path: Path = UPSTREAM) -> Path:
 def upstream() -> Path:
     """The DRXNet authors' released files (../shared/drxnet-upstream)."""
     return require_shared(UPSTREAM)
+
+
+def db_digest(path: Path) -> str:
+    """sha256 of a SQLite database's logical dump (equal dumps = unchanged database)."""
+    import hashlib
+    import sqlite3
+
+    if not Path(path).exists():
+        return "absent"
+    con = sqlite3.connect(str(path))
+    try:
+        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Path of a fresh, initialised store in a temporary directory."""
+    from drxlab.store.db import open_store
+
+    path = tmp_path / "lab.sqlite"
+    open_store(path)
+    return path
+
+
+@pytest.fixture
+def run(db_path: Path):
+    """Invoke the CLI on the temporary store: ``run("tests", "--json")`` → click Result."""
+    from click.testing import CliRunner
+
+    from drxlab.cli.main import cli
+
+    runner = CliRunner()
+
+    def _run(*args: str, db: Path | None = None):
+        return runner.invoke(cli, ["--db", str(db or db_path), *map(str, args)], catch_exceptions=False)
+
+    return _run

@@ -1,0 +1,1 @@
+"""The `drxlab` command line."""

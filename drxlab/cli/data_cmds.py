@@ -1,0 +1,135 @@
+"""Data commands: init, import, materials, tests, export."""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.render import echo_json, table
+from drxlab.profiles import importers
+from drxlab.store import queries
+from drxlab.store.db import schema_version
+from drxlab.store.tables import unpack
+from drxlab.workflow.ingest import import_files
+
+
+@cli.command()
+@pass_ctx
+def init(obj: Context) -> None:
+    """Create the experiment store (or check an existing one)."""
+    store = obj.store()
+    click.echo(f"store ready: {store.url} (schema version {schema_version(store)})")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(importers.FORMATS), default="auto", show_default=True,
+              help="File format; auto detects DRXNet CSV, DRX-TD JSON or a cycler export by content.")
+@click.option("--campaign", default=None, help="Attach the imported samples to this campaign name.")
+@click.option("--composition", default=None, help="Target composition of a cycler file, e.g. Li1.2Mn0.4Ti0.4O2.")
+@click.option("--active-mass", type=float, default=None, help="Active mass of a cycler cell, g (to get mAh/g).")
+@click.option("--rate", type=float, default=None, help="Current density of a cycler file, mA/g [default: from the data].")
+@click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH",
+              help="Voltage window of a cycler file, V [default: from the data].")
+@click.option("--instrument", default="", help="Cycler name, stored with the test.")
+@click.option("--allow-unbalanced", is_flag=True, help="Accept compositions no common oxidation states balance.")
+@click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@pass_ctx
+def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None, composition: str | None,
+            active_mass: float | None, rate: float | None, window: tuple[float, float] | None, instrument: str,
+            allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
+    """Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and
+    raw cycler exports (time, voltage, current[, capacity, cycle] columns).
+
+    All files are read and checked first; nothing is written unless every file is good
+    (or --keep-going, which skips and reports the bad ones). Re-importing a file is a no-op.
+    """
+    files = importers.expand(paths)
+    opts = importers.CyclerOptions(composition=composition, active_mass=active_mass, rate=rate,
+                                   window=tuple(window) if window else None, instrument=instrument)
+    with tqdm(total=len(files), desc="reading", unit="file", disable=len(files) < 20 or None, file=sys.stderr) as bar:
+        parsed, bad = importers.read_files(files, fmt, allow_unbalanced=allow_unbalanced, cycler=opts,
+                                           keep_going=keep_going, on_file=lambda _p: bar.update())
+    store = obj.store()
+    with store.transaction() as session:
+        campaign_id = None
+        if campaign:
+            camp = queries.campaign_latest(session, campaign) or queries.add_campaign_revision(session, campaign, "", "")[0]
+            campaign_id = camp.id
+        summary = import_files(session, parsed, campaign_id=campaign_id)
+    summary.skipped = bad + summary.skipped
+    if as_json:
+        echo_json({"files": summary.files, "tests": summary.tests, "profiles": summary.profiles,
+                   "materials": sorted(summary.materials), "skipped": summary.skipped})
+        return
+    for msg in summary.skipped:
+        click.echo(msg, err=True)
+    click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
+               f"{len(summary.materials)} material(s)")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def materials(obj: Context, as_json: bool) -> None:
+    """List materials (normalised formula, class, oxidation states, number of tests)."""
+    with obj.store().reader() as s:
+        rows = queries.material_rows(s)
+    if as_json:
+        return echo_json(rows)
+    click.echo(table([(r["id"], r["formula"], r["class"], r["n_metals"],
+                       " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()), r["tests"]) for r in rows],
+                     ["id", "formula", "class", "metals", "oxidation states", "tests"]))
+
+
+@cli.command()
+@click.option("--campaign", default=None, help="Only tests of samples in this campaign.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
+    """List electrochemical tests with conditions and first-cycle capacity."""
+    with obj.store().reader() as s:
+        cid = None
+        if campaign:
+            c = queries.campaign_latest(s, campaign)
+            if c is None:
+                from drxlab.exceptions import CampaignError
+                raise CampaignError(f"campaign {campaign!r} not found; see `drxlab campaign list`")
+            cid = c.id
+        rows = queries.test_rows(s, cid)
+    if as_json:
+        return echo_json(rows)
+    click.echo(table([(r["id"], r["formula"], r["class"], r["rate_mA_g"], r["v_low_V"], r["v_high_V"], r["profiles"],
+                       r["capacity_first_mAh_g"], "virtual" if r["virtual"] else r["source"]) for r in rows],
+                     ["test", "formula", "class", "rate (mA/g)", "V_low (V)", "V_high (V)", "profiles",
+                      "Q first cycle (mAh/g)", "source"], [0, 0, 0, 1, 2, 2, 0, 1, 0]))
+
+
+@cli.command()
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="-", help="CSV file [default: stdout].")
+@click.option("--test", "test_ids", type=int, multiple=True, help="Only these test ids.")
+@pass_ctx
+def export(obj: Context, out: str, test_ids: tuple[int, ...]) -> None:
+    """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable)."""
+    with obj.store().reader() as s:
+        records = queries.test_records(s, test_ids=list(test_ids) or None)
+    fh = sys.stdout if out == "-" else open(out, "w", newline="")
+    try:
+        w = csv.writer(fh)
+        w.writerow(["material_id", "composition", "V_low", "V_high", "rate", "cycle", "Vii", "Q0ii", "Qii", "dQdVii"])
+        for r in records:
+            q1 = r.profiles.get(min(r.profiles))
+            for cycle, (v, q, d) in sorted(r.profiles.items()):
+                import numpy as np
+                q0 = np.interp(v, q1[0], q1[1])
+                for i in range(len(v)):
+                    w.writerow([r.test_id, r.formula, r.v_low, r.v_high, r.rate, cycle, f"{v[i]:.6g}", f"{q0[i]:.6g}",
+                                f"{q[i]:.6g}", f"{d[i]:.6g}"])
+    finally:
+        if fh is not sys.stdout:
+            fh.close()

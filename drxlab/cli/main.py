@@ -1,0 +1,70 @@
+"""Entry point: the `drxlab` group, the shared store option and error reporting.
+
+Every command opens the store the same way (``--db`` / ``$DRXLAB_DB`` / ``db/drxlab.sqlite``)
+and reports a :class:`~drxlab.exceptions.DrxlabError` as one ``Error:`` line with exit code 1.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from drxlab import __version__
+from drxlab.exceptions import DrxlabError
+from drxlab.store.db import Store, open_store
+
+
+class Context:
+    """Lazily opened store shared by the commands of one invocation."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self._store: Store | None = None
+
+    def store(self, create: bool = True) -> Store:
+        if self._store is None:
+            self._store = open_store(self.db, create=create)
+        return self._store
+
+
+class DrxlabGroup(click.Group):
+    """A click group that turns drxlab errors into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except DrxlabError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(cls=DrxlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", envvar="DRXLAB_DB", default=None, metavar="URL|PATH",
+              help="Experiment store: a SQLite path or any SQLAlchemy URL [default: db/drxlab.sqlite; env DRXLAB_DB].")
+@click.version_option(__version__, prog_name="drxlab")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """drxlab — decide which disordered-rocksalt (DRX) cathodes to make next.
+
+    Keeps your syntheses and coin-cell discharge profiles, trains and fine-tunes the DRXNet
+    ensemble on them, and ranks candidate compositions by predicted capacity (mAh/g) and its
+    uncertainty σ_Q.
+    """
+    ctx.obj = Context(db)
+
+
+def _register() -> None:
+    from drxlab.cli import data_cmds  # noqa: F401  (commands attach themselves to `cli`)
+
+    for name in ("model_cmds", "lab_cmds", "campaign_cmds", "loop_cmds", "report_cmds", "db_cmds", "bench_cmds"):
+        try:
+            __import__(f"drxlab.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"drxlab.cli.{name}":
+                raise
+
+
+_register()

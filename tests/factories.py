@@ -1,0 +1,59 @@
+"""Small writers of valid data files (DRX-TD JSON, cycler CSV) for tests to corrupt."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def curve(v: np.ndarray, cap: float) -> np.ndarray:
+    """A sloping DRX-like Q(V), mAh/g, zero at the highest voltage."""
+    q = cap / (1 + np.exp((v - 3.0) / 0.4))
+    return q - q.min()
+
+
+def drx_td_doc(composition: dict | None = None, cycles: int = 3, cap: float = 240.0, rate: float = 20.0,
+               window: tuple[float, float] = (1.5, 4.8)) -> dict:
+    v = np.linspace(window[0], window[1], 100)
+    disc = []
+    for c in range(1, cycles + 1):
+        q = curve(v, cap - 4 * (c - 1))
+        disc.append({"cycle_num": c, "V_std": v.tolist(), "Q_std": q.tolist(), "Q0_std": curve(v, cap).tolist(),
+                     "dQdV_std": np.gradient(q, v).tolist()})
+    return {"composition": composition or {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}, "test_current(mA/g)": rate,
+            "low_voltage(V)": window[0], "high_voltage(V)": window[1], "active_mass(g)": 0.0021,
+            "discharge_list": disc}
+
+
+def write_drx_td(path: Path, **kw) -> Path:
+    path.write_text(json.dumps(drx_td_doc(**kw)))
+    return path
+
+
+def cycler_table(cycles: int = 2, cap_mah_g: float = 230.0, mass_g: float = 0.002, rate_ma_g: float = 20.0,
+                 points: int = 200) -> tuple[list[str], np.ndarray]:
+    """Rows (time s, voltage V, current mA, capacity mAh, cycle) of charge/discharge cycles."""
+    rows, t = [], 0.0
+    i_ma = rate_ma_g * mass_g
+    for c in range(1, cycles + 1):
+        cap = cap_mah_g - 3 * (c - 1)
+        hours = cap / rate_ma_g
+        for k in range(points):  # charge
+            rows.append((t, 1.5 + 3.3 * k / points, i_ma, 0.0, c))
+            t += hours * 3600 / points
+        v = np.linspace(4.8, 1.5, points)
+        q_mah_g = curve(v, cap)
+        for k in range(points):  # discharge: negative current
+            rows.append((t + q_mah_g[k] / rate_ma_g * 3600, v[k], -i_ma, q_mah_g[k] * mass_g, c))
+        t += hours * 3600 + 10
+    return ["Test_Time(s)", "Voltage(V)", "Current(mA)", "Capacity(mAh)", "Cycle_Index"], np.array(rows)
+
+
+def write_cycler(path: Path, delimiter: str = ",", drop_capacity: bool = False, **kw) -> Path:
+    header, data = cycler_table(**kw)
+    if drop_capacity:
+        header, data = header[:3] + header[4:], np.delete(data, 3, axis=1)
+    lines = [delimiter.join(header)] + [delimiter.join(f"{x:.6g}" for x in row) for row in data]
+    path.write_text("\n".join(lines) + "\n")
+    return path
