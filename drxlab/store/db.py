@@ -71,9 +71,9 @@ class Store:
     @contextmanager
     def reader(self) -> Iterator[Session]:
         """A read-only session (never commits)."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        # closing (not rolling back) keeps loaded rows readable after the block
+        with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
             yield session
-            session.rollback()
 
 
 def _make_engine(url: str) -> Engine:

@@ -1,0 +1,1 @@
+"""Benchmarks of drxlab's hot paths."""
