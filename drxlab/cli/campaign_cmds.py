@@ -1,0 +1,140 @@
+"""Campaign commands: campaign add / list, candidates, suggest."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from drxlab.acquisition.select import KINDS
+from drxlab.candidates.generator import count_candidates, first_candidates
+from drxlab.candidates.spec import load_spec
+from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.render import echo_json, table
+from drxlab.exceptions import CampaignError
+from drxlab.store import queries
+from drxlab.workflow import campaigns
+from drxlab.workflow.suggest import suggest as suggest_round
+
+
+@cli.group()
+def campaign() -> None:
+    """Register and list campaign files (TOML in campaigns/)."""
+
+
+@campaign.command("add")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_ctx
+def campaign_add(obj: Context, file: str) -> None:
+    """Register FILE under its [campaign] name; a changed file becomes a new revision."""
+    with obj.store().transaction() as s:
+        row, spec, created = campaigns.add(s, Path(file))
+    state = "registered" if created else "unchanged:"
+    click.echo(f"{state} campaign {row.name!r} revision {row.revision} ({row.spec_hash[:12]})")
+
+
+@campaign.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def campaign_list(obj: Context, as_json: bool) -> None:
+    """List campaigns with their revisions."""
+    with obj.store().reader() as s:
+        rows = [{"name": c.name, "revision": c.revision, "sha256": c.spec_hash, "created": c.created_at.isoformat(),
+                 "samples": len(queries.samples_of_campaign(s, [c.id]))} for c in queries.campaigns(s)]
+    if as_json:
+        return echo_json(rows)
+    click.echo(table([(r["name"], r["revision"], r["sha256"][:12], r["samples"], r["created"][:19]) for r in rows],
+                     ["campaign", "revision", "sha256", "samples", "created (UTC)"]))
+
+
+def _spec(obj: Context, ref: str):
+    if Path(ref).exists() or ref.endswith(".toml"):
+        if not Path(ref).is_file():
+            raise CampaignError(f"campaign file {ref} does not exist")
+        return load_spec(ref)
+    with obj.store().reader() as s:
+        return campaigns.resolve(s, ref)[1]
+
+
+@cli.command()
+@click.option("--campaign", "ref", required=True, help="Campaign file (TOML) or registered name.")
+@click.option("--count", is_flag=True, help="Print the number of candidates.")
+@click.option("--head", type=int, default=None, help="List the first N candidates.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: bool) -> None:
+    """Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid)."""
+    spec = _spec(obj, ref)
+    if head is None and not count:
+        count = True
+    if count:
+        n = count_candidates(spec)
+        return echo_json({"campaign": spec.name, "count": n}) if as_json else click.echo(n)
+    if head < 1:
+        raise CampaignError(f"--head {head} must be ≥ 1")
+    rows = first_candidates(spec, head)
+    if as_json:
+        return echo_json([{"formula": c.formula, "amounts": dict(c.amounts), "F": c.f, "class": c.composition_class,
+                           "oxidation_states": dict(c.oxidation_states)} for c in rows])
+    click.echo(table([(c.formula, c.composition_class, c.f, " ".join(f"{k}:{v:g}" for k, v in c.oxidation_states.items()))
+                      for c in rows], ["composition", "class", "F (per f.u.)", "species (per f.u.)"], [0, 0, 2, 0]))
+
+
+@cli.command()
+@click.option("--campaign", "ref", required=True, help="Campaign file (registered first) or registered name.")
+@click.option("-n", "n", type=int, default=None, help="Number of suggestions [default: the file's batch].")
+@click.option("--acq", "kind", type=click.Choice(KINDS), default=None,
+              help="Acquisition: ucb (mean+κσ), logei, pi, thompson, greedy (mean), explore (σ), pareto, random.")
+@click.option("--kappa", type=float, default=None, help="UCB exploration weight κ.")
+@click.option("--min-distance", type=float, default=None, help="Minimum L1 distance between suggestions (per f.u.).")
+@click.option("--seed", type=int, default=None, help="Random seed (same database + seed = same suggestions).")
+@click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: float | None, min_distance: float | None,
+            seed: int | None, model_ref: str | None, out: str | None, as_json: bool) -> None:
+    """Suggest the next compositions to synthesise: screens the campaign's whole candidate
+    space with the DRXNet ensemble, ranks by the acquisition function and records the
+    suggestions as proposed samples."""
+    if n is not None and n < 1:
+        raise CampaignError(f"-n {n} must be ≥ 1 (number of suggestions)")
+    with obj.store().transaction() as s, tqdm(desc="screening", unit=" candidates", file=sys.stderr,
+                                              disable=None) as bar:
+        rnd = suggest_round(s, ref, n=n, kind=kind, kappa=kappa, seed=seed, min_distance=min_distance,
+                            model_ref=model_ref, on_chunk=bar.update)
+    data = rnd.as_dict()
+    if out:
+        _write(out, rnd)
+    if as_json:
+        return echo_json(data)
+    names = list(rnd.rows[0].objectives) if rnd.rows else ["objective"]
+    click.echo(f"campaign {rnd.campaign} (rev {rnd.revision}), round {rnd.round}: {len(rnd.rows)} of "
+               f"{rnd.n_candidates} candidates by {rnd.kind} with model version {rnd.model_version}; "
+               f"min pairwise L1 distance {rnd.min_distance:.3f}")
+    if rnd.warning:
+        click.echo(f"note: {rnd.warning}", err=True)
+    extra = names[1:]
+    rows = [(r.rank, r.sample_id, r.formula, r.klass, r.predicted, r.sigma,
+             *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
+             r.acquisition, r.nearest or "—", r.distance, r.domain) for r in rnd.rows]
+    headers = ["rank", "sample", "composition", "class", f"{names[0]} (mAh/g)", "σ_Q (mAh/g)", *extra,
+               "acq. value", "nearest known", "L1 dist.", "domain"]
+    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
+
+
+def _write(path: str, rnd) -> None:
+    rows = [{"rank": r.rank, "sample_id": r.sample_id, "composition": r.formula, "class": r.klass,
+             "predicted_mAh_g": r.predicted, "sigma_mAh_g": r.sigma, "acquisition": r.acquisition,
+             "nearest_known": r.nearest, "distance_L1": r.distance, "domain": r.domain,
+             "objectives": json.dumps(r.objectives)} for r in rnd.rows]
+    if path.endswith(".json"):
+        Path(path).write_text(json.dumps(rnd.as_dict(), indent=2, default=str))
+        return
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["rank"])
+        w.writeheader()
+        w.writerows(rows)
