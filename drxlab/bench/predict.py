@@ -6,9 +6,9 @@ one run:
 - ``screen``: capacity at V_low only (5 members, one condition, no autograd) — candidate
   screening via :meth:`Ensemble.predict_capacity`;
 - ``curves``: full 100-point curves with autograd dQ/dV via :meth:`Ensemble.predict_curves`;
-- ``per_point``: the reference implementation's structure — for every voltage point the
-  composition graph is rebuilt, and each member is run separately over those per-point graphs
-  (the composition encoder runs once per point) — on a small subset.
+- ``per_point``: the reference implementation's structure (the authors' ``ensemble_prediction``)
+  — each member run separately, for every voltage point the formula parsed and the composition
+  graph rebuilt, the composition encoder run once per point — on a small subset.
 
 Example:
     >>> stats = bench_predict(load_released_ensemble(path), n_compositions=2000)  # doctest: +SKIP
@@ -23,6 +23,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from drxlab.chem.compositions import amounts as parse_amounts
+from drxlab.chem.compositions import format_formula
 from drxlab.chem.graph import build_graph
 from drxlab.model.ensemble import Ensemble
 
@@ -66,14 +68,16 @@ def per_point_curves(
 ) -> np.ndarray:
     """Curves the way the reference code computes them: ``M x n x n_points`` Q, mAh/g.
 
-    One graph per voltage point (rebuilt each time), members run one after another, dQ/dV by
-    autograd per member.
+    As in the authors' ``ensemble_prediction``: for every member, the formula is parsed and a
+    composition graph built for every voltage point, the member runs on those ``n_points``
+    graphs (encoding the composition once per point), and dQ/dV comes from autograd.
     """
     out = np.empty((len(ensemble), len(comps), n_points))
     grid = np.linspace(v_low, v_high, n_points)
     for c, amts in enumerate(comps):
-        graph = build_graph([amts for _ in range(n_points)])  # one graph per point
+        formula = format_formula(amts)
         for m, member in enumerate(ensemble.members):
+            graph = build_graph([parse_amounts(formula) for _ in range(n_points)])  # one graph per point
             v = torch.tensor(grid, dtype=torch.float32).unsqueeze(1).requires_grad_(True)
             q = member(graph, comp_idx=torch.arange(n_points), rate=torch.full((n_points,), float(rate)),
                        cycle=torch.full((n_points,), float(cycle)),

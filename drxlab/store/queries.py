@@ -158,9 +158,13 @@ def test_rows(session: Session, campaign_id: int | None = None) -> list[dict]:
 
 def test_records(session: Session, *, test_ids: Sequence[int] | None = None, classes: Sequence[str] | None = None,
                  campaign_id: int | None = None, max_cycle: int | None = None) -> list[TestRecord]:
-    """Tests with their profile arrays, filtered by id, composition class or campaign."""
+    """Tests with their profile arrays, filtered by id, composition class or campaign.
+
+    Tests of samples whose results were replaced (history) are left out.
+    """
     q = (select(ElectrochemTest, Sample, Material).join(Sample, ElectrochemTest.sample_id == Sample.id)
-         .join(Material, Sample.material_id == Material.id).order_by(ElectrochemTest.id))
+         .join(Material, Sample.material_id == Material.id).where(Sample.status != "replaced")
+         .order_by(ElectrochemTest.id))
     if test_ids is not None:
         q = q.where(ElectrochemTest.id.in_(list(test_ids)))
     if classes:
@@ -290,4 +294,67 @@ def made_or_suggested_formulas(session: Session, campaign_ids_: Sequence[int] | 
     if campaign_ids_ is not None:
         q = q.where(Sample.campaign_id.in_(list(campaign_ids_)))
     out.update(session.exec(q).all())
+    return out
+
+
+# ---------------------------------------------------------------- report
+# Read-only look-ups for `drxlab report` (drxlab/report/data.py); they never write.
+def report_samples(session: Session, campaign_ids_: Sequence[int]) -> list[tuple[Sample, Material, Suggestion | None]]:
+    """Every sample of these campaign revisions with its material and suggestion (None if not suggested)."""
+    q = (select(Sample, Material, Suggestion).join(Material, Sample.material_id == Material.id)
+         .join(Suggestion, Suggestion.sample_id == Sample.id, isouter=True)
+         .where(Sample.campaign_id.in_(list(campaign_ids_))).order_by(Sample.id))
+    return list(session.exec(q).all())
+
+
+def report_profiles(session: Session, sample_ids: Sequence[int]) -> list[tuple[ElectrochemTest, Profile]]:
+    """Tests of these samples with each of their profiles, ordered by test id then cycle."""
+    if not sample_ids:
+        return []
+    q = (select(ElectrochemTest, Profile).join(Profile, Profile.test_id == ElectrochemTest.id)
+         .where(ElectrochemTest.sample_id.in_(list(sample_ids))).order_by(ElectrochemTest.id, Profile.cycle))
+    return list(session.exec(q).all())
+
+
+def report_model_versions(session: Session, ids: Sequence[int]) -> list[ModelVersion]:
+    """Model versions by id, with their ancestors, oldest first."""
+    wanted = {int(i) for i in ids}
+    seen: dict[int, ModelVersion] = {}
+    while wanted - set(seen):
+        rows = session.exec(select(ModelVersion).where(ModelVersion.id.in_(sorted(wanted - set(seen))))).all()
+        if not rows:
+            break
+        for row in rows:
+            seen[row.id] = row
+            if row.parent_id is not None:
+                wanted.add(row.parent_id)
+    return [seen[i] for i in sorted(seen)]
+
+
+def report_inventory(session: Session, campaign_ids_: Sequence[int] | None = None) -> dict[str, dict[str, int]]:
+    """Counts by composition class (2TM/3TM/HE): materials, samples, tests and profiles.
+
+    With ``campaign_ids_`` only those campaigns' samples (and their materials, tests, profiles)
+    are counted; with None the whole store, every material included.
+    """
+    def count(what, *joins):  # noqa: ANN001, ANN202
+        q = select(Material.klass, func.count(func.distinct(what)))
+        for table, on in joins:
+            q = q.join(table, on)
+        if campaign_ids_ is not None:
+            q = q.where(Sample.campaign_id.in_(list(campaign_ids_)))
+        return q.group_by(Material.klass)
+
+    sample = (Sample, Sample.material_id == Material.id)
+    test = (ElectrochemTest, ElectrochemTest.sample_id == Sample.id)
+    counts = {
+        "materials": count(Material.id) if campaign_ids_ is None else count(Material.id, sample),
+        "samples": count(Sample.id, sample),
+        "tests": count(ElectrochemTest.id, sample, test),
+        "profiles": count(Profile.id, sample, test, (Profile, Profile.test_id == ElectrochemTest.id)),
+    }
+    out: dict[str, dict[str, int]] = {}
+    for key, q in counts.items():
+        for klass, n in session.exec(q).all():
+            out.setdefault(klass, {k: 0 for k in counts})[key] = int(n)
     return out

@@ -1,0 +1,80 @@
+"""Benchmarks: bench predict / suggest / finetune (figures as ratios to a baseline in the same run)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.render import echo_json, table
+
+DEFAULT_CHECKPOINTS = Path("..") / "shared" / "drxnet-upstream" / "pretrained"
+
+
+def _ensemble(obj: Context, checkpoints: str | None):
+    """The released ensemble from a folder, else the store's current model."""
+    from drxlab.model.io import load_released_ensemble
+    from drxlab.workflow import models
+
+    path = Path(checkpoints) if checkpoints else DEFAULT_CHECKPOINTS
+    if path.is_dir():
+        return f"released checkpoints in {path}", load_released_ensemble(path)
+    with obj.store().reader() as s:
+        row, ens = models.current(s)
+    return f"model version {row.id}", ens
+
+
+def _show(title: str, res: dict, as_json: bool) -> None:
+    if as_json:
+        return echo_json(res)
+    click.echo(title)
+    click.echo(table([(k, v) for k, v in res.items()], ["figure", "value"], [0, 3]))
+
+
+@cli.group()
+def bench() -> None:
+    """Measure drxlab's speed (compositions/s, seconds) against baselines in the same run."""
+
+
+@bench.command("predict")
+@click.option("--checkpoints", default=None, help="Released checkpoint folder [default: ../shared/…/pretrained, "
+              "else the current model].")
+@click.option("--n", "n", type=int, default=4000, show_default=True, help="Compositions to screen.")
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, threads: int, as_json: bool) -> None:
+    """Compositions/s for capacity screening and full curves vs the per-point reference path."""
+    from drxlab.bench.predict import bench_predict
+
+    what, ens = _ensemble(obj, checkpoints)
+    _show(f"bench predict: {what}, {len(ens)} members", bench_predict(ens, n, threads=threads), as_json)
+
+
+@bench.command("suggest")
+@click.option("--campaign", "spec_path", default="campaigns/he-drx.toml", show_default=True,
+              type=click.Path(exists=True, dir_okay=False))
+@click.option("--size", type=int, default=100_000, show_default=True, help="Candidates (the space is widened to it).")
+@click.option("--checkpoints", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str | None, as_json: bool) -> None:
+    """Time suggest end to end on a ~10⁵-candidate space: shares of enumeration, prediction, acquisition."""
+    from drxlab.workflow.bench import bench_space, bench_suggest
+
+    what, ens = _ensemble(obj, checkpoints)
+    spec = bench_space(Path(spec_path), size)
+    _show(f"bench suggest: {what}", bench_suggest(ens, spec), as_json)
+
+
+@bench.command("finetune")
+@click.option("--checkpoints", default=None)
+@click.option("--epochs", type=int, default=8, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bench_finetune_cmd(obj: Context, checkpoints: str | None, epochs: int, as_json: bool) -> None:
+    """Time fine-tuning the ensemble on 8 new first-cycle profiles (synthetic lab) with replay."""
+    from drxlab.workflow.bench import bench_finetune
+
+    what, ens = _ensemble(obj, checkpoints)
+    _show(f"bench finetune: {what}", bench_finetune(ens, epochs=epochs), as_json)

@@ -1,0 +1,221 @@
+"""The lab's loop: train, finetune, log, status, evaluate."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.render import echo_json, table
+from drxlab.profiles import importers
+from drxlab.workflow import results, training
+
+
+class Progress:
+    """tqdm bar fed by the trainer's progress callback (epoch, total, loss)."""
+
+    def __init__(self, desc: str) -> None:
+        self.bar = tqdm(desc=desc, unit="epoch", file=sys.stderr, disable=None)
+
+    def __call__(self, *args, **kwargs) -> None:
+        info = kwargs or {}
+        if args and isinstance(args[0], dict):
+            info = args[0]
+        total = info.get("total") or (args[1] if len(args) > 1 and isinstance(args[1], int) else None)
+        if total and self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(1)
+        if "loss" in info:
+            self.bar.set_postfix(loss=f"{info['loss']:.3g}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@cli.command()
+@click.option("--members", type=int, default=5, show_default=True, help="Ensemble members.")
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--batch", type=int, default=1024, show_default=True, help="Voltage points per batch.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", type=click.Choice(list(training.MODEL_SIZES)), default="released", show_default=True,
+              help="Network size: the paper's (released) or a small one for quick runs.")
+@click.option("--classes", default=None, help="Train only on these composition classes, e.g. 2TM.")
+@click.option("--campaign", default="", help="Make the new version current for this campaign [default: lab].")
+@pass_ctx
+def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: str, classes: str | None,
+          campaign: str) -> None:
+    """Train a new DRXNet ensemble from scratch on every profile in the store (split by composition)."""
+    bar = Progress("training")
+    try:
+        with obj.store().transaction() as s:
+            res = training.train(s, members=members, epochs=epochs, batch=batch, seed=seed, size=size,
+                                 classes=[c.strip() for c in classes.split(",")] if classes else None,
+                                 scope=campaign, progress=bar)
+    finally:
+        bar.close()
+    m = res.metrics
+    click.echo(f"model version {res.version.id} ({res.version.sha256[:12]}): capacity MAE train "
+               f"{m['train']['mae']:.1f} mAh/g, validation {m['validation']['mae']:.1f} mAh/g "
+               f"({m['validation']['n']} profiles of held-out compositions)")
+
+
+def _finetune_report(res) -> None:
+    m = res.metrics
+    click.echo(f"fine-tuned → model version {res.version.id} (parent {res.version.parent_id})")
+    click.echo(table([("new profiles", m["new_before"]["n"], m["new_before"]["mae"], m["new_after"]["mae"],
+                       m["new_before"]["sigma"], m["new_after"]["sigma"]),
+                      ("held-out old data", m["heldout_old_before"]["n"], m["heldout_old_before"]["mae"],
+                       m["heldout_old_after"]["mae"], m["heldout_old_before"]["sigma"], m["heldout_old_after"]["sigma"])],
+                     ["data", "profiles", "MAE before (mAh/g)", "MAE after (mAh/g)", "σ_Q before (mAh/g)",
+                      "σ_Q after (mAh/g)"]))
+
+
+@cli.command()
+@click.option("--campaign", default="", help="Fine-tune this campaign's current model [default: lab-wide].")
+@click.option("--epochs", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool) -> None:
+    """Update the current ensemble with the profiles it has not seen (with replay of old data);
+    registers a new version whose parent is the current one."""
+    bar = Progress("fine-tuning")
+    try:
+        with obj.store().transaction() as s:
+            res = training.finetune(s, scope=campaign, epochs=epochs, seed=seed, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        return echo_json({"version": res.version.id, "parent": res.version.parent_id, "metrics": res.metrics})
+    _finetune_report(res)
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--sample", "sample_id", type=int, default=None, help="Sample id (from suggest / status).")
+@click.option("--composition", default=None, help="For a sample that was not suggested: its composition.")
+@click.option("--campaign", default=None, help="For a sample that was not suggested: its campaign.")
+@click.option("--format", "fmt", type=click.Choice(importers.FORMATS), default="auto", show_default=True)
+@click.option("--rate", type=float, default=None, help="Current density of a cycler file, mA/g.")
+@click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH", help="Window of a cycler file, V.")
+@click.option("--active-mass", type=float, default=None, help="Active mass of a cycler cell, g.")
+@click.option("--failed", is_flag=True, help="The synthesis or cell failed (give --reason).")
+@click.option("--reason", default="", help="Why it failed.")
+@click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
+@click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
+@click.option("--allow-unbalanced", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
+        fmt: str, rate: float | None, window, active_mass: float | None, failed: bool, reason: str, replace: bool,
+        then_finetune: bool, allow_unbalanced: bool, as_json: bool) -> None:
+    """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
+    or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
+    from drxlab.exceptions import DrxlabError
+
+    bar = None
+    with obj.store().transaction() as s:
+        if failed:
+            if sample_id is None:
+                raise DrxlabError("--failed needs --sample ID")
+            logged = results.log_failed(s, sample_id, reason, replace)
+        else:
+            if not file:
+                raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
+            opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None)
+            logged = results.log_test(s, Path(file), sample_id=sample_id, composition=composition, campaign=campaign,
+                                      fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
+        res = None
+        if then_finetune and not failed:
+            bar = Progress("fine-tuning")
+            scope = campaign or ""
+            if not scope and logged.sample_id:
+                from drxlab.store import queries
+                from drxlab.store.tables import Campaign
+                smp = queries.sample(s, logged.sample_id)
+                camp = s.get(Campaign, smp.campaign_id) if smp.campaign_id else None
+                scope = camp.name if camp and queries.current_model(s, camp.name) and \
+                    queries.current_scopes(s).get(camp.name) else ""
+            res = training.finetune(s, scope=scope, progress=bar)
+    if bar:
+        bar.close()
+    if as_json:
+        return echo_json({"sample_id": logged.sample_id, "formula": logged.formula, "status": logged.status,
+                          "test_id": logged.test_id, "measured_mAh_g": logged.measured,
+                          "predicted_mAh_g": logged.predicted, "sigma_mAh_g": logged.sigma, "z": logged.z,
+                          "finetuned_version": res.version.id if res else None,
+                          "finetune_metrics": res.metrics if res else None})
+    if logged.status == "failed":
+        click.echo(f"sample {logged.sample_id} ({logged.formula}) marked failed")
+        return
+    line = f"sample {logged.sample_id} ({logged.formula}) tested: measured {logged.measured:.1f} mAh/g (cycle 1)"
+    if logged.predicted is not None:
+        z = f"{logged.z:+.2f}" if logged.z is not None else "—"
+        line += (f"; predicted {logged.predicted:.1f} ± {logged.sigma:.1f} mAh/g by model version "
+                 f"{logged.model_version} when suggested (z = {z})")
+    click.echo(line)
+    if res:
+        _finetune_report(res)
+
+
+@cli.command()
+@click.option("--campaign", default=None, help="Only this campaign.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(obj: Context, campaign: str | None, as_json: bool) -> None:
+    """Samples by state, what is waiting for results, and the current model with its lineage."""
+    with obj.store().reader() as s:
+        st = results.status(s, campaign)
+    if as_json:
+        return echo_json(st)
+    click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st["samples"].items() if v or k != "replaced"))
+    if st["waiting"]:
+        click.echo("\nwaiting for results:")
+        click.echo(table([(w["sample_id"], w["formula"], w["status"], w["round"], w["predicted_mAh_g"], w["sigma_mAh_g"])
+                          for w in st["waiting"]],
+                         ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)"]))
+    if st["model"]:
+        click.echo("\nmodel lineage (current first):")
+        click.echo(table([(v["id"], v["sha256"][:12], v["source"], v["parent"], v["created"][:19]) for v in st["model"]],
+                         ["version", "sha256", "source", "parent", "created (UTC)"]))
+    else:
+        click.echo("\nno model yet: `drxlab train` or `drxlab model pull`")
+
+
+@cli.command()
+@click.option("--train-class", "train_class", default="2TM", show_default=True, help="Classes to train on.")
+@click.option("--test-class", "test_class", default="3TM,HE", show_default=True, help="Classes to test on.")
+@click.option("--with-first-cycle", is_flag=True, help="Add the test compositions' first cycle to training.")
+@click.option("--members", type=int, default=5, show_default=True)
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", type=click.Choice(list(training.MODEL_SIZES)), default="released", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: bool, members: int, epochs: int,
+             seed: int, size: str, as_json: bool) -> None:
+    """Composition-split test of the DRXNet recipe (paper, Fig. 3): train on some classes, report
+    capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
+    from drxlab.workflow.evaluate import evaluate_split
+
+    bar = Progress("training")
+    try:
+        with obj.store().reader() as s:
+            res = evaluate_split(s, train_classes=train_class.split(","), test_classes=test_class.split(","),
+                                 with_first_cycle=with_first_cycle, members=members, epochs=epochs, seed=seed,
+                                 size=size, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        return echo_json(res)
+    click.echo(f"trained on {train_class} ({res['train_tests']} tests), tested on {test_class} ({res['test_tests']} tests)"
+               + (" with their first cycle in training" if with_first_cycle else ""))
+    click.echo(table([(k, v["profiles"], v["capacity_mae_mAh_g"], v["capacity_mad_baseline_mAh_g"],
+                       v["avg_voltage_mae_V"], v["avg_voltage_mad_baseline_V"], v["sigma_mean_mAh_g"])
+                      for k, v in res["classes"].items()],
+                     ["class", "profiles", "capacity MAE (mAh/g)", "MAD baseline (mAh/g)", "avg V MAE (V)",
+                      "MAD baseline (V)", "mean σ_Q (mAh/g)"], [0, 0, 1, 1, 3, 3, 1]))
+    click.echo(table([(c, v["profiles"], v["capacity_mae_mAh_g"], v["sigma_mean_mAh_g"]) for c, v in res["cycles"].items()],
+                     ["cycle", "profiles", "capacity MAE (mAh/g)", "mean σ_Q (mAh/g)"]))

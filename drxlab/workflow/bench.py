@@ -1,0 +1,93 @@
+"""Benchmarks of the product's hot paths, each against a baseline timed in the same run."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from drxlab.acquisition.select import select_batch
+from drxlab.candidates.generator import iter_candidates
+from drxlab.candidates.spec import CampaignSpec, Species, load_spec
+from drxlab.model.ensemble import Ensemble
+from drxlab.workflow.screening import objective_values
+
+
+def bench_space(spec_path: Path, target: int = 100_000) -> CampaignSpec:
+    """The campaign's space, widened (species maxima raised) until it holds ≥ ``target`` candidates."""
+    spec = load_spec(spec_path)
+    for _ in range(12):
+        n = sum(len(b) for b in iter_candidates(spec))
+        if n >= target:
+            return spec
+        spec = replace(spec, species=tuple(Species(s.element, s.oxidation_state, round(s.max_amount + spec.step, 10))
+                                           for s in spec.species))
+    return spec
+
+
+def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8) -> dict:
+    """Time enumeration, prediction and acquisition of one suggestion round over a whole space.
+
+    Baseline (same run): the same candidates scored one composition per ensemble call, as a
+    per-composition loop would, timed on a 200-candidate sample and extrapolated.
+    """
+    t0 = time.perf_counter()
+    blocks = list(iter_candidates(spec, chunk=20_000))
+    t_enum = time.perf_counter() - t0
+    xs, ys = [], []
+    t1 = time.perf_counter()
+    for b in blocks:
+        comps = [{el: a for el, a in zip(b.elements, r) if a > 0} for r in b.amounts.tolist()]
+        ys.append(objective_values(ensemble, comps, spec.objectives[0])[..., None])
+        xs.append(b.amounts)
+    t_pred = time.perf_counter() - t1
+    X, Y = np.concatenate(xs), np.concatenate(ys, axis=1)
+    t2 = time.perf_counter()
+    sel = select_batch(X, Y, kind="ucb", batch=batch, kappa=2.0, min_distance=0.1, seed=0)
+    t_acq = time.perf_counter() - t2
+    n = len(X)
+    sample = [{el: a for el, a in zip(blocks[0].elements, r) if a > 0} for r in X[:200].tolist()]
+    t3 = time.perf_counter()
+    for c in sample:
+        objective_values(ensemble, [c], spec.objectives[0])
+    t_base = (time.perf_counter() - t3) / len(sample) * n
+    total = t_enum + t_pred + t_acq
+    return {"candidates": n, "total_s": total, "enumeration_s": t_enum, "prediction_s": t_pred,
+            "acquisition_s": t_acq, "enumeration_share": t_enum / total, "prediction_share": t_pred / total,
+            "acquisition_share": t_acq / total, "candidates_per_s": n / total, "picked": len(sel),
+            "baseline_per_composition_s": t_base, "speedup_vs_per_composition": t_base / total}
+
+
+def bench_finetune(ensemble: Ensemble, *, epochs: int = 8, seed: int = 0) -> dict:
+    """Fine-tune on 8 new first-cycle profiles (synthetic HE lab) with replay; time it.
+
+    Baseline (same run): one ensemble prediction of the same 8 profiles, so the figure reads
+    as "fine-tuning costs N predictions".
+    """
+    from drxlab.lab.noise import NoiseModel, measure
+    from drxlab.lab.synthetic import synthetic_raw_profile
+    from drxlab.profiles.process import process_segment
+    from drxlab.training.dataset import TestData
+    from drxlab.training.finetune import finetune_ensemble
+    from drxlab.workflow.lab import seed_compositions
+    from drxlab.workflow.training import pseudo_replay
+
+    rng = np.random.default_rng(seed)
+    new = []
+    for amts in seed_compositions(8, ["HE"], rng):
+        m = measure(synthetic_raw_profile, amts, 20.0, 1.5, 4.8, [1], NoiseModel(failure_rate=0.0), rng)
+        p = process_segment(m.profiles[0][1], m.profiles[0][2])
+        from drxlab.chem.compositions import format_formula
+        new.append(TestData(formula=format_formula(amts), rate=20.0, v_low=1.5, v_high=4.8,
+                            profiles={1: (p.voltage, p.capacity_curve, p.dqdv)}))
+    replay = pseudo_replay(ensemble, 24, seed)
+    t0 = time.perf_counter()
+    ensemble.predict_curves([d.formula for d in new], 20.0, 1.5, 4.8, 1)
+    t_pred = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    finetune_ensemble(ensemble, new, replay, epochs=epochs, seed=seed)
+    t_ft = time.perf_counter() - t1
+    return {"members": len(ensemble), "new_profiles": len(new), "replay_tests": len(replay), "epochs": epochs,
+            "finetune_s": t_ft, "prediction_s": t_pred, "finetune_vs_prediction": t_ft / t_pred,
+            "budget_s": 60.0, "share_of_budget": t_ft / 60.0}

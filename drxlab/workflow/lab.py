@@ -1,0 +1,151 @@
+"""The virtual lab in the loop: measure compositions with an oracle and write them as tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from sqlmodel import Session
+
+from drxlab.candidates.generator import iter_candidates
+from drxlab.candidates.spec import parse_spec
+from drxlab.chem import compositions
+from drxlab.exceptions import ChargeBalanceError, CompositionError, OracleError, ProfileError
+from drxlab.lab.noise import Measurement, NoiseModel, measure
+from drxlab.lab.oracle import Oracle, ensemble_oracle, synthetic_oracle
+from drxlab.profiles.importers.base import ParsedProfile, ParsedTest
+from drxlab.profiles.process import process_segment
+from drxlab.store import queries
+from drxlab.store.tables import ElectrochemTest, Sample
+from drxlab.workflow import models
+from drxlab.workflow.ingest import write_test
+
+# The seed spaces: which species a lab's early history draws from (2TM / 3TM classes).
+SEED_SPECIES = {"Mn2+": 0.6, "Mn3+": 0.8, "Cr3+": 0.4, "V3+": 0.4, "Fe3+": 0.4, "Fe2+": 0.3, "Ni2+": 0.4,
+                "Co2+": 0.3, "Mg2+": 0.3, "Ti4+": 0.6, "Nb5+": 0.4, "Zr4+": 0.3, "Mo6+": 0.2}
+SEED_TESTS = ((20.0, (1, 2, 3, 5, 10, 15, 20, 30)), (100.0, (1, 2, 5, 10)), (400.0, (1, 5)), (1000.0, (1, 2)))
+
+
+def resolve_oracle(session: Session, spec: str) -> Oracle:
+    """``synthetic`` or ``drxnet:VERSION[/MEMBER]`` (a registered ensemble version)."""
+    if spec == "synthetic":
+        return synthetic_oracle()
+    if spec.startswith("drxnet:"):
+        ref, _, member = spec[len("drxnet:"):].partition("/")
+        try:
+            row, ens = models.resolve(session, ref or None)
+        except Exception as exc:
+            raise OracleError(f"oracle {spec!r}: {exc}") from None
+        if member and (not member.isdigit() or int(member) >= len(ens)):
+            raise OracleError(f"oracle {spec!r}: member {member!r} does not exist; version {row.id} has "
+                              f"members 0–{len(ens) - 1}")
+        return ensemble_oracle(ens, f"drxnet:{row.id}" + (f"/{member}" if member else ""),
+                               int(member) if member else None)
+    raise OracleError(f"unknown oracle {spec!r}; expected 'synthetic' or 'drxnet:VERSION[/MEMBER]'")
+
+
+def parsed_measurement(m: Measurement, formula: str, amts: dict, source: str) -> ParsedTest:
+    """A virtual measurement as a parsed test, processed by the same pipeline as real data."""
+    profiles = []
+    for cycle, v, q in m.profiles:
+        try:
+            prof = process_segment(v, q)
+        except ProfileError as exc:
+            raise OracleError(f"{source}: cycle {cycle}: {exc}") from None
+        profiles.append(ParsedProfile(cycle=cycle, profile=prof, raw_voltage=v, raw_capacity=q))
+    try:
+        states = compositions.oxidation_states(amts)
+    except ChargeBalanceError:
+        states = {}
+    return ParsedTest(source=source, formula=formula, amounts=amts, oxidation_states=states, rate=m.rate,
+                      v_low=m.v_low, v_high=m.v_high, profiles=tuple(profiles), instrument="virtual lab")
+
+
+def measure_one(session: Session, oracle: Oracle, composition: str | dict, *, rate: float,
+                window: tuple[float, float], cycles: Sequence[int], noise: NoiseModel,
+                rng: np.random.Generator, campaign_id: int | None = None, sample: Sample | None = None,
+                round_: int | None = None) -> tuple[ElectrochemTest | None, Measurement]:
+    """Measure one sample and store it as a virtual test (or a failed sample)."""
+    amts = compositions.amounts(composition)
+    formula = compositions.format_formula(amts)
+    m = measure(oracle.raw, amts, rate, window[0], window[1], list(cycles), noise, rng)
+    if m.failed:
+        if sample is None:
+            mat = queries.material_for(session, formula, amts, {}, len(compositions.metals(amts)),
+                                       compositions.composition_class(amts))
+            sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status="failed", round=round_)
+        queries.set_sample_status(session, sample, "failed", f"virtual lab: {m.reason}")
+        return None, m
+    test = write_test(session, parsed_measurement(m, formula, amts, f"{oracle.name}:{formula}"), sample=sample,
+                      campaign_id=campaign_id, source_name=oracle.name, virtual=True)
+    if sample is not None:
+        queries.set_sample_status(session, sample, "tested")
+    return test, m
+
+
+def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, step: float = 0.05) -> list[dict]:
+    """A spread of charge-balanced 2TM / 3TM compositions (Li 1.05–1.3, F 0–0.2) to seed a store."""
+    bad = [c for c in classes if c not in ("2TM", "3TM", "HE")]
+    if bad or not classes:
+        raise OracleError(f"classes {list(classes)} invalid; expected a subset of 2TM, 3TM, HE")
+    pools = []
+    for klass in classes:
+        lo, hi = {"2TM": (1, 2), "3TM": (3, 3), "HE": (4, 5)}[klass]
+        species = "\n".join(f'"{k}" = {v}' for k, v in SEED_SPECIES.items())
+        text = (f'[campaign]\nname = "seed-{klass}"\n[space]\nli = {{ min = 1.05, max = 1.3 }}\n'
+                f'f = {{ min = 0.0, max = 0.2 }}\nstep = {step}\nmin_metals = {lo}\nmax_metals = {hi}\n'
+                f'[space.species]\n{species}\n[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\n'
+                f'[acquisition]\nkind = "ucb"\n')
+        spec = parse_spec(text, source=f"seed space {klass}")
+        rows = []
+        for block in iter_candidates(spec, chunk=100_000):
+            take = rng.random(len(block)) < min(1.0, 20.0 * n / max(len(block), 1))
+            rows.extend({el: a for el, a in zip(block.elements, r) if a > 0} for r in block.amounts[take].tolist())
+            if len(rows) > 50 * n:
+                break
+        pools.append(rows)
+    per = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
+    out = []
+    for pool, k in zip(pools, per):
+        # keep compositions the synthetic lab can measure (a redox-active metal), spread at random
+        order = rng.permutation(len(pool))
+        picked = 0
+        for i in order:
+            if picked == k:
+                break
+            try:
+                synthetic_oracle().raw(pool[i], 20.0, 1.5, 4.8, 1)
+            except (OracleError, CompositionError):
+                continue
+            out.append(pool[i])
+            picked += 1
+    return out
+
+
+@dataclass
+class SeedSummary:
+    materials: int = 0
+    tests: int = 0
+    profiles: int = 0
+    failed: int = 0
+
+
+def seed(session: Session, oracle: Oracle, *, n: int, classes: Sequence[str], seed_: int, noise: NoiseModel,
+         campaign_id: int | None = None, tests: Sequence = SEED_TESTS, window: tuple[float, float] = (1.5, 4.8),
+         on_sample: Callable[[], None] | None = None) -> SeedSummary:
+    """Measure ``n`` seed compositions at several rates and cycles into the store."""
+    rng = np.random.default_rng(seed_)
+    summary = SeedSummary()
+    for amts in seed_compositions(n, classes, rng):
+        summary.materials += 1
+        for rate, cycles in tests:
+            test, _ = measure_one(session, oracle, amts, rate=rate, window=window, cycles=cycles, noise=noise,
+                                  rng=rng, campaign_id=campaign_id)
+            if test is None:
+                summary.failed += 1
+            else:
+                summary.tests += 1
+                summary.profiles += len(cycles)
+        if on_sample:
+            on_sample()
+    return summary

@@ -1,0 +1,166 @@
+"""Training, fine-tuning and evaluation against the store; new versions go to the registry.
+
+Store records become :class:`drxlab.training.dataset.TestData`; the trainer never sees the
+store. A new version is registered in the same transaction that reads its data, so a command
+killed midway leaves the previous version current and no partial version behind.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from sqlmodel import Session
+
+from drxlab.exceptions import DrxlabError, ModelError
+from drxlab.model.ensemble import Ensemble
+from drxlab.store import queries
+from drxlab.store.queries import TestRecord
+from drxlab.store.tables import ModelVersion
+from drxlab.workflow import models
+
+TINY_MODEL = {"elem_fea_len": 16, "vol_fea_len": 32, "rate_fea_len": 8, "cycle_fea_len": 8, "n_graph": 2,
+              "elem_heads": 2, "elem_gate": 32, "elem_msg": 32, "cry_heads": 2, "cry_gate": 32, "cry_msg": 32}
+MODEL_SIZES = {"released": {}, "small": TINY_MODEL}
+
+
+def to_test_data(records: Sequence[TestRecord]) -> list:
+    """Store records → the trainer's :class:`~drxlab.training.dataset.TestData` records."""
+    from drxlab.training.dataset import TestData
+
+    return [TestData(formula=r.formula, rate=r.rate, v_low=r.v_low, v_high=r.v_high, profiles=dict(r.profiles))
+            for r in records]
+
+
+def capacity_mae(ensemble: Ensemble, records: Sequence[TestRecord], cycles: Sequence[int] | None = None) -> dict:
+    """Capacity MAE (mAh/g) of the ensemble mean over the profiles of ``records``, and mean σ_Q."""
+    comps, rates, lows, highs, cyc, measured = [], [], [], [], [], []
+    for r in records:
+        for c, (v, q, _) in r.profiles.items():
+            if cycles is None or c in cycles:
+                comps.append(r.formula)
+                rates.append(r.rate)
+                lows.append(float(v[0]))
+                highs.append(r.v_high)
+                cyc.append(c)
+                measured.append(float(q[0]))
+    if not comps:
+        return {"n": 0, "mae": float("nan"), "sigma": float("nan")}
+    pred = ensemble.predict_capacity(comps, np.array(rates), np.array(lows), np.array(highs), np.array(cyc))
+    err = np.abs(pred.mean(0) - np.array(measured))
+    return {"n": len(comps), "mae": float(err.mean()), "sigma": float(pred.std(0).mean())}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    version: ModelVersion
+    created: bool
+    metrics: dict
+
+
+def train(session: Session, *, members: int, epochs: int, batch: int, seed: int, size: str = "released",
+          classes: Sequence[str] | None = None, val_fraction: float = 0.1, scope: str = "",
+          progress: Callable | None = None) -> TrainResult:
+    """Train a new ensemble from scratch on the store's tests (optionally of some classes)."""
+    from drxlab.training.trainer import split_by_composition, train_ensemble
+
+    if size not in MODEL_SIZES:
+        raise DrxlabError(f"model size {size!r} unknown; expected one of {', '.join(MODEL_SIZES)}")
+    for name, value, least in (("members", members, 1), ("epochs", epochs, 1), ("batch", batch, 1)):
+        if value < least:
+            raise DrxlabError(f"--{name} {value} must be ≥ {least}")
+    records = queries.test_records(session, classes=classes)
+    if not records:
+        raise ModelError("no profiles to train on" + (f" in classes {','.join(classes)}" if classes else "")
+                         + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)")
+    data = to_test_data(records)
+    train_set, val_set = split_by_composition(data, val_fraction, seed) if len({d.formula for d in data}) > 4 \
+        else (data, [])
+    ensemble = train_ensemble(train_set, members=members, epochs=epochs, batch=batch, seed=seed,
+                              model_args=MODEL_SIZES[size] or None, progress=progress)
+    val_formulas = {d.formula for d in val_set}
+    metrics = {"train": capacity_mae(ensemble, [r for r in records if r.formula not in val_formulas]),
+               "validation": capacity_mae(ensemble, [r for r in records if r.formula in val_formulas])}
+    training = {"test_ids": [r.test_id for r in records], "validation_formulas": sorted(val_formulas),
+                "members": members, "epochs": epochs, "batch": batch, "seed": seed, "size": size,
+                "classes": list(classes or [])}
+    row, created = models.register(session, ensemble, source="trained", training=training, metrics=metrics,
+                                   scope=scope)
+    return TrainResult(row, created, metrics)
+
+
+def seen_test_ids(session: Session, version: ModelVersion) -> set[int]:
+    """Tests any version in the lineage was trained or fine-tuned on."""
+    seen: set[int] = set()
+    for v in models.lineage(session, version):
+        seen.update(json.loads(v.training_json).get("test_ids", []))
+    return seen
+
+
+REPLAY_RATES = (20.0, 100.0, 1000.0)
+REPLAY_CYCLES = (1, 2, 5, 10, 20, 30)
+
+
+def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
+    """The parent ensemble's own curves on diverse compositions, as replay when its training
+    data is not in the store (e.g. the released checkpoints): it anchors what it knew."""
+    from drxlab.training.dataset import TestData
+    from drxlab.workflow.lab import seed_compositions
+
+    comps = seed_compositions(n, ["2TM", "3TM", "HE"], np.random.default_rng(seed))
+    out = []
+    for amts in comps:
+        for rate in REPLAY_RATES:
+            n_c = len(REPLAY_CYCLES)
+            pred = ensemble.predict_curves([amts] * n_c, rate, 1.5, 4.8, np.array(REPLAY_CYCLES))
+            profiles = {c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)}
+            out.append(TestData(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles))
+    return out
+
+
+def _records_from_data(data: Sequence) -> list[TestRecord]:
+    return [TestRecord(-1, -1, d.formula, "", d.rate, d.v_low, d.v_high, dict(d.profiles)) for d in data]
+
+
+def finetune(session: Session, *, scope: str = "", epochs: int = 8, seed: int = 0, replay_tests: int = 48,
+             holdout_fraction: float = 0.2, progress: Callable | None = None) -> TrainResult:
+    """Warm-start every member from the current version on tests it has not seen, with replay.
+
+    Raises :class:`DrxlabError` when there is nothing new (a no-op: nothing is written).
+    """
+    from drxlab.training.finetune import finetune_ensemble
+
+    parent, ensemble = models.current(session, scope)
+    seen = seen_test_ids(session, parent)
+    records = queries.test_records(session)
+    new = [r for r in records if r.test_id not in seen]
+    if not new:
+        raise DrxlabError(f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store "
+                          "(log results with `drxlab log` first); nothing written")
+    rng = np.random.default_rng(seed)
+    old = [r for r in records if r.test_id in seen]
+    if old:
+        formulas = sorted({r.formula for r in old})
+        held = set(rng.choice(formulas, size=max(1, int(len(formulas) * holdout_fraction)), replace=False)) \
+            if len(formulas) > 2 else set()
+        pool = [r for r in old if r.formula not in held]
+        picks = rng.choice(len(pool), size=min(replay_tests, len(pool)), replace=False) if pool else []
+        replay_records = [pool[i] for i in sorted(picks)]
+        heldout_records = [r for r in old if r.formula in held]
+        replay = to_test_data(replay_records)
+    else:
+        replay = pseudo_replay(ensemble, 24, seed)
+        heldout_records = _records_from_data(pseudo_replay(ensemble, 6, seed + 1))
+        replay_records = []
+    before_new = capacity_mae(ensemble, new)
+    before_old = capacity_mae(ensemble, heldout_records)
+    tuned = finetune_ensemble(ensemble, to_test_data(new), replay, epochs=epochs, seed=seed, progress=progress)
+    metrics = {"new_before": before_new, "new_after": capacity_mae(tuned, new),
+               "heldout_old_before": before_old, "heldout_old_after": capacity_mae(tuned, heldout_records),
+               "replay": "stored tests" if old else "parent predictions (its training data is not in the store)"}
+    training = {"test_ids": [r.test_id for r in new], "replay_test_ids": [r.test_id for r in replay_records],
+                "epochs": epochs, "seed": seed, "kind": "finetune"}
+    row, created = models.register(session, tuned, source="finetuned", parent_id=parent.id, training=training,
+                                   metrics=metrics, scope=scope)
+    return TrainResult(row, created, metrics)
