@@ -23,3 +23,203 @@ def curve_plot(pred, labels: list[str], path: str, measured: list[tuple[np.ndarr
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- campaign report figures
+# Each returns PNG bytes, or None when there is nothing to draw (the report then shows its note).
+REPORT_DPI = 100
+PANEL_COLUMNS = 4
+Z_RANGE = 6.0  # |z| beyond this is drawn in the outermost histogram bins
+
+
+def png(fig) -> bytes:  # noqa: ANN001  (matplotlib Figure)
+    """A figure as PNG bytes (closed afterwards)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=REPORT_DPI)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _label(data) -> str:  # noqa: ANN001
+    return f"{data.objective.name} ({data.unit})"
+
+
+def _round_colors(rounds) -> dict[int, tuple]:  # noqa: ANN001
+    rounds = sorted(set(rounds))
+    cmap = plt.get_cmap("viridis")
+    return {r: cmap(i / max(len(rounds) - 1, 1)) for i, r in enumerate(rounds)}
+
+
+def _integer_axis(axis) -> None:  # noqa: ANN001
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def progress_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
+    """Best measured value so far vs round (with each round's predicted best) and vs syntheses."""
+    if not data.rounds:
+        return None
+    measured = any(r.best_so_far is not None for r in data.rounds)
+    fig, axes = plt.subplots(1, 2 if measured else 1, figsize=(10 if measured else 5.5, 3.8), squeeze=False)
+    ax = axes[0, 0]
+    rnd = [r.round for r in data.rounds]
+    pts = [(r.round, r.measured) for r in data.samples if r.measured is not None]
+    if pts:
+        ax.plot(*zip(*pts), "o", ms=3, color="0.7", label="measured samples")
+    if measured:
+        xs = [(r.round, r.best_so_far) for r in data.rounds if r.best_so_far is not None]
+        ax.plot(*zip(*xs), "-o", color="C0", label="best measured so far")
+    xs = [(r.round, r.predicted_best) for r in data.rounds if r.predicted_best is not None]
+    if xs:
+        ax.plot(*zip(*xs), "--s", mfc="none", color="C1", label="predicted best of the round")
+    ax.set_xlabel("round")
+    ax.set_ylabel(_label(data))
+    ax.set_xticks(rnd)
+    ax.legend(fontsize=7)
+    if measured:
+        ax = axes[0, 1]
+        xs = [(n, b) for n, b in data.syntheses if b is not None]
+        ax.step(*zip(*xs), where="post", color="C0")
+        ax.plot(*zip(*xs), "o", ms=3, color="C0")
+        ax.set_xlabel("number of syntheses")
+        ax.set_ylabel(f"best measured {_label(data)}")
+        _integer_axis(ax.xaxis)
+    return png(fig)
+
+
+def parity_figure(data) -> bytes | None:  # noqa: ANN001
+    """Predicted at suggestion (± σ) vs measured, coloured by round; MAE per round."""
+    rows = data.compared
+    if not rows:
+        return None
+    colors = _round_colors(r.round for r in rows)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+    for rnd, c in colors.items():
+        mine = [r for r in rows if r.round == rnd]
+        ax.errorbar([r.predicted for r in mine], [r.measured for r in mine], xerr=[r.sigma for r in mine],
+                    fmt="o", ms=4, color=c, ecolor=c, elinewidth=1, capsize=2, label=f"round {rnd}")
+    vals = [v for r in rows for v in (r.predicted - r.sigma, r.predicted + r.sigma, r.measured)]
+    lo, hi = min(vals), max(vals)
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8, label="y = x")
+    ax.set_xlabel(f"predicted at suggestion, {_label(data)}")
+    ax.set_ylabel(f"measured, {_label(data)}")
+    ax.legend(fontsize=7, ncol=2)
+    mae = [(r.round, r.mae) for r in data.rounds if r.mae is not None]
+    bx.bar([str(r) for r, _ in mae], [m for _, m in mae], color=[colors[r] for r, _ in mae])
+    bx.set_xlabel("round")
+    bx.set_ylabel(f"MAE ({data.unit})")
+    return png(fig)
+
+
+def calibration_figure(data) -> bytes | None:  # noqa: ANN001
+    """Fraction within 1σ / 2σ per model version (ideal 68 % / 95 %) and the z histogram."""
+    if not data.coverage:
+        return None
+    cov = data.coverage
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = [f"v{c.model_version}" if c.model_version is not None else "all" for c in cov]
+    x = np.arange(len(cov))
+    for dx, key, label, color in ((-0.2, "within_1sigma", "within 1σ", "C0"), (0.2, "within_2sigma", "within 2σ", "C2")):
+        bars = ax.bar(x + dx, [100 * getattr(c, key) for c in cov], 0.4, label=label, color=color)
+        ax.bar_label(bars, fmt="%.0f %%", fontsize=7)
+    ax.axhline(68.3, color="C0", ls="--", lw=0.8, label="ideal 68 %")
+    ax.axhline(95.4, color="C2", ls="--", lw=0.8, label="ideal 95 %")
+    ax.set_xticks(x, [f"{n}\n(n={c.n})" for n, c in zip(names, cov)])
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("model version")
+    ax.set_ylabel("measurements within (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    z = np.clip(np.array(cov[-1].z), -Z_RANGE, Z_RANGE)
+    bins = np.linspace(-Z_RANGE, Z_RANGE, 25)
+    bx.hist(z, bins=bins, color="0.6", edgecolor="k", lw=0.5, label="measured")
+    grid = np.linspace(-Z_RANGE, Z_RANGE, 200)
+    bx.plot(grid, len(z) * (bins[1] - bins[0]) * np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi), "C3",
+            label="N(0, 1), ideal")
+    bx.set_xlabel("z = (measured − predicted) / σ (dimensionless)")
+    bx.set_ylabel("number of samples")
+    bx.legend(fontsize=7)
+    return png(fig)
+
+
+def curves_figure(data) -> bytes | None:  # noqa: ANN001
+    """Small multiples: measured Q(V) against the predicted curve with its ±σ band."""
+    panels = data.panels
+    if not panels:
+        return None
+    ncol = min(PANEL_COLUMNS, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.5 * nrow), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, p in zip(axes.flat, panels):
+        if p.pred_q is not None:
+            ax.plot(p.pred_q, p.pred_v, color="C0", lw=1, label=f"predicted (v{p.model_version}) ± σ")
+            ax.fill_betweenx(p.pred_v, p.pred_q - p.pred_std, p.pred_q + p.pred_std, color="C0", alpha=0.25, lw=0)
+        ax.plot(p.measured_q, p.measured_v, "k", lw=1, label="measured")
+        ax.set_title(f"#{p.sample_id} r{p.round} {p.formula}\n{p.rate:g} mA/g, cycle {p.cycle}", fontsize=6.5)
+        ax.set_xlabel("Q (mAh/g)", fontsize=7)
+        ax.set_ylabel("V (V)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes.flat[0].legend(fontsize=6)
+    return png(fig)
+
+
+def space_figure(data) -> bytes | None:  # noqa: ANN001
+    """PCA map of element-amount vectors: random untested candidates, suggested, tested, failed."""
+    sp = data.space
+    if sp is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    if len(sp.candidates):
+        ax.scatter(*sp.candidates.T, s=3, color="0.75", alpha=0.5, lw=0,
+                   label=f"untested candidates ({len(sp.candidates)} of {sp.n_space})")
+    style = {"suggested": ("o", "C1", "suggested, not measured"), "tested": ("o", "C2", "tested"),
+             "failed": ("x", "C3", "failed")}
+    for key, (marker, color, label) in style.items():
+        pts = sp.groups.get(key)
+        if pts is not None and len(pts):
+            ax.scatter(*pts.T, s=28, marker=marker, color=color, edgecolor="k" if marker == "o" else None,
+                       lw=0.5, label=f"{label} ({len(pts)})")
+    ax.set_xlabel(f"PC 1 (element amount per f.u., {100 * sp.explained[0]:.0f} % of variance)")
+    ax.set_ylabel(f"PC 2 (element amount per f.u., {100 * sp.explained[1]:.0f} % of variance)")
+    ax.legend(fontsize=7)
+    return png(fig)
+
+
+def pareto_figure(data) -> bytes | None:  # noqa: ANN001
+    """The suggestions' predicted objectives (first two) with the non-dominated front."""
+    pa = data.pareto
+    if pa is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.4))
+    colors = _round_colors(pa.rounds)
+    for rnd, c in colors.items():
+        m = np.array(pa.rounds) == rnd
+        ax.scatter(pa.points[m, 0], pa.points[m, 1], s=20, color=c, label=f"round {rnd}")
+    front = pa.points[pa.front]
+    front = front[np.argsort(-front[:, 0])]
+    ax.plot(front[:, 0], front[:, 1], "-", drawstyle="steps-post", color="C3", lw=1)
+    ax.scatter(front[:, 0], front[:, 1], s=60, facecolor="none", edgecolor="C3", label="Pareto front")
+    ax.set_xlabel(f"predicted {pa.names[0]} ({pa.units[0]})")
+    ax.set_ylabel(f"predicted {pa.names[1]} ({pa.units[1]})")
+    ax.legend(fontsize=7)
+    return png(fig)
+
+
+REPORT_FIGURES = {"progress": progress_figure, "parity": parity_figure, "calibration": calibration_figure,
+                  "curves": curves_figure, "space": space_figure, "pareto": pareto_figure}
+
+
+def report_figures(data) -> dict[str, bytes]:  # noqa: ANN001
+    """Every report figure that has something to draw: name -> PNG bytes."""
+    out = {}
+    for name, make in REPORT_FIGURES.items():
+        img = make(data)
+        if img is not None:
+            out[name] = img
+    return out

@@ -358,3 +358,9 @@ def report_inventory(session: Session, campaign_ids_: Sequence[int] | None = Non
         for klass, n in session.exec(q).all():
             out.setdefault(klass, {k: 0 for k in counts})[key] = int(n)
     return out
+
+
+def all_samples(session: Session) -> list[tuple[Sample, Material]]:
+    """Every sample with its material, oldest first."""
+    q = select(Sample, Material).join(Material, Sample.material_id == Material.id).order_by(Sample.id)
+    return list(session.exec(q).all())

@@ -18,6 +18,8 @@ from drxlab.chem import compositions
 from drxlab.lab.noise import NoiseModel
 from drxlab.lab.oracle import synthetic_oracle
 from drxlab.lab.synthetic import true_capacity
+from drxlab.report.data import collect
+from drxlab.report.render import write_report
 from drxlab.store import queries
 from drxlab.store.db import open_store
 from drxlab.workflow import lab, training
@@ -46,7 +48,8 @@ def demo_campaign_file() -> Path:
     return Path(str(resources.files("drxlab") / "data" / "demo-campaign.toml"))
 
 
-def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0,
+def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0, classes: tuple[str, ...] = ("2TM", "3TM"),
+             size: str = "small",
              say: Callable[[str], None] = print, progress: Callable[[str, int], Callable] | None = None) -> DemoResult:
     """Run the demo in ``out`` (creates ``out/demo.sqlite``, replacing an earlier demo database)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -67,7 +70,7 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0,
     say(f"1/5 virtual lab: measuring {n_seed} 2-/3-metal DRX compositions at 20, 100 and 1000 mA/g …")
     bar = progress("virtual lab", n_seed) if progress else None
     with store.transaction() as s:
-        summary = lab.seed(s, oracle, n=n_seed, classes=["2TM", "3TM"], seed_=seed, noise=NoiseModel(),
+        summary = lab.seed(s, oracle, n=n_seed, classes=list(classes), seed_=seed, noise=NoiseModel(),
                            tests=DEMO_TESTS, on_sample=(lambda: bar(1)) if bar else None)
     caps = [float(r.profiles[1][1][0]) for r in _records(store) if r.rate == 20.0 and 1 in r.profiles]
     res.seed_spread = float(np.std(caps))
@@ -78,7 +81,7 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0,
     say(f"2/5 training a 5-member DRXNet ensemble ({epochs} epochs, small network) …")
     bar = progress("training", 5 * epochs) if progress else None
     with store.transaction() as s:
-        tr = training.train(s, members=5, epochs=epochs, batch=1024, seed=seed, size="small",
+        tr = training.train(s, members=5, epochs=epochs, batch=1024, seed=seed, size=size,
                             progress=(lambda *a, **k: bar(1)) if bar else None)
     say(f"    model version {tr.version.id}: validation MAE {tr.metrics['validation']['mae']:.1f} mAh/g on "
         f"held-out compositions")
@@ -116,16 +119,12 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0,
     res.finetune = ft.metrics | {"version": ft.version.id, "parent": ft.version.parent_id}
     lap("finetune")
 
-    try:
-        from drxlab.report.render import write_report
-    except ImportError:
-        write_report = None
-    if write_report is not None:
-        say("5/5 campaign report")
-        res.report = out / "report.html"
-        with store.reader() as s:
-            write_report(s, "demo-he", res.report)
-        lap("report")
+    say("5/5 campaign report")
+    res.report = out / "report.html"
+    with store.reader() as s:
+        data = collect(s, "demo-he")
+    write_report(data, res.report)
+    lap("report")
     store.engine.dispose()
     return res
 

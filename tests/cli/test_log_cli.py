@@ -1,0 +1,161 @@
+"""`drxlab log`, `finetune` and `status` on a virtual campaign with a tiny trained ensemble."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from drxlab.cli.main import cli
+from tests.conftest import db_digest
+from tests.factories import write_drx_td
+
+CAMPAIGN = """
+[campaign]
+name = "loop"
+[space]
+li = { min = 1.15, max = 1.25 }
+f = { min = 0.0, max = 0.05 }
+step = 0.05
+min_metals = 2
+max_metals = 4
+[space.species]
+"Mn3+" = 0.3
+"Cr3+" = 0.2
+"Ti4+" = 0.3
+"Nb5+" = 0.2
+[objectives.capacity]
+rate = 20
+window = [1.5, 4.8]
+cycle = 1
+[acquisition]
+kind = "ucb"
+batch = 3
+min_distance = 0.1
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory) -> tuple[Path, Path]:
+    """A store seeded from the synthetic lab, with a tiny 3-member ensemble and 3 suggestions."""
+    d = tmp_path_factory.mktemp("loop")
+    db, spec = d / "base.sqlite", d / "loop.toml"
+    spec.write_text(CAMPAIGN)
+    runner = CliRunner()
+    for args in (["lab", "seed", "--n", "10", "--classes", "2TM", "--seed", "1"],
+                 ["train", "--members", "3", "--epochs", "2", "--size", "small"],
+                 ["suggest", "--campaign", str(spec), "-n", "3"]):
+        r = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+    return db, spec
+
+
+@pytest.fixture
+def loop(trained_store, tmp_path: Path):
+    base, spec = trained_store
+    db = tmp_path / "loop.sqlite"
+    src, dst = sqlite3.connect(base), sqlite3.connect(db)
+    src.backup(dst)
+    src.close(), dst.close()
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli, ["--db", str(db), *map(str, args)], catch_exceptions=False)
+
+    run.db = db
+    return run
+
+
+def _waiting(run) -> list[dict]:
+    return json.loads(run("status", "--json").output)["waiting"]
+
+
+def _measured_file(tmp_path: Path, formula: str, **kw) -> Path:
+    from drxlab.chem.compositions import amounts
+
+    return write_drx_td(tmp_path / f"{formula}.json", composition=amounts(formula), **kw)
+
+
+def test_log_moves_sample_to_tested_and_reports_z(loop, tmp_path: Path) -> None:
+    w = _waiting(loop)
+    assert len(w) == 3 and {x["status"] for x in w} == {"proposed"}
+    path = _measured_file(tmp_path, w[0]["formula"], cycles=2, cap=230.0)
+    r = loop("log", "--sample", w[0]["sample_id"], path, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["status"] == "tested" and out["predicted_mAh_g"] == pytest.approx(w[0]["predicted_mAh_g"])
+    assert out["z"] == pytest.approx((out["measured_mAh_g"] - out["predicted_mAh_g"]) / out["sigma_mAh_g"])
+    assert len(_waiting(loop)) == 2
+
+
+def test_log_failed_is_recorded(loop) -> None:
+    w = _waiting(loop)
+    r = loop("log", "--failed", "--sample", w[1]["sample_id"], "--reason", "impurity phase in XRD")
+    assert r.exit_code == 0
+    st = json.loads(loop("status", "--json").output)
+    assert st["samples"]["failed"] == 1
+
+
+def test_log_then_finetune_registers_child_version(loop, tmp_path: Path) -> None:
+    w = _waiting(loop)
+    before = json.loads(loop("model", "list", "--json").output)
+    path = _measured_file(tmp_path, w[0]["formula"], cycles=1)
+    r = loop("log", "--sample", w[0]["sample_id"], path, "--finetune", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    versions = json.loads(loop("model", "list", "--json").output)
+    assert len(versions) == len(before) + 1
+    child = versions[-1]
+    assert child["parent"] == before[-1]["id"] and child["current_for"] == ["(lab)"]
+    assert out["finetune_metrics"]["new_after"]["n"] == 1
+    # nothing new any more: a clear no-op, nothing written
+    digest = db_digest(loop.db)
+    r = loop("finetune")
+    assert r.exit_code != 0 and "nothing new" in r.output
+    assert db_digest(loop.db) == digest
+
+
+@pytest.mark.parametrize("case", ["unknown sample", "already tested", "window", "no cycle 1", "wrong composition"])
+def test_bad_logs_write_nothing(loop, tmp_path: Path, case: str) -> None:
+    w = _waiting(loop)
+    sid, formula = w[0]["sample_id"], w[0]["formula"]
+    if case == "already tested":
+        assert loop("log", "--sample", sid, _measured_file(tmp_path, formula)).exit_code == 0
+    digest = db_digest(loop.db)
+    path = _measured_file(tmp_path, formula, window=(2.0, 4.6) if case == "window" else (1.5, 4.8))
+    if case == "no cycle 1":
+        doc = json.loads(path.read_text())
+        doc["discharge_list"] = doc["discharge_list"][1:]
+        path.write_text(json.dumps(doc))
+    if case == "wrong composition":
+        path = _measured_file(tmp_path, "Li1.2Mn0.4Ti0.4O2")
+    r = loop("log", "--sample", 999 if case == "unknown sample" else sid, path)
+    assert r.exit_code != 0 and r.output.startswith("Error:")
+    expected = {"unknown sample": "not found", "already tested": "--replace", "window": "planned",
+                "no cycle 1": "no cycle 1", "wrong composition": "does not match"}[case]
+    assert expected in r.output
+    assert db_digest(loop.db) == digest
+
+
+def test_replace_keeps_history(loop, tmp_path: Path) -> None:
+    w = _waiting(loop)
+    sid, formula = w[0]["sample_id"], w[0]["formula"]
+    loop("log", "--sample", sid, _measured_file(tmp_path, formula, cap=200.0))
+    p2 = _measured_file(tmp_path, formula, cap=260.0)
+    p2.write_text(p2.read_text().replace('"active_mass(g)": 0.0021', '"active_mass(g)": 0.0022'))
+    r = loop("log", "--sample", sid, p2, "--replace", "--json")
+    assert r.exit_code == 0, r.output
+    tests = [t for t in json.loads(loop("tests", "--json").output) if t["formula"] == formula]
+    assert len(tests) == 2  # the earlier test is kept as history
+    st = json.loads(loop("status", "--json").output)
+    assert st["samples"]["replaced"] == 1
+
+
+def test_log_unsuggested_composition(loop, tmp_path: Path) -> None:
+    path = _measured_file(tmp_path, "Li1.2Mn0.4Ti0.4O2")
+    r = loop("log", "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "loop", path, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["predicted_mAh_g"] is None
