@@ -59,7 +59,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
 def _register() -> None:
     from drxlab.cli import data_cmds  # noqa: F401  (commands attach themselves to `cli`)
 
-    for name in ("model_cmds", "lab_cmds", "campaign_cmds", "loop_cmds", "report_cmds", "db_cmds", "bench_cmds"):
+    for name in ("model_cmds", "lab_cmds", "campaign_cmds", "loop_cmds", "report_cmds", "db_cmds", "bench_cmds",
+                 "sim_cmds"):
         try:
             __import__(f"drxlab.cli.{name}")
         except ModuleNotFoundError as exc:

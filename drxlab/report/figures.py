@@ -223,3 +223,22 @@ def report_figures(data) -> dict[str, bytes]:  # noqa: ANN001
         if img is not None:
             out[name] = img
     return out
+
+
+def simulation_plot(result, path) -> None:
+    """Best true objective found vs syntheses: median over seeds with min–max band, per strategy."""
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    for strat in dict.fromkeys(r.strategy for r in result.runs):
+        curves = [r.true_best for r in result.runs if r.strategy == strat]
+        n = min(len(c) for c in curves)
+        arr = np.array([c[:n] for c in curves])
+        x = np.arange(1, n + 1)
+        line, = ax.plot(x, np.median(arr, 0), label=strat)
+        ax.fill_between(x, arr.min(0), arr.max(0), color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(result.top_threshold, ls="--", color="grey", lw=1, label="true top 1 %")
+    ax.set_xlabel("Syntheses")
+    ax.set_ylabel("Best true capacity found (mAh/g)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
