@@ -8,7 +8,9 @@ background (DRXNET.md "Data conventions"):
 - edges are all ordered pairs ``(i, j)`` of nodes of the same material, self-pairs included.
 
 Graphs of a batch are concatenated with per-material index offsets (Roost's ``collate_batch``),
-vectorised so that building the graphs of 10^4 materials takes milliseconds.
+vectorised so that building the graphs of 10^4 materials takes milliseconds. Materials are laid
+out sorted by node count (stable), so that runs of equal-size graphs (``blocks``) can be
+computed densely; ``node_graph`` maps every node back to its material's position in the input.
 
 Example:
     >>> g = build_graph([{"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}])
@@ -20,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -41,6 +44,8 @@ class GraphBatch:
         nbr_idx: ``n_pairs`` index of the sending node ``j`` of each ordered pair.
         node_graph: ``n_nodes`` index of the material each node belongs to.
         n_graphs: number of materials.
+        blocks: ``(node_start, n_materials, k)`` runs of materials with ``k`` nodes each, in node
+            order and covering all nodes; None when the layout is not known to be blocked.
     """
 
     node_fea: torch.Tensor
@@ -49,6 +54,7 @@ class GraphBatch:
     nbr_idx: torch.Tensor
     node_graph: torch.Tensor
     n_graphs: int
+    blocks: tuple[tuple[int, int, int], ...] | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -118,9 +124,11 @@ def build_graph(
     rows: list[int] = []
     weights: list[float] = []
     c_fs: list[float] = []
+    nodes = [cation_nodes(amts) for amts in amounts_list]
+    order = sorted(range(len(nodes)), key=lambda i: len(nodes[i][0]))
     sizes: list[int] = []
-    for amts in amounts_list:
-        els, w, c_f = cation_nodes(amts)
+    for i in order:
+        els, w, c_f = nodes[i]
         rows.extend(tab.index[el] if el in tab.index else element_index(el) for el in els)
         weights.extend(w)
         c_fs.extend([c_f] * len(els))
@@ -136,6 +144,18 @@ def build_graph(
         node_weights=torch.tensor(weights, dtype=torch.float64).unsqueeze(1).to(dtype),
         self_idx=self_idx,
         nbr_idx=nbr_idx,
-        node_graph=torch.repeat_interleave(torch.arange(len(sizes)), size_t),
+        node_graph=torch.repeat_interleave(torch.tensor(order, dtype=torch.long), size_t),
         n_graphs=len(sizes),
+        blocks=_blocks(sizes),
     )
+
+
+def _blocks(sizes: Sequence[int]) -> tuple[tuple[int, int, int], ...]:
+    """Runs ``(node_start, n_materials, k)`` of consecutive materials with equal node count."""
+    out: list[tuple[int, int, int]] = []
+    start = 0
+    for k, run in itertools.groupby(sizes):
+        n = len(list(run))
+        out.append((start, n, k))
+        start += n * k
+    return tuple(out)

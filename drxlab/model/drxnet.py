@@ -114,7 +114,7 @@ class CompositionEncoder(nn.Module):
         w = graph.node_weights
         x = torch.cat([self.embedding(graph.node_fea), w], dim=1)
         for layer in self.graphs:
-            x = layer(x, w, graph.self_idx, graph.nbr_idx)
+            x = layer(x, w, graph.self_idx, graph.nbr_idx, graph.blocks)
         return pool_heads(self.cry_pool, x, graph.node_graph, w, graph.n_graphs)
 
 
@@ -128,7 +128,10 @@ class VoltageEncoder(nn.Module):
         self.fc = nn.Linear(hidden_dim, out_dim)
 
     def forward(self, window: torch.Tensor, voltage: torch.Tensor) -> torch.Tensor:
-        """``window`` ``K x 2`` (V), ``voltage`` ``K x P`` (V) -> ``K x P x out_dim``."""
+        """``window`` ``K x 2`` (V), ``voltage`` ``K x P`` (V) -> ``K x P x out_dim``.
+
+        ``K`` may be 1 in either input (broadcast).
+        """
         win = self.fc_window(window).unsqueeze(1)  # K x 1 x hidden
         v = voltage.unsqueeze(-1) * self.fc_Vii.weight[:, 0] + self.fc_Vii.bias  # K x P x hidden
         return self.fc(F.silu(win + v))
@@ -225,8 +228,10 @@ class DRXNet(nn.Module):
             comp_idx: ``K`` material (row of ``graph``) of each condition.
             rate: ``K`` current rates, mA/g.
             cycle: ``K`` cycle numbers (1 = first discharge).
-            window: ``K x 2`` voltage windows ``[V_low, V_high]``, V.
-            voltage: ``K x P`` voltage points, V (make it require grad for dQ/dV).
+            window: ``K x 2`` voltage windows ``[V_low, V_high]``, V, or ``1 x 2`` shared by all.
+            voltage: ``K x P`` voltage points, V, or ``1 x P`` shared by all rows (then the
+                voltage states are computed once and broadcast). For dQ/dV take the autograd
+                derivative with respect to it (a ``K x P`` leaf, or forward mode when shared).
             first_cycle: also return the first-cycle branch ``q1``.
         """
         x_comp = self.encode_composition(graph)[comp_idx]

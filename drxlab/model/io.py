@@ -128,7 +128,8 @@ def ensemble_from_dict(payload: Any, *, label: str = "<ensemble>") -> Ensemble:
         raise ModelError(f"{label} holds no ensemble members")
     args = payload.get("model_args") or {}
     return Ensemble([
-        member_from_state_dict(sd, model_args=args, label=f"{label} member {k}") for k, sd in enumerate(members)
+        member_from_state_dict(sd, model_args=args, label=f"{label} member {k}")
+        for k, sd in enumerate(members)
     ])
 
 

@@ -125,7 +125,9 @@ class PointSet:
 def _check_profile(t: TestData, cycle: int, prof: Profile) -> Profile:
     v, q, dq = (np.asarray(a, dtype=np.float64) for a in prof)
     if not (v.ndim == 1 and v.shape == q.shape == dq.shape and len(v) >= 2):
-        raise ProfileError(f"{t.formula} at {t.rate:g} mA/g, cycle {cycle}: V, Q, dQ/dV must be equal-length 1-D arrays")
+        raise ProfileError(
+            f"{t.formula} at {t.rate:g} mA/g, cycle {cycle}: V, Q, dQ/dV must be equal-length 1-D arrays"
+        )
     if not (np.diff(v) > 0).all():
         raise ProfileError(f"{t.formula} at {t.rate:g} mA/g, cycle {cycle}: V must be strictly ascending")
     if not (np.isfinite(v).all() and np.isfinite(q).all() and np.isfinite(dq).all()):
@@ -136,8 +138,8 @@ def _check_profile(t: TestData, cycle: int, prof: Profile) -> Profile:
 def to_points(data: Sequence[TestData]) -> PointSet:
     """Flatten tests into a :class:`PointSet` (Q1 target interpolated from each test's cycle 1)."""
     keys: dict[tuple[tuple[str, float], ...], int] = {}
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in
-                                         ("comp", "rate", "cycle", "v_low", "v_high", "v", "q", "dq", "q1", "m", "t")}
+    names = ("comp", "rate", "cycle", "v_low", "v_high", "v", "q", "dq", "q1", "m", "t")
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for ti, t in enumerate(data):
         amts = amounts(t.formula)
         ci = keys.setdefault(tuple(amts.items()), len(keys))

@@ -14,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Mapping, Sequence
+import dataclasses
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from drxlab.model.ensemble import Ensemble
 from drxlab.training.dataset import PointSet, TestData, to_points
 from drxlab.training.trainer import LR_GAMMA, WEIGHT_DECAY, Progress, batch_loss, torch_threads
 
+ReplayTargets = Literal["data", "parent"]
 REPLAY_RATIO = 1.0  # replay points per new point in each epoch
 # Fine-tuned by default: the composition encoder only. New tests are about new compositions;
 # the rate, cycle and voltage networks learned from the large data set stay as they are, so a
@@ -83,11 +85,28 @@ def synthetic_replay(
     return out
 
 
+def parent_targets(model: nn.Module, points: PointSet, batch: int = 4096) -> PointSet:
+    """``points`` with targets Q, dQ/dV and Q1 replaced by ``model``'s own predictions (eval mode)."""
+    was_training = model.training
+    model.eval()
+    q, dq, q1 = [], [], []
+    for lo in range(0, points.n, batch):
+        b = points.batch(torch.arange(lo, min(lo + batch, points.n)))
+        v = b.voltage.unsqueeze(1).requires_grad_(True)
+        out = model(b.graph, comp_idx=b.comp, rate=b.rate, cycle=b.cycle, window=b.window, voltage=v,
+                    first_cycle=True)
+        (grad,) = torch.autograd.grad(out.q.sum(), v)
+        q.append(out.q[:, 0].detach()), dq.append(grad[:, 0]), q1.append(out.q1[:, 0].detach())
+    model.train(was_training)
+    return dataclasses.replace(points, q=torch.cat(q), dqdv=torch.cat(dq), q1=torch.cat(q1),
+                               q1_mask=torch.ones_like(points.q1_mask))
+
+
 def finetune_ensemble(
     ensemble: Ensemble, new: Sequence[TestData], replay: Sequence[TestData] = (), *, epochs: int = 20,
     lr: float = 1e-3, seed: int = 0, progress: Progress | None = None, batch: int = 1024,
     replay_ratio: float = REPLAY_RATIO, trainable: Sequence[str] | None = DEFAULT_TRAINABLE,
-    threads: int | None = 1,
+    replay_targets: ReplayTargets = "parent", threads: int | None = 1,
 ) -> Ensemble:
     """A new ensemble: each member of ``ensemble`` fine-tuned on ``new`` mixed with ``replay``.
 
@@ -101,6 +120,11 @@ def finetune_ensemble(
         progress: called once per epoch with a dict (member, epoch, epochs, total, loss).
         batch: points per batch.
         replay_ratio: replay points drawn per new point in each epoch.
+        replay_targets: ``"data"``: the replay tests' own Q and dQ/dV are the targets (stored
+            measurements); ``"parent"``: each member is anchored to what *it* predicted at the
+            replay points before fine-tuning (self-distillation; use it for synthetic replay,
+            e.g. :func:`synthetic_replay`, whose ensemble-mean curves would otherwise pull
+            every member towards the mean, moving it on compositions nobody measured).
         trainable: parameter-name prefixes to fine-tune (default :data:`DEFAULT_TRAINABLE`, the
             composition encoder); None fine-tunes every parameter but batch norm's.
         threads: torch threads while fine-tuning (restored after); 1 by default, since these
@@ -111,19 +135,27 @@ def finetune_ensemble(
     if epochs < 1:
         raise DrxlabError(f"{epochs=} must be >= 1")
     with torch_threads(threads):
-        return _finetune(ensemble, new, replay, epochs=epochs, lr=lr, seed=seed, progress=progress, batch=batch,
-                         replay_ratio=replay_ratio, trainable=trainable)
+        return _finetune(ensemble, new, replay, epochs=epochs, lr=lr, seed=seed, progress=progress,
+                         batch=batch, replay_ratio=replay_ratio, trainable=trainable,
+                         replay_targets=replay_targets)
 
 
 def _finetune(
     ensemble: Ensemble, new: Sequence[TestData], replay: Sequence[TestData], *, epochs: int, lr: float,
     seed: int, progress: Progress | None, batch: int, replay_ratio: float, trainable: Sequence[str] | None,
+    replay_targets: ReplayTargets,
 ) -> Ensemble:
+    if replay_targets not in ("data", "parent"):
+        raise DrxlabError(f"{replay_targets=} must be 'data' or 'parent'")
     new_pts = to_points(new)
-    points = _concat(new_pts, to_points(replay) if replay else None)
-    replay_n = points.n - new_pts.n
+    replay_pts = to_points(replay) if replay else None
+    replay_n = replay_pts.n if replay_pts is not None else 0
     tuned = []
     for k, parent in enumerate(ensemble.members):
+        anchor = replay_pts
+        if replay_pts is not None and replay_targets == "parent":
+            anchor = parent_targets(parent, replay_pts)
+        points = _concat(new_pts, anchor)
         model = copy.deepcopy(parent)
         model.train()
         _freeze_batchnorm(model)

@@ -86,7 +86,8 @@ def batch_loss(model: DRXNet, batch: PointBatch) -> tuple[torch.Tensor, dict[str
                    if bool(batch.q1_mask.any()) else q.new_zeros(())),
         "dqdc_norm": dqdc.norm(),
     }
-    loss = W_Q * terms["q_mse"] + W_DQ * terms["dqdv_mse"] + W_Q1 * terms["q1_mae"] + W_DQDC * terms["dqdc_norm"]
+    loss = (W_Q * terms["q_mse"] + W_DQ * terms["dqdv_mse"] + W_Q1 * terms["q1_mae"]
+            + W_DQDC * terms["dqdc_norm"])
     return loss, {k: float(t.detach()) for k, t in terms.items()}
 
 
@@ -179,8 +180,8 @@ def train_ensemble(
     points = to_points(data)
     val = to_points(val_data) if val_data else None
     with torch_threads(threads):
-        trained = [_train_member(k, points, val, members=members, epochs=epochs, batch=batch, lr=lr, seed=seed,
-                                 model_args=model_args, progress=progress) for k in range(members)]
+        trained = [_train_member(k, points, val, members=members, epochs=epochs, batch=batch, lr=lr,
+                                 seed=seed, model_args=model_args, progress=progress) for k in range(members)]
     return Ensemble(trained)
 
 
