@@ -28,6 +28,7 @@ from drxlab.training.trainer import LR_GAMMA, WEIGHT_DECAY, Progress, batch_loss
 
 ReplayTargets = Literal["data", "parent"]
 REPLAY_RATIO = 1.0  # replay points per new point in each epoch
+MIN_FT_BATCHES = 0  # batches per fine-tuning epoch at the least (0: one pass over new + replay draws)
 # Fine-tuned by default: the composition encoder only. New tests are about new compositions;
 # the rate, cycle and voltage networks learned from the large data set stay as they are, so a
 # first-cycle profile moves the composition's representation (and with it, through the
@@ -106,7 +107,7 @@ def finetune_ensemble(
     ensemble: Ensemble, new: Sequence[TestData], replay: Sequence[TestData] = (), *, epochs: int = 20,
     lr: float = 1e-3, seed: int = 0, progress: Progress | None = None, batch: int = 1024,
     replay_ratio: float = REPLAY_RATIO, trainable: Sequence[str] | None = DEFAULT_TRAINABLE,
-    replay_targets: ReplayTargets = "parent", threads: int | None = 1,
+    replay_targets: ReplayTargets = "parent", threads: int | None = 1, min_batches: int = MIN_FT_BATCHES,
 ) -> Ensemble:
     """A new ensemble: each member of ``ensemble`` fine-tuned on ``new`` mixed with ``replay``.
 
@@ -129,6 +130,7 @@ def finetune_ensemble(
             composition encoder); None fine-tunes every parameter but batch norm's.
         threads: torch threads while fine-tuning (restored after); 1 by default, since these
             small batches gain little from more and lose 10-100x when cores are shared.
+        min_batches: batches per epoch at the least (new + replay draws repeated).
     """
     if not new:
         raise DrxlabError("nothing to fine-tune on: no new tests given")
@@ -137,13 +139,13 @@ def finetune_ensemble(
     with torch_threads(threads):
         return _finetune(ensemble, new, replay, epochs=epochs, lr=lr, seed=seed, progress=progress,
                          batch=batch, replay_ratio=replay_ratio, trainable=trainable,
-                         replay_targets=replay_targets)
+                         replay_targets=replay_targets, min_batches=min_batches)
 
 
 def _finetune(
     ensemble: Ensemble, new: Sequence[TestData], replay: Sequence[TestData], *, epochs: int, lr: float,
     seed: int, progress: Progress | None, batch: int, replay_ratio: float, trainable: Sequence[str] | None,
-    replay_targets: ReplayTargets,
+    replay_targets: ReplayTargets, min_batches: int = 0,
 ) -> Ensemble:
     if replay_targets not in ("data", "parent"):
         raise DrxlabError(f"{replay_targets=} must be 'data' or 'parent'")
@@ -168,7 +170,11 @@ def _finetune(
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_GAMMA)
         gen = torch.Generator().manual_seed(seed * 1000 + k)
         for epoch in range(epochs):
+            # like training, an epoch is at least MIN_BATCHES batches: a few new profiles are
+            # one or two batches, too few steps to move the composition representation
             idx = _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
+            idx = torch.cat([idx] + [_epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
+                                     for _ in range(-(-min_batches * batch // len(idx)) - 1)])
             total = 0.0
             for lo in range(0, len(idx), batch):
                 b = idx[lo : lo + batch]

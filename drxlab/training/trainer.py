@@ -36,6 +36,7 @@ from drxlab.training.dataset import PointBatch, PointSet, TestData, to_points
 W_Q, W_DQ, W_Q1, W_DQDC = 1.0, 1.0, 5.0, 1e-4
 WEIGHT_DECAY = 1e-4
 LR_GAMMA = 0.9
+MIN_BATCHES = 40  # batches per epoch at the least (small data sets are passed over repeatedly)
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -110,7 +111,7 @@ def capacity_mae(model: nn.Module, points: PointSet, batch: int = 8192) -> float
 def fit_member(
     model: DRXNet, points: PointSet, *, epochs: int, batch: int, lr: float, generator: torch.Generator,
     freeze_batchnorm: bool = False, val: PointSet | None = None, progress: Progress | None = None,
-    info: Mapping[str, Any] | None = None,
+    info: Mapping[str, Any] | None = None, min_batches: bool = True,
 ) -> DRXNet:
     """Train ``model`` in place on ``points``; returns it in eval mode.
 
@@ -127,9 +128,12 @@ def fit_member(
             for m in model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        perm = torch.randperm(points.n, generator=generator)
+        # An epoch is at least MIN_BATCHES batches: on a lab's small data set one pass is a few
+        # batches, and the paper's per-epoch learning-rate decay would end training too early.
+        passes = max(1, -(-MIN_BATCHES * batch // max(points.n, 1))) if min_batches else 1
+        perm = torch.cat([torch.randperm(points.n, generator=generator) for _ in range(passes)])
         total, count = 0.0, 0
-        for lo in range(0, points.n, batch):
+        for lo in range(0, len(perm), batch):
             idx = perm[lo : lo + batch]
             if len(idx) < 2 and not freeze_batchnorm:
                 continue  # batch norm needs two samples
