@@ -1,26 +1,47 @@
-"""Opening the experiment store: URL resolution, SQLite pragmas, schema version, transactions.
+"""Opening the experiment store: URL resolution, SQLite pragmas, schema migrations, transactions.
 
 Every command works inside one :meth:`Store.transaction`: either everything it wrote is
-committed, or nothing is.
+committed, or nothing is. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (it
+takes the write lock before its first read), so concurrent writers queue on the busy timeout
+instead of failing with "database is locked" when a read lock cannot be upgraded.
+
+Opening a store brings its schema to this drxlab's version: a new database is created at the
+head revision and stamped; an older one is upgraded by the Alembic migrations in
+``drxlab/store/migrations`` (in one transaction, after a backup copy
+``<file>.pre-migration-<version>.bak``); a newer one is refused.
 """
 from __future__ import annotations
 
+import getpass
+import json
 import os
+import random
+import socket
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
-from sqlalchemy import event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from drxlab.exceptions import StoreError
+from drxlab.exceptions import DrxlabError, StoreError
 from drxlab.store import tables
-from drxlab.store.tables import SCHEMA_VERSION, Meta
+from drxlab.store.tables import SCHEMA_VERSION, AuditLog, Meta, dumps
 
 DEFAULT_PATH = Path("db") / "drxlab.sqlite"
 ENV_VAR = "DRXLAB_DB"
-BUSY_TIMEOUT_MS = 60_000
+BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another's write lock
+LOCK_RETRIES = 3  # BEGIN IMMEDIATE attempts after the busy timeout (each waits BUSY_TIMEOUT_MS)
+MIGRATIONS = Path(__file__).with_name("migrations")
+REVISIONS: dict[int, str] = {1: "0001_initial", 2: "0002_audit_log"}  # schema version → Alembic revision
+HEAD_REVISION = REVISIONS[SCHEMA_VERSION]
+
+AuditSource = Callable[[], "tuple[str, dict[str, Any]]"]
+_audit_source: AuditSource | None = None
 
 
 def resolve_url(db: str | os.PathLike | None = None) -> str:
@@ -34,7 +55,15 @@ def resolve_url(db: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 (DBAPI connection)
+def sqlite_path(url: str) -> Path | None:
+    """File path of a SQLite URL (None for in-memory SQLite and other databases)."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # the driver's implicit BEGIN is off; _sqlite_begin emits it
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -43,30 +72,90 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 (DBAPI connect
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE for write transactions (execution option ``drxlab_begin``), else BEGIN."""
+    mode = conn.get_execution_options().get("drxlab_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; for SQLite with drxlab's pragmas and explicit (transactional DDL) BEGIN."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url)
+
+
+_make_engine = make_engine  # the name before 0.2
+
+
+def set_audit_source(source: AuditSource | None) -> None:
+    """Register what describes the running command for the audit log: ``() -> (command, args)``.
+
+    The CLI registers one reading click's current context; library calls are logged with
+    command ``""``.
+    """
+    global _audit_source
+    _audit_source = source
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return "database is locked" in str(exc) or "database is busy" in str(exc)
+
+
 class Store:
     """An open experiment store (engine + schema check)."""
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
+        self._writer = engine.execution_options(drxlab_begin="IMMEDIATE")
 
     @property
     def path(self) -> Path | None:
         """File path of a SQLite store (None for other databases)."""
-        if self.url.startswith("sqlite:///"):
-            return Path(self.url[len("sqlite:///"):])
-        return None
+        return sqlite_path(self.url)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose changes are committed on success and rolled back on any error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """A session whose changes are committed on success and rolled back on any error.
+
+        The write lock is taken at the start (SQLite ``BEGIN IMMEDIATE``; waits up to
+        :data:`BUSY_TIMEOUT_MS`, retried :data:`LOCK_RETRIES` times). A transaction that wrote
+        anything also writes one :class:`~drxlab.store.tables.AuditLog` row.
+        """
+        with Session(self._writer, expire_on_commit=False) as session:
+            self._begin(session)
+            changes = _track_changes(session)
             try:
                 yield session
+                session.flush()
+                if changes:
+                    session.add(_audit_row(changes))
                 session.commit()
-            except BaseException:
+            except BaseException as exc:
                 session.rollback()
+                if isinstance(exc, OperationalError):
+                    raise StoreError(f"could not write to {self._where()}: {exc.orig}; nothing was written") from exc
                 raise
+
+    def _begin(self, session: Session) -> None:
+        for attempt in range(LOCK_RETRIES):
+            try:
+                session.connection()
+                return
+            except OperationalError as exc:
+                session.rollback()
+                if not _is_locked(exc):
+                    raise StoreError(f"cannot open a transaction on {self._where()}: {exc.orig}") from exc
+                if attempt == LOCK_RETRIES - 1:
+                    raise StoreError(
+                        f"{self._where()} is locked by another process (waited "
+                        f"{LOCK_RETRIES * BUSY_TIMEOUT_MS / 1000:.0f} s); try again when it has finished"
+                    ) from exc
+                time.sleep(0.05 * (2 ** attempt) * (1 + random.random()))
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -75,49 +164,164 @@ class Store:
         with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
             yield session
 
+    def _where(self) -> str:
+        return str(self.path) if self.path else self.url
 
-def _make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # Let SQLAlchemy's BEGIN be a real BEGIN IMMEDIATE-free deferred transaction; writers
-        # wait on the busy timeout rather than failing with "database is locked".
-        return engine
-    return create_engine(url)
+
+def _track_changes(session: Session) -> dict[str, list[int]]:
+    """Table name → [inserted, updated, deleted] rows, filled by the session's flushes."""
+    changes: dict[str, list[int]] = {}
+
+    def count(sess: Session, _ctx: Any, _instances: Any) -> None:
+        for kind, objs in enumerate((sess.new, sess.dirty, sess.deleted)):
+            for obj in objs:
+                name = getattr(obj, "__tablename__", type(obj).__name__)
+                if name == AuditLog.__tablename__ or (kind == 1 and not sess.is_modified(obj)):
+                    continue
+                changes.setdefault(str(name), [0, 0, 0])[kind] += 1
+
+    event.listen(session, "before_flush", count)
+    return changes
+
+
+def _audit_row(changes: dict[str, list[int]]) -> AuditLog:
+    from drxlab import __version__
+
+    command, args = "", {}
+    if _audit_source is not None:
+        try:
+            command, args = _audit_source()
+        except Exception:  # noqa: BLE001 — the audit must never break a write
+            command, args = "", {}
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001
+        user = ""
+    return AuditLog(command=command, args_json=json.dumps(args, sort_keys=True, default=str),
+                    changes_json=dumps(changes), user=user, host=socket.gethostname(), drxlab_version=__version__)
+
+
+# ---------------------------------------------------------------- schema: create, upgrade, refuse
+def alembic_config(connection: Connection | None = None):
+    """Alembic config built in code (no alembic.ini): script location = the package's migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _state(conn: Connection) -> tuple[set[str], int | None]:
+    """(table names, schema version recorded in ``meta`` or None)."""
+    names = set(inspect(conn).get_table_names())
+    if "meta" not in names:
+        return names, None
+    value = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    if value is None:
+        return names, None
+    try:
+        return names, int(value)
+    except ValueError:
+        raise StoreError(f"schema version {value!r} in table meta is not an integer") from None
+
+
+def _is_blank(conn: Connection, names: set[str]) -> bool:
+    """No tables, or only empty drxlab tables (a creation interrupted by an older drxlab)."""
+    known = set(SQLModel.metadata.tables) | {"alembic_version"}
+    if not names <= known:
+        return False
+    return all(conn.execute(text(f'SELECT COUNT(*) FROM "{n}"')).scalar() == 0 for n in names)
+
+
+def _check(url: str, conn: Connection, names: set[str], version: int | None) -> None:
+    if version is None:
+        if _is_blank(conn, names):
+            return
+        if "material" in names:
+            raise StoreError(f"database {url} has drxlab tables but no schema version in table meta; "
+                             "it may be damaged: run `drxlab db check`, or restore it from a backup")
+        raise StoreError(f"database {url} is not a drxlab store (tables: {sorted(names)[:5]})")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {url} has schema version {version}, newer than this drxlab supports "
+            f"({SCHEMA_VERSION}); upgrade drxlab to open it"
+        )
+    if version not in REVISIONS:
+        raise StoreError(f"database {url} has schema version {version}; known versions: {sorted(REVISIONS)}")
+
+
+def _create(conn: Connection) -> None:
+    from alembic import command
+
+    SQLModel.metadata.create_all(conn)
+    conn.execute(text("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', :v)"),
+                 {"v": str(SCHEMA_VERSION)})
+    command.stamp(alembic_config(conn), HEAD_REVISION)
+
+
+def _upgrade(store: Store, conn: Connection, names: set[str], version: int) -> None:
+    from alembic import command
+
+    saved = None
+    if store.path is not None:
+        from drxlab.store.backup import copy_database, free_name
+
+        saved = free_name(store.path.with_name(f"{store.path.name}.pre-migration-{version}.bak"))
+        copy_database(store.path, saved)
+    cfg = alembic_config(conn)
+    try:
+        if "alembic_version" not in names:
+            command.stamp(cfg, REVISIONS[version])
+        command.upgrade(cfg, HEAD_REVISION)
+        _, now = _state(conn)
+        if now != SCHEMA_VERSION:
+            raise StoreError(f"the migrations left schema version {now}, expected {SCHEMA_VERSION}")
+    except Exception as exc:
+        kept = f"; a copy from before is at {saved}" if saved else ""
+        reason = getattr(exc, "orig", None) or exc
+        raise StoreError(f"upgrading {store.url} from schema version {version} to {SCHEMA_VERSION} failed "
+                         f"({reason}); the database is unchanged{kept}") from exc
+
+
+def _prepare(store: Store) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION` (create / upgrade) or refuse the database."""
+    with store.engine.connect() as conn:
+        names, version = _state(conn)
+        _check(store.url, conn, names, version)
+    if version == SCHEMA_VERSION:
+        return
+    with store._writer.begin() as conn:  # the write lock: one process creates or upgrades
+        names, version = _state(conn)
+        _check(store.url, conn, names, version)
+        if version is None:
+            _create(conn)
+        elif version < SCHEMA_VERSION:
+            _upgrade(store, conn, names, version)
 
 
 def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> Store:
-    """Open (and by default create) the store; refuse a newer schema than this drxlab knows."""
+    """Open (and by default create) the store at the current schema; refuse a newer schema."""
     url = resolve_url(db)
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
-        if not path.exists():
-            if not create:
-                raise StoreError(f"no database at {path}; run `drxlab init` or pass --db")
-            path.parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        if not create:
+            raise StoreError(f"no database at {path}; run `drxlab init` or pass --db")
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = _make_engine(url)
-        existing = set(inspect(engine).get_table_names())
-    except Exception as exc:
+        store = Store(url, make_engine(url))
+    except Exception as exc:  # noqa: BLE001 (any driver error: a bad URL, a missing driver)
         raise StoreError(f"cannot open database {url}: {exc}") from None
-    if "meta" in existing:
-        with Session(engine) as s:
-            row = s.get(Meta, "schema_version")
-        version = int(row.value) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"database {url} has schema version {version}, newer than this drxlab supports "
-                f"({SCHEMA_VERSION}); upgrade drxlab to open it"
-            )
-    elif existing and "material" not in existing:
-        raise StoreError(f"database {url} is not a drxlab store (tables: {sorted(existing)[:5]})")
-    if "meta" not in existing or len(existing) < len(SQLModel.metadata.tables):
-        SQLModel.metadata.create_all(engine)
-        with Session(engine) as s:
-            if s.get(Meta, "schema_version") is None:
-                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                s.commit()
-    return Store(url, engine)
+    try:
+        _prepare(store)
+    except DrxlabError:
+        store.engine.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        store.engine.dispose()
+        raise StoreError(f"cannot open database {url}: {getattr(exc, 'orig', None) or exc}") from None
+    return store
 
 
 def schema_version(store: Store) -> int:
@@ -127,4 +331,4 @@ def schema_version(store: Store) -> int:
     return int(row.value) if row else 0
 
 
-__all__ = ["Store", "open_store", "resolve_url", "schema_version", "tables"]
+__all__ = ["Store", "open_store", "resolve_url", "schema_version", "set_audit_source", "tables"]

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: first release; 2: audit log (migrations in drxlab/store/migrations)
 
 
 def utcnow() -> datetime:
@@ -170,3 +170,20 @@ class Suggestion(SQLModel, table=True):
     nearest_distance: float = 0.0
     domain: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    """One committed write to the store: which command made it, with what arguments, by whom.
+
+    Added in schema version 2. ``changes_json`` maps table name → ``[inserted, updated, deleted]``
+    row counts of the transaction.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    command: str = Field(default="", index=True)  # e.g. "drxlab import"; "" for library calls
+    args_json: str = "{}"  # the command's options and arguments
+    changes_json: str = "{}"
+    user: str = ""
+    host: str = ""
+    drxlab_version: str = ""
+    created_at: datetime = Field(default_factory=utcnow, index=True)

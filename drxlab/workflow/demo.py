@@ -29,7 +29,9 @@ DEMO_TESTS = ((20.0, (1, 2, 3, 5, 10, 20)), (100.0, (1, 5)), (1000.0, (1,)))
 HELD_OUT = ("Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.2Cr0.2Ti0.4O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2",
             "Li1.2Mn0.1Mg0.1Cr0.15V0.15Ti0.2Nb0.1O1.8F0.2", "Li1.15Mn0.3Cr0.15Ti0.25Nb0.15O1.9F0.1",
             "Li1.25Mn0.35V0.15Ti0.15Nb0.1O1.85F0.15")
-DEMO_MODEL = {**training.TINY_MODEL}
+# the demo lab's history uses the species of its campaign (a lab explores around what it knows)
+DEMO_SPECIES = {"Mn2+": 0.4, "Mn3+": 0.6, "Cr3+": 0.4, "V3+": 0.4, "Fe3+": 0.3, "Ni2+": 0.3, "Mg2+": 0.2,
+                "Ti4+": 0.5, "Nb5+": 0.4}
 
 
 @dataclass
@@ -71,7 +73,7 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0, cl
     bar = progress("virtual lab", n_seed) if progress else None
     with store.transaction() as s:
         summary = lab.seed(s, oracle, n=n_seed, classes=list(classes), seed_=seed, noise=NoiseModel(),
-                           tests=DEMO_TESTS, on_sample=(lambda: bar(1)) if bar else None)
+                           tests=DEMO_TESTS, on_sample=(lambda: bar(1)) if bar else None, species=DEMO_SPECIES)
     caps = [float(r.profiles[1][1][0]) for r in _records(store) if r.rate == 20.0 and 1 in r.profiles]
     res.seed_spread = float(np.std(caps))
     say(f"    {summary.tests} tests, {summary.profiles} profiles ({summary.failed} cells failed); cycle-1 capacity "
@@ -115,7 +117,7 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0, cl
                                     "sigma": row.sigma, "measured": measured, "domain": row.domain})
     lap("suggest+log")
     with store.transaction() as s:
-        ft = training.finetune(s, epochs=6, seed=seed)
+        ft = training.finetune(s, seed=seed)
     res.finetune = ft.metrics | {"version": ft.version.id, "parent": ft.version.parent_id}
     lap("finetune")
 

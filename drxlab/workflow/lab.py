@@ -83,7 +83,8 @@ def measure_one(session: Session, oracle: Oracle, composition: str | dict, *, ra
     return test, m
 
 
-def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, step: float = 0.05) -> list[dict]:
+def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, step: float = 0.05,
+                      species: dict[str, float] | None = None) -> list[dict]:
     """A spread of charge-balanced 2TM / 3TM compositions (Li 1.05–1.3, F 0–0.2) to seed a store."""
     bad = [c for c in classes if c not in ("2TM", "3TM", "HE")]
     if bad or not classes:
@@ -91,10 +92,10 @@ def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, 
     pools = []
     for klass in classes:
         lo, hi = {"2TM": (1, 2), "3TM": (3, 3), "HE": (4, 5)}[klass]
-        species = "\n".join(f'"{k}" = {v}' for k, v in SEED_SPECIES.items())
+        pool = "\n".join(f'"{k}" = {v}' for k, v in (species or SEED_SPECIES).items())
         text = (f'[campaign]\nname = "seed-{klass}"\n[space]\nli = {{ min = 1.05, max = 1.3 }}\n'
                 f'f = {{ min = 0.0, max = 0.2 }}\nstep = {step}\nmin_metals = {lo}\nmax_metals = {hi}\n'
-                f'[space.species]\n{species}\n[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\n'
+                f'[space.species]\n{pool}\n[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\n'
                 f'[acquisition]\nkind = "ucb"\n')
         spec = parse_spec(text, source=f"seed space {klass}")
         rows = []
@@ -132,11 +133,11 @@ class SeedSummary:
 
 def seed(session: Session, oracle: Oracle, *, n: int, classes: Sequence[str], seed_: int, noise: NoiseModel,
          campaign_id: int | None = None, tests: Sequence = SEED_TESTS, window: tuple[float, float] = (1.5, 4.8),
-         on_sample: Callable[[], None] | None = None) -> SeedSummary:
+         on_sample: Callable[[], None] | None = None, species: dict[str, float] | None = None) -> SeedSummary:
     """Measure ``n`` seed compositions at several rates and cycles into the store."""
     rng = np.random.default_rng(seed_)
     summary = SeedSummary()
-    for amts in seed_compositions(n, classes, rng):
+    for amts in seed_compositions(n, classes, rng, species=species):
         summary.materials += 1
         for rate, cycles in tests:
             test, _ = measure_one(session, oracle, amts, rate=rate, window=window, cycles=cycles, noise=noise,

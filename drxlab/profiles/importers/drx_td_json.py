@@ -35,13 +35,21 @@ def sniff(path: Path) -> bool:
     return head.lstrip().startswith("{") and ("discharge_list" in head or "test_current" in head)
 
 
+def _finite(value: float) -> bool:
+    """math.isfinite that also says False for integers too large for a float (JSON allows them)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _float(doc: dict, key: str, where: str, *, optional: bool = False) -> float | None:
     value = doc.get(key)
     if value is None and optional:
         return None
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ImportFileError(f"{where}: field '{key}' is {value!r}; expected a number") from None
     if not math.isfinite(out) or (optional and out <= 0):
         raise ImportFileError(f"{where}: field '{key}' is {value!r}; expected a finite{' positive' if optional else ''} number")
@@ -71,7 +79,7 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
     if not isinstance(comp, (dict, str)):
         raise ImportFileError(f"{where}: field 'composition' is {comp!r}; expected element → amount")
     if isinstance(comp, dict):
-        bad = {k: v for k, v in comp.items() if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0}
+        bad = {k: v for k, v in comp.items() if not isinstance(v, (int, float)) or not _finite(v) or v < 0}
         if bad:
             raise ImportFileError(f"{where}: field 'composition' has invalid amounts {bad}; expected numbers ≥ 0")
         comp = "".join(f"{el}{amt}" for el, amt in comp.items() if amt > 0)
@@ -90,14 +98,14 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
             raise ImportFileError(f"{cwhere}: expected an object with keys {', '.join(CYCLE_KEYS)}")
         try:
             cycle = int(cyc["cycle_num"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ImportFileError(f"{cwhere}: field 'cycle_num' is {cyc['cycle_num']!r}; expected an integer ≥ 1") from None
         if cycle < 1 or cycle in seen:
             raise ImportFileError(f"{cwhere}: field 'cycle_num' is {cycle}; expected a unique integer ≥ 1")
         seen.add(cycle)
         try:
             prof = from_standardised(cyc["V_std"], cyc["Q_std"], cyc["dQdV_std"])
-        except (ProfileError, TypeError, ValueError) as exc:
+        except (ProfileError, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ProfileError):
                 raise wrap_profile_error(exc, cwhere) from None
             raise ImportFileError(f"{cwhere}: V_std/Q_std/dQdV_std must be lists of numbers ({exc})") from None

@@ -80,7 +80,7 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
                 vals = {f: _number(row, f, where) for f in NUMERIC}
                 try:
                     cycle = int(float(row["cycle"]))
-                except ValueError:
+                except (ValueError, OverflowError):  # 'abc', 'nan' / 'inf'
                     raise ImportFileError(f"{where}: field 'cycle' is {row['cycle']!r}; expected an integer ≥ 1") from None
                 if cycle < 1:
                     raise ImportFileError(f"{where}: field 'cycle' is {cycle}; expected an integer ≥ 1")
