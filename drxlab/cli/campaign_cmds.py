@@ -16,7 +16,8 @@ from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError
 from drxlab.store import queries
-from drxlab.workflow import campaigns
+from drxlab.workflow import campaigns, models
+from drxlab.workflow.screening import screen
 from drxlab.workflow.suggest import suggest as suggest_round
 
 
@@ -102,10 +103,15 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     suggestions as proposed samples."""
     if n is not None and n < 1:
         raise CampaignError(f"-n {n} must be ≥ 1 (number of suggestions)")
-    with obj.store().transaction() as s, tqdm(desc="screening", unit=" candidates", file=sys.stderr,
-                                              disable=None) as bar:
+    store = obj.store()
+    # screen the space without holding the write lock, then record the round in one short write
+    with store.reader() as s, tqdm(desc="screening", unit=" candidates", file=sys.stderr, disable=None) as bar:
+        spec = _spec(obj, ref) if Path(ref).exists() or ref.endswith(".toml") else campaigns.resolve(s, ref)[1]
+        version, ensemble = models.resolve(s, model_ref, spec.name)
+        scored = screen(spec, ensemble, on_chunk=bar.update)
+    with store.transaction() as s:
         rnd = suggest_round(s, ref, n=n, kind=kind, kappa=kappa, seed=seed, min_distance=min_distance,
-                            model_ref=model_ref, on_chunk=bar.update)
+                            model_ref=str(version.id), scored=scored)
     data = rnd.as_dict()
     if out:
         _write(out, rnd)

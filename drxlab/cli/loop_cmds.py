@@ -49,10 +49,13 @@ def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: 
     """Train a new DRXNet ensemble from scratch on every profile in the store (split by composition)."""
     bar = Progress("training")
     try:
-        with obj.store().transaction() as s:
-            res = training.train(s, members=members, epochs=epochs, batch=batch, seed=seed, size=size,
-                                 classes=[c.strip() for c in classes.split(",")] if classes else None,
-                                 scope=campaign, progress=bar)
+        store = obj.store()
+        with store.reader() as s:  # training holds no write lock; registering is one short write
+            fitted = training.fit_from_scratch(s, members=members, epochs=epochs, batch=batch, seed=seed, size=size,
+                                               classes=[c.strip() for c in classes.split(",")] if classes else None,
+                                               progress=bar)
+        with store.transaction() as s:
+            res = training.commit(s, fitted, campaign)
     finally:
         bar.close()
     m = res.metrics
@@ -83,8 +86,11 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
     registers a new version whose parent is the current one."""
     bar = Progress("fine-tuning")
     try:
-        with obj.store().transaction() as s:
-            res = training.finetune(s, scope=campaign, epochs=epochs, seed=seed, progress=bar)
+        store = obj.store()
+        with store.reader() as s:
+            fitted = training.fit_finetune(s, scope=campaign, epochs=epochs, seed=seed, progress=bar)
+        with store.transaction() as s:
+            res = training.commit(s, fitted, campaign)
     finally:
         bar.close()
     if as_json:

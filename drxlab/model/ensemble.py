@@ -39,6 +39,9 @@ from drxlab.exceptions import ConditionError, ModelError
 Compositions = Sequence[str | Mapping[str, float]]
 ArrayLike = float | int | Sequence[float] | np.ndarray
 Strategy = Literal["auto", "vmap", "loop"]
+MAX_RATE = 1e5  # mA/g
+MAX_VOLTAGE = 6.0  # V
+MAX_CYCLE = 1e4
 CAPACITY_CHUNK = 256  # compositions per batch in the capacity screening path (cache-friendly)
 VMAP_MAX_COMPOSITIONS = 64  # "auto": batch members with vmap up to this many compositions
 
@@ -152,6 +155,13 @@ def check_conditions(
         )
     if (cycle < 1).any():
         raise ConditionError(f"cycle={cycle[cycle < 1][0]:g} must be >= 1 (the first discharge is cycle 1)")
+    # beyond these a prediction is numerically meaningless (the network extrapolates raw inputs)
+    for name, arr, lo, hi, unit in (("rate", rate, 0.0, MAX_RATE, " mA/g"), ("v_low", v_low, 0.0, MAX_VOLTAGE, " V"),
+                                    ("v_high", v_high, 0.0, MAX_VOLTAGE, " V"), ("cycle", cycle, 1.0, MAX_CYCLE, "")):
+        bad = (arr <= lo) | (arr > hi) if name != "cycle" else arr > hi
+        if bad.any():
+            raise ConditionError(f"{name}={arr[bad][0]:g}{unit} is outside the range drxlab predicts "
+                                 f"({lo:g} < {name} ≤ {hi:g}{unit})")
 
 
 @functools.lru_cache(maxsize=65536)

@@ -59,9 +59,37 @@ class TrainResult:
     metrics: dict
 
 
-def train(session: Session, *, members: int, epochs: int, batch: int, seed: int, size: str = "released",
-          classes: Sequence[str] | None = None, val_fraction: float = 0.1, scope: str = "",
-          progress: Callable | None = None) -> TrainResult:
+@dataclass(frozen=True)
+class Fitted:
+    """A trained or fine-tuned ensemble not yet in the registry (fitting needs no write lock)."""
+
+    ensemble: Ensemble
+    source: str
+    parent_id: int | None
+    training: dict
+    metrics: dict
+
+
+def commit(session: Session, fitted: Fitted, scope: str = "") -> TrainResult:
+    """Register a fitted ensemble and make it current; refuse if the parent stopped being current."""
+    if fitted.parent_id is not None:
+        now = queries.current_model(session, scope)
+        if now is None or now.id != fitted.parent_id:
+            raise ModelError(f"the current model changed (now version {now.id if now else None}) while version "
+                             f"{fitted.parent_id} was being fine-tuned; nothing registered — run it again")
+    row, created = models.register(session, fitted.ensemble, source=fitted.source, parent_id=fitted.parent_id,
+                                   training=fitted.training, metrics=fitted.metrics, scope=scope)
+    return TrainResult(row, created, fitted.metrics)
+
+
+def train(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
+    """Train from scratch and register in one session (see :func:`fit_from_scratch`)."""
+    return commit(session, fit_from_scratch(session, **kwargs), scope)
+
+
+def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int, seed: int, size: str = "released",
+                     classes: Sequence[str] | None = None, val_fraction: float = 0.1,
+                     progress: Callable | None = None) -> Fitted:
     """Train a new ensemble from scratch on the store's tests (optionally of some classes)."""
     from drxlab.training.trainer import split_by_composition, train_ensemble
 
@@ -85,9 +113,7 @@ def train(session: Session, *, members: int, epochs: int, batch: int, seed: int,
     training = {"test_ids": [r.test_id for r in records], "validation_formulas": sorted(val_formulas),
                 "members": members, "epochs": epochs, "batch": batch, "seed": seed, "size": size,
                 "classes": list(classes or [])}
-    row, created = models.register(session, ensemble, source="trained", training=training, metrics=metrics,
-                                   scope=scope)
-    return TrainResult(row, created, metrics)
+    return Fitted(ensemble, "trained", None, training, metrics)
 
 
 def seen_test_ids(session: Session, version: ModelVersion) -> set[int]:
@@ -125,8 +151,13 @@ def _records_from_data(data: Sequence) -> list[TestRecord]:
     return [TestRecord(-1, -1, d.formula, "", d.rate, d.v_low, d.v_high, dict(d.profiles)) for d in data]
 
 
-def finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EPOCHS, seed: int = 0, replay_tests: int = 48,
-             holdout_fraction: float = 0.2, progress: Callable | None = None) -> TrainResult:
+def finetune(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
+    """Fine-tune and register in one session (see :func:`fit_finetune`)."""
+    return commit(session, fit_finetune(session, scope=scope, **kwargs), scope)
+
+
+def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EPOCHS, seed: int = 0,
+                 replay_tests: int = 48, holdout_fraction: float = 0.2, progress: Callable | None = None) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
     Raises :class:`DrxlabError` when there is nothing new (a no-op: nothing is written).
@@ -167,6 +198,4 @@ def finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EPOCHS
                "replay": "stored tests" if old else "parent predictions (its training data is not in the store)"}
     training = {"test_ids": [r.test_id for r in new], "replay_test_ids": [r.test_id for r in replay_records],
                 "epochs": epochs, "seed": seed, "kind": "finetune"}
-    row, created = models.register(session, tuned, source="finetuned", parent_id=parent.id, training=training,
-                                   metrics=metrics, scope=scope)
-    return TrainResult(row, created, metrics)
+    return Fitted(tuned, "finetuned", parent.id, training, metrics)
