@@ -16,6 +16,11 @@ def test_train_registers_a_version_and_evaluate_reports_per_class(run, db_path) 
     assert "validation" in r.output
     (v,) = json.loads(run("model", "list", "--json").output)
     assert v["source"] == "trained" and v["members"] == 2 and v["metrics"]["train"]["n"] > 0
+    # the same data and seed give the same weights: the content-addressed registry holds one version
+    assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "1").exit_code == 0
+    assert len(json.loads(run("model", "list", "--json").output)) == 1
+    assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "2").exit_code == 0
+    assert len(json.loads(run("model", "list", "--json").output)) == 2
     before = db_digest(db_path)
     r = run("evaluate", "--train-class", "2TM", "--test-class", "3TM", "--members", "2", "--epochs", "2",
             "--size", "small", "--json")
