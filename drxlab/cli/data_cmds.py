@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import csv
 import sys
-from pathlib import Path
 
 import click
+import numpy as np
 from tqdm import tqdm
 
 from drxlab.cli.main import Context, cli, pass_ctx
@@ -13,7 +13,6 @@ from drxlab.cli.render import echo_json, table
 from drxlab.profiles import importers
 from drxlab.store import queries
 from drxlab.store.db import schema_version
-from drxlab.store.tables import unpack
 from drxlab.workflow.ingest import import_files
 
 
@@ -125,7 +124,6 @@ def export(obj: Context, out: str, test_ids: tuple[int, ...]) -> None:
         for r in records:
             q1 = r.profiles.get(min(r.profiles))
             for cycle, (v, q, d) in sorted(r.profiles.items()):
-                import numpy as np
                 q0 = np.interp(v, q1[0], q1[1])
                 for i in range(len(v)):
                     w.writerow([r.test_id, r.formula, r.v_low, r.v_high, r.rate, cycle, f"{v[i]:.6g}", f"{q0[i]:.6g}",

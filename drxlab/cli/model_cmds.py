@@ -1,11 +1,9 @@
 """Model commands: model import-drxnet / pull / list / use, predict."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from drxlab.chem import compositions
 from drxlab.cli.main import Context, cli, pass_ctx

@@ -26,9 +26,10 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.candidates.generator import iter_candidates
-from drxlab.candidates.spec import CampaignSpec, Objective, load_spec, parse_spec
+from drxlab.candidates.spec import CampaignSpec, Objective, load_spec
 from drxlab.exceptions import CampaignError, DrxlabError
 from drxlab.store import queries
+from drxlab.workflow import campaigns
 from drxlab.store.tables import ElectrochemTest, Profile, unpack
 from drxlab.workflow import models
 
@@ -273,12 +274,7 @@ def _campaign(session: Session, ref: str):  # noqa: ANN202  (Campaign, CampaignS
     name = ref
     if ref.endswith(".toml") and Path(ref).is_file():
         name = load_spec(ref).name
-    row = queries.campaign_latest(session, name)
-    if row is None or not row.spec_text:
-        known = sorted({c.name for c in queries.campaigns(session) if c.spec_text})
-        raise CampaignError(f"campaign {ref!r} not found; known campaigns: {', '.join(known) or 'none'} "
-                            "(register one with `drxlab campaign add FILE`)")
-    return row, parse_spec(row.spec_text, source=f"campaign {row.name} revision {row.revision}")
+    return campaigns.registered(session, name, label=ref)
 
 
 def _sample_rows(session: Session, ids: list[int], spec: CampaignSpec, notes: dict[str, list[str]]) -> list[SampleRow]:

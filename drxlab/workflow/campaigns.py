@@ -26,10 +26,15 @@ def resolve(session: Session, ref: str) -> tuple[Campaign, CampaignSpec]:
             raise CampaignError(f"campaign file {path} does not exist")
         row, spec, _ = add(session, path)
         return row, spec
-    row = queries.campaign_latest(session, ref)
+    return registered(session, ref)
+
+
+def registered(session: Session, name: str, label: str | None = None) -> tuple[Campaign, CampaignSpec]:
+    """The latest registered revision of a campaign name and its spec (read only)."""
+    row = queries.campaign_latest(session, name)
     if row is None or not row.spec_text:
         known = sorted({c.name for c in queries.campaigns(session) if c.spec_text})
-        raise CampaignError(f"campaign {ref!r} not found; known campaigns: {', '.join(known) or 'none'} "
+        raise CampaignError(f"campaign {label or name!r} not found; known campaigns: {', '.join(known) or 'none'} "
                             "(register one with `drxlab campaign add FILE`)")
     return row, parse_spec(row.spec_text, source=f"campaign {row.name} revision {row.revision}")
 
