@@ -1,8 +1,9 @@
 """Training, fine-tuning and evaluation against the store; new versions go to the registry.
 
 Store records become :class:`drxlab.training.dataset.TestData`; the trainer never sees the
-store. A new version is registered in the same transaction that reads its data, so a command
-killed midway leaves the previous version current and no partial version behind.
+store. Fitting (:func:`fit_from_scratch`, :func:`fit_finetune`) only reads; :func:`commit`
+registers the result in one short write that refuses a parent that stopped being current, so a
+command killed midway leaves the previous version current and no partial version behind.
 """
 from __future__ import annotations
 
