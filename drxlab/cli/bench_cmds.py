@@ -64,12 +64,12 @@ def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str 
 
     what, ens = _ensemble(obj, checkpoints)
     spec = bench_space(Path(spec_path), size)
-    _show(f"bench suggest: {what}", bench_suggest(ens, spec), as_json)
+    _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
 
 
 @bench.command("finetune")
 @click.option("--checkpoints", default=None)
-@click.option("--epochs", type=int, default=8, show_default=True)
+@click.option("--epochs", type=int, default=20, show_default=True, help="As `drxlab finetune` uses.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def bench_finetune_cmd(obj: Context, checkpoints: str | None, epochs: int, as_json: bool) -> None:

@@ -126,7 +126,7 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     extra = names[1:]
     rows = [(r.rank, r.sample_id, r.formula, r.klass, r.predicted, r.sigma,
              *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
-             r.acquisition, r.nearest or "—", r.distance, r.domain) for r in rnd.rows]
+             r.acquisition, r.nearest or "—", r.distance if r.nearest else None, r.domain) for r in rnd.rows]
     headers = ["rank", "sample", "composition", "class", f"{names[0]} (mAh/g)", "σ_Q (mAh/g)", *extra,
                "acq. value", "nearest known", "L1 dist.", "domain"]
     click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))

@@ -26,14 +26,22 @@ def bench_space(spec_path: Path, target: int = 100_000) -> CampaignSpec:
     return spec
 
 
-def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8) -> dict:
+def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit: int | None = None) -> dict:
     """Time enumeration, prediction and acquisition of one suggestion round over a whole space.
 
     Baseline (same run): the same candidates scored one composition per ensemble call, as a
     per-composition loop would, timed on a 200-candidate sample and extrapolated.
     """
     t0 = time.perf_counter()
-    blocks = list(iter_candidates(spec, chunk=20_000))
+    blocks, n_seen = [], 0
+    for b in iter_candidates(spec, chunk=20_000):
+        if limit is not None and n_seen + len(b) > limit:  # the first `limit` candidates of the space
+            b = type(b)(b.elements, b.species, b.units[: limit - n_seen], b.amounts[: limit - n_seen],
+                        b.species_units[: limit - n_seen], b.step)
+        blocks.append(b)
+        n_seen += len(b)
+        if limit is not None and n_seen >= limit:
+            break
     t_enum = time.perf_counter() - t0
     xs, ys = [], []
     t1 = time.perf_counter()
@@ -59,7 +67,7 @@ def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8) -> dic
             "baseline_per_composition_s": t_base, "speedup_vs_per_composition": t_base / total}
 
 
-def bench_finetune(ensemble: Ensemble, *, epochs: int = 8, seed: int = 0) -> dict:
+def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> dict:
     """Fine-tune on 8 new first-cycle profiles (synthetic HE lab) with replay; time it.
 
     Baseline (same run): one ensemble prediction of the same 8 profiles, so the figure reads
