@@ -1,0 +1,116 @@
+"""Four lab members logging results into one store while a fifth runs `suggest`: no lost rows,
+no "database is locked" reaching anyone, the same final state as logging one after another."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from drxlab.chem.compositions import amounts
+from drxlab.cli.main import cli
+from tests.factories import write_drx_td
+
+ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGN = """
+[campaign]
+name = "{name}"
+[space]
+li = {{ min = 1.1, max = 1.3 }}
+f = {{ min = 0.0, max = 0.1 }}
+step = 0.05
+min_metals = 2
+max_metals = 3
+[space.species]
+"Mn3+" = 0.4
+"Cr3+" = 0.2
+"Ti4+" = 0.3
+"Nb5+" = 0.2
+[objectives.capacity]
+rate = 20
+window = [1.5, 4.8]
+cycle = 1
+[acquisition]
+kind = "ucb"
+batch = 8
+min_distance = 0.05
+"""
+WORKER = textwrap.dedent("""
+    import sys, time
+    from drxlab.cli.main import cli
+    db, start, args = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    time.sleep(max(0.0, start - time.time()))
+    commands = [c.split("|") for c in args]
+    for c in commands:
+        try:
+            cli.main(["--db", db, *c], prog_name="drxlab", standalone_mode=False)
+        except SystemExit as exc:
+            if exc.code:
+                raise
+""")
+
+
+def _invoke(db: Path, *args: str) -> str:
+    r = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _copy(src: Path, dst: Path) -> None:
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    a.backup(b)
+    a.close(), b.close()
+
+
+def _state(db: Path) -> tuple:
+    con = sqlite3.connect(db)
+    rows = sorted(con.execute(
+        "SELECT s.id, s.status, m.formula, round(p.capacity, 6) FROM sample s JOIN material m ON m.id = s.material_id "
+        "LEFT JOIN electrochemtest t ON t.sample_id = s.id LEFT JOIN profile p ON p.test_id = t.id "
+        "WHERE s.status != 'proposed'").fetchall())
+    suggestions = con.execute("SELECT COUNT(*) FROM suggestion").fetchone()[0]
+    con.close()
+    return rows, suggestions
+
+
+@pytest.mark.slow
+def test_four_loggers_and_a_suggest_at_once(tmp_path: Path) -> None:
+    base = tmp_path / "base.sqlite"
+    spec_a, spec_b = tmp_path / "a.toml", tmp_path / "b.toml"
+    spec_a.write_text(CAMPAIGN.format(name="conc-a"))
+    spec_b.write_text(CAMPAIGN.format(name="conc-b"))
+    _invoke(base, "lab", "seed", "--n", "6", "--classes", "2TM", "--seed", "4")
+    _invoke(base, "train", "--members", "2", "--epochs", "1", "--size", "small")
+    _invoke(base, "suggest", "--campaign", str(spec_a), "-n", "8")
+    waiting = json.loads(_invoke(base, "status", "--campaign", "conc-a", "--json"))["waiting"]
+    assert len(waiting) == 8
+    jobs = []
+    for k, w in enumerate(waiting):
+        f = write_drx_td(tmp_path / f"s{w['sample_id']}.json", composition=amounts(w["formula"]), cap=200.0 + k)
+        jobs.append(f"log|--sample|{w['sample_id']}|{f}")
+    sequential, parallel = tmp_path / "seq.sqlite", tmp_path / "par.sqlite"
+    _copy(base, sequential)
+    _copy(base, parallel)
+    for j in jobs:
+        _invoke(sequential, *j.split("|"))
+    _invoke(sequential, "suggest", "--campaign", str(spec_b), "-n", "4")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    start = time.time() + 4.0
+    groups = [jobs[i::4] for i in range(4)] + [[f"suggest|--campaign|{spec_b}|-n|4"]]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(parallel), str(start), *g], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for g in groups]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+        assert "locked" not in out.lower()
+    assert _state(parallel) == _state(sequential)
+    rows, suggestions = _state(parallel)
+    logged = {w["sample_id"] for w in waiting}
+    assert {r[0] for r in rows if r[1] == "tested"} >= logged and suggestions == 12
