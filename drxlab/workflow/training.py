@@ -125,7 +125,8 @@ def seen_test_ids(session: Session, version: ModelVersion) -> set[int]:
     return seen
 
 
-FINETUNE_LR_DATA = 3e-4
+FINETUNE_LR_DATA = 5e-4
+FINETUNE_MIN_BATCHES_DATA = 10
 FINETUNE_EPOCHS = 20  # the fine-tuner's tested default (LMTO: cycles 2–10 MAE cut by 90 %)
 REPLAY_RATES = (20.0, 100.0, 1000.0)
 REPLAY_CYCLES = (1, 2, 5, 10, 20, 30)
@@ -189,11 +190,12 @@ def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EP
         replay_records = []
     before_new = capacity_mae(ensemble, new)
     before_old = capacity_mae(ensemble, heldout_records)
-    # Stored tests replay their measurements, at a gentle learning rate (a step of 1e-3 moves a
-    # small ensemble trained on a lab's data too far from its old compositions); without stored
-    # data the parent's own curves anchor each member to what it predicted before.
+    # Stored tests replay their measurements (truth, so more steps cost no forgetting: at least
+    # FINETUNE_MIN_BATCHES_DATA batches an epoch); without stored data the parent's own curves
+    # anchor each member to what it predicted before.
     tuned = finetune_ensemble(ensemble, to_test_data(new), replay, epochs=epochs, seed=seed, progress=progress,
-                              replay_targets="data" if old else "parent", lr=FINETUNE_LR_DATA if old else 1e-3)
+                              replay_targets="data" if old else "parent", lr=FINETUNE_LR_DATA if old else 1e-3,
+                              min_batches=FINETUNE_MIN_BATCHES_DATA if old else 0)
     metrics = {"new_before": before_new, "new_after": capacity_mae(tuned, new),
                "heldout_old_before": before_old, "heldout_old_after": capacity_mae(tuned, heldout_records),
                "replay": "stored tests" if old else "parent predictions (its training data is not in the store)"}

@@ -66,8 +66,6 @@ def test_first_cycle_of_new_compositions_fixes_their_later_cycles(tmp_path) -> N
     print(f"\ncycles 2-20 MAE {mae_b:.1f} -> {mae_a:.1f} mAh/g ({1 - mae_a / mae_b:.0%} lower); "
           f"sigma_Q cycle 1 {sigma1_before:.1f} -> {sigma1_after:.1f}; held-out old MAE {old_b:.1f} -> {old_a:.1f}; "
           f"version {res.version.id} parent {res.version.parent_id}")
-    # The issue asks for a 35 % cut; with a tiny model trained on 24 two-metal compositions
-    # the virtual campaign reaches ~20 % (the real LMTO case reaches 90 %: tests/training).
-    assert mae_a <= 0.9 * mae_b
+    assert mae_a <= 0.65 * mae_b  # at least a 35 % cut
     assert sigma1_after < sigma1_before
     assert old_a <= 1.10 * old_b
