@@ -136,14 +136,7 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
         res = None
         if then_finetune and not failed:
             bar = Progress("fine-tuning")
-            scope = campaign or ""
-            if not scope and logged.sample_id:
-                from drxlab.store import queries
-                from drxlab.store.tables import Campaign
-                smp = queries.sample(s, logged.sample_id)
-                camp = s.get(Campaign, smp.campaign_id) if smp.campaign_id else None
-                scope = camp.name if camp and queries.current_model(s, camp.name) and \
-                    queries.current_scopes(s).get(camp.name) else ""
+            scope = results.model_scope(s, logged.sample_id)
             res = training.finetune(s, scope=scope, progress=bar)
     if bar:
         bar.close()

@@ -136,6 +136,13 @@ def _logged(session: Session, smp: Sample, test_id: int | None, measured: float 
                   sug.predicted_std if sug else None, sug.model_version_id if sug else None)
 
 
+def model_scope(session: Session, sample_id: int) -> str:
+    """Which current model a sample's results update: its campaign's own, else the lab-wide one."""
+    smp = queries.sample(session, sample_id)
+    camp = session.get(Campaign, smp.campaign_id) if smp and smp.campaign_id else None
+    return camp.name if camp and camp.name in queries.current_scopes(session) else ""
+
+
 def status(session: Session, campaign: str | None = None) -> dict:
     """Samples by state, what waits for results, current model and its lineage."""
     ids = queries.campaign_ids(session, campaign) if campaign else None
