@@ -57,3 +57,15 @@ def write_cycler(path: Path, delimiter: str = ",", drop_capacity: bool = False, 
     lines = [delimiter.join(header)] + [delimiter.join(f"{x:.6g}" for x in row) for row in data]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def campaign_toml(name: str, species: dict[str, float], *, li: tuple[float, float] = (1.1, 1.3),
+                  f: tuple[float, float] = (0.0, 0.1), metals: tuple[int, int] = (2, 4), batch: int = 4,
+                  min_distance: float = 0.1, kind: str = "ucb", step: float = 0.05) -> str:
+    """A small campaign file (capacity at 20 mA/g, 1.5–4.8 V, cycle 1) for tests."""
+    pool = "\n".join(f'"{sp}" = {amt}' for sp, amt in species.items())
+    return (f'[campaign]\nname = "{name}"\ndescription = "test space"\n[space]\n'
+            f'li = {{ min = {li[0]}, max = {li[1]} }}\nf = {{ min = {f[0]}, max = {f[1]} }}\nstep = {step}\n'
+            f'min_metals = {metals[0]}\nmax_metals = {metals[1]}\n[space.species]\n{pool}\n'
+            f'[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\ncycle = 1\n'
+            f'[acquisition]\nkind = "{kind}"\nkappa = 2.0\nbatch = {batch}\nmin_distance = {min_distance}\n')

@@ -8,32 +8,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import db_digest
+from tests.factories import campaign_toml
 
-SMALL = """
-[campaign]
-name = "simsmall"
-[space]
-li = { min = 1.1, max = 1.3 }
-f = { min = 0.0, max = 0.2 }
-step = 0.05
-min_metals = 2
-max_metals = 4
-[space.species]
-"Mn2+" = 0.2
-"Mn3+" = 0.3
-"Cr3+" = 0.2
-"V3+" = 0.2
-"Ti4+" = 0.3
-"Nb5+" = 0.2
-[objectives.capacity]
-rate = 20
-window = [1.5, 4.8]
-cycle = 1
-[acquisition]
-kind = "ucb"
-batch = 2
-min_distance = 0.1
-"""
+SMALL = campaign_toml("simsmall", {"Mn2+": 0.2, "Mn3+": 0.3, "Cr3+": 0.2, "V3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2},
+                      f=(0.0, 0.2), batch=2)
 
 
 def test_measure_writes_a_virtual_test(run) -> None:

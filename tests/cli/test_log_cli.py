@@ -10,31 +10,10 @@ from click.testing import CliRunner
 
 from drxlab.cli.main import cli
 from tests.conftest import db_digest
-from tests.factories import write_drx_td
+from tests.factories import campaign_toml, write_drx_td
 
-CAMPAIGN = """
-[campaign]
-name = "loop"
-[space]
-li = { min = 1.15, max = 1.25 }
-f = { min = 0.0, max = 0.05 }
-step = 0.05
-min_metals = 2
-max_metals = 4
-[space.species]
-"Mn3+" = 0.3
-"Cr3+" = 0.2
-"Ti4+" = 0.3
-"Nb5+" = 0.2
-[objectives.capacity]
-rate = 20
-window = [1.5, 4.8]
-cycle = 1
-[acquisition]
-kind = "ucb"
-batch = 3
-min_distance = 0.1
-"""
+CAMPAIGN = campaign_toml("loop", {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}, li=(1.15, 1.25),
+                         f=(0.0, 0.05), batch=3)
 
 
 @pytest.fixture(scope="module")

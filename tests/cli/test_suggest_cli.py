@@ -9,39 +9,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import db_digest
+from tests.factories import campaign_toml
 
-SMALL = """
-[campaign]
-name = "{name}"
-description = "small test space"
-
-[space]
-li = {{ min = 1.1, max = 1.3 }}
-f = {{ min = 0.0, max = 0.1 }}
-step = 0.05
-min_metals = {min_metals}
-max_metals = 4
-
-[space.species]
-{species}
-
-[objectives.capacity]
-rate = 20
-window = [1.5, 4.8]
-cycle = 1
-
-[acquisition]
-kind = "ucb"
-kappa = 2.0
-batch = 4
-min_distance = 0.1
-"""
-SPECIES = '"Mn3+" = 0.3\n"Cr3+" = 0.2\n"Ti4+" = 0.3\n"Nb5+" = 0.2\n"Mg2+" = 0.1'
+SPECIES = {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2, "Mg2+": 0.1}
 
 
-def campaign(tmp_path: Path, name: str = "small", species: str = SPECIES, min_metals: int = 3) -> Path:
+def campaign(tmp_path: Path, name: str = "small", species: dict | None = None, min_metals: int = 3) -> Path:
     path = tmp_path / f"{name}.toml"
-    path.write_text(SMALL.format(name=name, species=species, min_metals=min_metals))
+    path.write_text(campaign_toml(name, species or SPECIES, metals=(min_metals, 4)))
     return path
 
 
@@ -126,7 +101,7 @@ def test_changed_campaign_file_is_a_new_revision(released, tmp_path: Path) -> No
 def test_bad_input_writes_nothing(run, upstream: Path, tmp_path: Path, db_path: Path, case: str, fragment: str) -> None:
     if case != "no model":
         run("model", "import-drxnet", upstream / "pretrained")
-    species = {"unknown species": SPECIES + '\n"Xx2+" = 0.1', "bad oxidation state": SPECIES + '\n"Mn9+" = 0.1'}
+    species = {"unknown species": {**SPECIES, "Xx2+": 0.1}, "bad oxidation state": {**SPECIES, "Mn9+": 0.1}}
     spec = campaign(tmp_path, species=species.get(case, SPECIES), min_metals=7 if case == "empty space" else 3)
     before = db_digest(db_path)
     r = run("suggest", "--campaign", spec, "-n", "0" if case == "n<1" else "3")

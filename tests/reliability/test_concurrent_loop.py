@@ -16,32 +16,10 @@ from click.testing import CliRunner
 
 from drxlab.chem.compositions import amounts
 from drxlab.cli.main import cli
-from tests.factories import write_drx_td
+from tests.factories import campaign_toml, write_drx_td
 
 ROOT = Path(__file__).resolve().parents[2]
-CAMPAIGN = """
-[campaign]
-name = "{name}"
-[space]
-li = {{ min = 1.1, max = 1.3 }}
-f = {{ min = 0.0, max = 0.1 }}
-step = 0.05
-min_metals = 2
-max_metals = 3
-[space.species]
-"Mn3+" = 0.4
-"Cr3+" = 0.2
-"Ti4+" = 0.3
-"Nb5+" = 0.2
-[objectives.capacity]
-rate = 20
-window = [1.5, 4.8]
-cycle = 1
-[acquisition]
-kind = "ucb"
-batch = 8
-min_distance = 0.05
-"""
+SPECIES = {"Mn3+": 0.4, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}
 WORKER = textwrap.dedent("""
     import sys, time
     from drxlab.cli.main import cli
@@ -84,8 +62,8 @@ def _state(db: Path) -> tuple:
 def test_four_loggers_and_a_suggest_at_once(tmp_path: Path) -> None:
     base = tmp_path / "base.sqlite"
     spec_a, spec_b = tmp_path / "a.toml", tmp_path / "b.toml"
-    spec_a.write_text(CAMPAIGN.format(name="conc-a"))
-    spec_b.write_text(CAMPAIGN.format(name="conc-b"))
+    spec_a.write_text(campaign_toml("conc-a", SPECIES, metals=(2, 3), batch=8, min_distance=0.05))
+    spec_b.write_text(campaign_toml("conc-b", SPECIES, metals=(2, 3), batch=8, min_distance=0.05))
     _invoke(base, "lab", "seed", "--n", "6", "--classes", "2TM", "--seed", "4")
     _invoke(base, "train", "--members", "2", "--epochs", "1", "--size", "small")
     _invoke(base, "suggest", "--campaign", str(spec_a), "-n", "8")

@@ -39,7 +39,7 @@ from drxlab.store.db import open_store
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
 from tests.conftest import db_digest
-from tests.factories import write_drx_td
+from tests.factories import campaign_toml, write_drx_td
 from tests.reliability.crash_harness import Trial, kill_trials, run_once
 
 pytestmark = pytest.mark.slow
@@ -48,30 +48,8 @@ N_TRIALS = 20
 N_SUGGEST = 3
 TRAIN = ["train", "--members", "2", "--epochs", "2", "--size", "small"]
 # 533 charge-balanced candidates (2–4 metals): screening takes a few seconds with a tiny ensemble
-CAMPAIGN = """
-[campaign]
-name = "crash-loop"
-[space]
-li = { min = 1.1, max = 1.3 }
-f = { min = 0.0, max = 0.15 }
-step = 0.05
-min_metals = 2
-max_metals = 4
-[space.species]
-"Mn3+" = 0.4
-"Cr3+" = 0.2
-"Ni2+" = 0.2
-"Ti4+" = 0.4
-"Nb5+" = 0.2
-[objectives.capacity]
-rate = 20
-window = [1.5, 4.8]
-cycle = 1
-[acquisition]
-kind = "ucb"
-batch = 3
-min_distance = 0.1
-"""
+CAMPAIGN = campaign_toml("crash-loop", {"Mn3+": 0.4, "Cr3+": 0.2, "Ni2+": 0.2, "Ti4+": 0.4, "Nb5+": 0.2},
+                         f=(0.0, 0.15), batch=3)
 
 
 # ---------------------------------------------------------------- helpers
