@@ -59,15 +59,10 @@ class Round:
 def best_measured(session: Session, campaign_ids: list[int], spec: CampaignSpec) -> float | None:
     """Best measured capacity (mAh/g) of the primary objective's conditions among campaign tests."""
     obj = spec.objectives[0]
-    best = None
-    for rec in queries.test_records(session, campaign_id=None):
-        if abs(rec.rate - obj.rate) > 1e-6 or obj.cycle not in rec.profiles:
-            continue
-        if rec.sample_id not in {s.id for s, _ in queries.samples_of_campaign(session, campaign_ids)}:
-            continue
-        cap = float(rec.profiles[obj.cycle][1][0])
-        best = cap if best is None else max(best, cap)
-    return best
+    caps = [float(rec.profiles[obj.cycle][1][0]) for cid in campaign_ids
+            for rec in queries.test_records(session, campaign_id=cid, max_cycle=obj.cycle)
+            if abs(rec.rate - obj.rate) <= 1e-6 and obj.cycle in rec.profiles]
+    return max(caps, default=None)
 
 
 def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: str | None = None,

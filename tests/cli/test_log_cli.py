@@ -137,3 +137,16 @@ def test_log_unsuggested_composition(loop, tmp_path: Path) -> None:
     r = loop("log", "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "loop", path, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["predicted_mAh_g"] is None
+
+
+def test_logei_improves_on_the_best_measured_capacity(loop, tmp_path: Path) -> None:
+    w = _waiting(loop)
+    caps = []
+    for k, x in enumerate(w[:2]):
+        out = json.loads(loop("log", "--sample", x["sample_id"], _measured_file(tmp_path, x["formula"], cap=210.0 + 30 * k),
+                              "--json").output)
+        caps.append(out["measured_mAh_g"])
+    spec = loop.db.parent / "again.toml"
+    spec.write_text(CAMPAIGN)
+    r = json.loads(loop("suggest", "--campaign", spec, "-n", "2", "--acq", "logei", "--json").output)
+    assert r["params"]["best_f"] == pytest.approx(max(caps))
