@@ -20,11 +20,13 @@ from drxlab.cli.render import echo_json, table
 @click.option("--seeds", type=int, default=3, show_default=True, help="Repeats per strategy (seeds 0…S−1).")
 @click.option("--start-from", default="2TM", show_default=True, help="Starting data: a class (2TM) or a data file.")
 @click.option("--n-start", type=int, default=20, show_default=True, help="Starting compositions for a class start.")
+@click.option("--start-epochs", type=int, default=15, show_default=True,
+              help="Epochs of the initial ensemble trained on the starting data.")
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int, strategies: str, seeds: int,
-             start_from: str, n_start: int, out: str, as_json: bool) -> None:
+             start_from: str, n_start: int, start_epochs: int, out: str, as_json: bool) -> None:
     """Run whole virtual campaigns per strategy and seed (suggest → measure → log → fine-tune)
     and compare how fast each finds the true top 1 % of the candidate space.
 
@@ -51,6 +53,7 @@ def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int,
     store = open_store(db)
     res = run_simulation(store, Path(spec_path), orc, strategies=strat, rounds=rounds, batch=batch,
                          seeds=list(range(seeds)), start_from=start_from, n_start=n_start,
+                         start_epochs=start_epochs,
                          say=(lambda s: None) if as_json else click.echo)
     files = write_outputs(res, outdir)
     summ = res.summary()

@@ -67,7 +67,7 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
     outs = []
     for k in range(2):
         r = run("simulate", "--campaign", spec, "--rounds", "2", "--batch", "2", "--strategies", "ucb,random",
-                "--seeds", "1", "--n-start", "8", "--out", tmp_path / f"sim{k}", "--json")
+                "--seeds", "1", "--n-start", "8", "--start-epochs", "2", "--out", tmp_path / f"sim{k}", "--json")
         assert r.exit_code == 0, r.output
         outs.append(json.loads(r.output))
     a, b = outs
