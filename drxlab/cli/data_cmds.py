@@ -13,6 +13,7 @@ from drxlab.cli.render import echo_json, table
 from drxlab.profiles import importers
 from drxlab.store import queries
 from drxlab.store.db import schema_version
+from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import import_files
 
 
@@ -58,8 +59,7 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
     with store.transaction() as session:
         campaign_id = None
         if campaign:
-            camp = queries.campaign_latest(session, campaign) or queries.add_campaign_revision(session, campaign, "", "")[0]
-            campaign_id = camp.id
+            campaign_id = campaigns.ensure(session, campaign).id
         summary = import_files(session, parsed, campaign_id=campaign_id)
     summary.skipped = bad + summary.skipped
     if as_json:
@@ -93,13 +93,7 @@ def materials(obj: Context, as_json: bool) -> None:
 def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
     """List electrochemical tests with conditions and first-cycle capacity."""
     with obj.store().reader() as s:
-        cid = None
-        if campaign:
-            c = queries.campaign_latest(s, campaign)
-            if c is None:
-                from drxlab.exceptions import CampaignError
-                raise CampaignError(f"campaign {campaign!r} not found; see `drxlab campaign list`")
-            cid = c.id
+        cid = campaigns.find(s, campaign).id if campaign else None
         rows = queries.test_rows(s, cid)
     if as_json:
         return echo_json(rows)

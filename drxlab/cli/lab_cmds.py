@@ -12,6 +12,7 @@ from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import ConditionError
 from drxlab.lab.noise import NoiseModel
 from drxlab.store import queries
+from drxlab.workflow import campaigns
 from drxlab.workflow import lab as virtual
 
 
@@ -61,8 +62,7 @@ def measure_cmd(obj: Context, composition: str, oracle: str, rate: float, window
         orc = virtual.resolve_oracle(s, oracle)
         cid = None
         if campaign:
-            c = queries.campaign_latest(s, campaign) or queries.add_campaign_revision(s, campaign, "", "")[0]
-            cid = c.id
+            cid = campaigns.ensure(s, campaign).id
         test, m = virtual.measure_one(s, orc, composition, rate=rate, window=tuple(window), cycles=cyc,
                                       noise=_noise(noise, True), rng=np.random.default_rng(seed), campaign_id=cid)
         caps = {p.cycle: p.capacity for p in queries.profiles_of(s, test.id)} if test else {}
@@ -93,8 +93,7 @@ def seed_cmd(obj: Context, campaign: str | None, n: int, classes: str, oracle: s
         orc = virtual.resolve_oracle(s, oracle)
         cid = None
         if campaign:
-            c = queries.campaign_latest(s, campaign) or queries.add_campaign_revision(s, campaign, "", "")[0]
-            cid = c.id
+            cid = campaigns.ensure(s, campaign).id
         summary = virtual.seed(s, orc, n=n, classes=[c.strip() for c in classes.split(",")], seed_=seed,
                                noise=_noise(noise, True), campaign_id=cid, on_sample=bar.update)
     click.echo(f"seeded {summary.materials} compositions: {summary.tests} tests, {summary.profiles} profiles, "

@@ -39,6 +39,11 @@ def registered(session: Session, name: str, label: str | None = None) -> tuple[C
     return row, parse_spec(row.spec_text, source=f"campaign {row.name} revision {row.revision}")
 
 
+def ensure(session: Session, name: str) -> Campaign:
+    """The latest revision of a campaign name, created (without a spec) for data that names it."""
+    return queries.campaign_latest(session, name) or queries.add_campaign_revision(session, name, "", "")[0]
+
+
 def find(session: Session, name: str) -> Campaign:
     """The latest revision of a campaign name, or a clear error."""
     row = queries.campaign_latest(session, name)

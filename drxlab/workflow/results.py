@@ -12,6 +12,7 @@ from drxlab.exceptions import DrxlabError, ImportFileError
 from drxlab.profiles.importers import CyclerOptions, read_file
 from drxlab.store import queries
 from drxlab.store.tables import Campaign, Sample
+from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import write_test
 
 RATE_TOLERANCE = 0.1  # relative difference between a logged rate and the planned one
@@ -105,7 +106,7 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
         if replace:
             _retire_tests(session, smp)
     else:
-        camp = queries.campaign_latest(session, campaign) or queries.add_campaign_revision(session, campaign, "", "")[0]
+        camp = campaigns.ensure(session, campaign)
         mat = queries.material_for(session, test.formula, test.amounts, test.oxidation_states,
                                    len(compositions.metals(test.amounts)), compositions.composition_class(test.amounts))
         smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status="synthesized")

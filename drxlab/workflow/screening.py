@@ -34,10 +34,6 @@ class Screen:
     species: tuple[str, ...]
     species_amounts: np.ndarray
 
-    def formula(self, i: int) -> str:
-        from drxlab.chem.compositions import format_formula
-
-        return format_formula(dict(zip(self.elements, self.X[i])))
 
 
 def objective_values(ensemble: Ensemble, comps: list[dict], obj: Objective) -> np.ndarray:
