@@ -8,7 +8,7 @@ from sqlmodel import Session
 from drxlab.chem import compositions
 from drxlab.profiles.importers import ParsedFile, ParsedTest
 from drxlab.store import queries
-from drxlab.store.tables import ElectrochemTest, Sample
+from drxlab.store.tables import ElectrochemTest, Material, Sample
 
 
 @dataclass
@@ -22,11 +22,16 @@ class ImportSummary:
     skipped: list[str] = field(default_factory=list)  # messages for files not written
 
 
+def material(session: Session, formula: str, amounts: dict, states: dict) -> Material:
+    """The material row of a normalised formula (created with its metal count and class)."""
+    return queries.material_for(session, formula, amounts, states, len(compositions.metals(amounts)),
+                                compositions.composition_class(amounts))
+
+
 def write_test(session: Session, test: ParsedTest, *, sample: Sample | None = None, campaign_id: int | None = None,
                source_name: str = "", sha256: str = "", virtual: bool = False) -> ElectrochemTest:
     """Material (created on first use), sample (unless given) and test with its profiles."""
-    mat = queries.material_for(session, test.formula, test.amounts, test.oxidation_states,
-                               len(compositions.metals(test.amounts)), compositions.composition_class(test.amounts))
+    mat = material(session, test.formula, test.amounts, test.oxidation_states)
     if sample is None:
         sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status="tested")
     return queries.add_test(session, sample.id, rate=test.rate, v_low=test.v_low, v_high=test.v_high,

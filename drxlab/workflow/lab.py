@@ -18,7 +18,7 @@ from drxlab.profiles.process import process_segment
 from drxlab.store import queries
 from drxlab.store.tables import ElectrochemTest, Sample
 from drxlab.workflow import models
-from drxlab.workflow.ingest import write_test
+from drxlab.workflow.ingest import material, write_test
 
 # The seed spaces: which species a lab's early history draws from (2TM / 3TM classes).
 SEED_SPECIES = {"Mn2+": 0.6, "Mn3+": 0.8, "Cr3+": 0.4, "V3+": 0.4, "Fe3+": 0.4, "Fe2+": 0.3, "Ni2+": 0.4,
@@ -71,8 +71,7 @@ def measure_one(session: Session, oracle: Oracle, composition: str | dict, *, ra
     m = measure(oracle.raw, amts, rate, window[0], window[1], list(cycles), noise, rng)
     if m.failed:
         if sample is None:
-            mat = queries.material_for(session, formula, amts, {}, len(compositions.metals(amts)),
-                                       compositions.composition_class(amts))
+            mat = material(session, formula, amts, {})
             sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status="failed", round=round_)
         queries.set_sample_status(session, sample, "failed", f"virtual lab: {m.reason}")
         return None, m

@@ -13,7 +13,7 @@ from drxlab.profiles.importers import CyclerOptions, read_file
 from drxlab.store import queries
 from drxlab.store.tables import Campaign, Sample
 from drxlab.workflow import campaigns
-from drxlab.workflow.ingest import write_test
+from drxlab.workflow.ingest import material, write_test
 
 RATE_TOLERANCE = 0.1  # relative difference between a logged rate and the planned one
 WINDOW_TOLERANCE = 0.05  # V between a logged window and the planned one
@@ -107,8 +107,7 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
             _retire_tests(session, smp)
     else:
         camp = campaigns.ensure(session, campaign)
-        mat = queries.material_for(session, test.formula, test.amounts, test.oxidation_states,
-                                   len(compositions.metals(test.amounts)), compositions.composition_class(test.amounts))
+        mat = material(session, test.formula, test.amounts, test.oxidation_states)
         smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status="synthesized")
     if queries.source_known(session, pf.sha256) is None:
         queries.add_source(session, pf.sha256, path.name, pf.format)

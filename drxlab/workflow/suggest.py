@@ -16,6 +16,7 @@ from drxlab.exceptions import CampaignError
 from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
 from drxlab.workflow import campaigns, models
+from drxlab.workflow.ingest import material
 from drxlab.workflow.screening import Screen, features, screen
 
 
@@ -111,8 +112,7 @@ def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: 
                                                     near_d), start=1):
         amts = {el: float(x) for el, x in zip(sc.elements, sc.X[i]) if x > 0}
         formula = formulas[i]
-        mat = queries.material_for(session, formula, amts, _average_states(sc, i), len(compositions.metals(amts)),
-                                   compositions.composition_class(amts))
+        mat = material(session, formula, amts, _average_states(sc, i))
         smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status="proposed", round=rnd,
                                  notes=f"suggested by {acq.kind}, rank {rank}")
         objs = {o.name: [float(m[k]), float(s[k])] for k, o in enumerate(spec.objectives)}
