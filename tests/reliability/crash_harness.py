@@ -11,15 +11,17 @@ backup API: files are never swapped under open connections), starts
 (``duration`` = one full, uninterrupted run, measured first unless given) and calls
 ``check(db_path)``, which raises (e.g. ``AssertionError``) if the store is damaged.
 
-``mode="fork"`` runs the command in a forked child of this (test) process, which already has
-drxlab imported, so the delay is spent in the command rather than in Python start-up. Use
-``mode="exec"`` (a fresh interpreter) for commands that run torch work in the child: a fork of
-a process whose OpenMP thread pool is running can hang.
+Every run is a fresh interpreter (never a fork of the test process: a fork of a process whose
+torch/OpenMP thread pool or any other thread holds a lock can hang for ever). With
+``mode="ready"`` (default) the delay starts once the child has imported drxlab and says so on a
+pipe, so the delay is spent in the command rather than in Python start-up; ``mode="exec"``
+counts from the process start, so kills also land in start-up. Every wait has a deadline
+(``timeout`` s): a command that hangs is killed and reported, never waited on for ever.
 """
 from __future__ import annotations
 
-import os
 import random
+import select
 import signal
 import sqlite3
 import subprocess
@@ -30,8 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Mode = Literal["fork", "exec"]
-CLI_BOOT = "import sys; from drxlab.cli.main import cli; cli(sys.argv[1:], prog_name='drxlab')"
+Mode = Literal["ready", "exec"]
+READY = b"R"
+# the child imports the whole CLI (torch, scipy, pymatgen, botorch) before saying it is ready
+CLI_BOOT = ("import os, sys\n"
+            "from drxlab.cli.main import cli\n"
+            "quiet = os.open(os.devnull, os.O_WRONLY)\n"
+            "os.write(1, b'R'); os.dup2(quiet, 1)\n"
+            "cli(sys.argv[1:], prog_name='drxlab')\n")
+TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -60,57 +69,63 @@ def _copy(src_path: Path, dest_path: Path, *, single_file: bool) -> None:
         src.close()
 
 
-def _start(args: list[str], mode: Mode, env: dict[str, str] | None) -> tuple[Callable[[], None], Callable[[], int]]:
-    """Start the command; returns (kill, wait → exit code)."""
-    if mode == "exec":
-        proc = subprocess.Popen([sys.executable, "-c", CLI_BOOT, *args], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        return (lambda: proc.send_signal(signal.SIGKILL)), proc.wait
-    pid = os.fork()
-    if pid == 0:  # child: run the command, never return into the test process
-        code = 1
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            if env is not None:
-                os.environ.clear()
-                os.environ.update(env)
-            from drxlab.cli.main import cli
+class _Run:
+    """One ``drxlab`` child process; :meth:`wait_ready` returns once drxlab is imported."""
 
-            try:
-                cli.main(args, prog_name="drxlab", standalone_mode=True)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    def __init__(self, args: list[str], env: dict[str, str] | None, timeout: float) -> None:
+        self.timeout = timeout
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-c", CLI_BOOT, *args], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+
+    def wait_ready(self) -> None:
+        """Block until the child has imported drxlab (or has exited before that)."""
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        if not ready:
+            self.kill()
+            raise RuntimeError(f"drxlab did not start within {self.timeout:.0f} s")
+        self.proc.stdout.read(1)  # READY, or b"" if it died first; either way start timing now
+        self.proc.stdout.close()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+
+    def wait(self) -> int:
+        """Exit code (negative signal number if killed); a child still running after the
+        deadline is killed and reported."""
+        try:
+            return self.proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+            raise RuntimeError(f"drxlab {' '.join(self.proc.args[3:])} still running after "
+                               f"{self.timeout:.0f} s: killed (a hang)") from None
         finally:
-            os._exit(code)
-
-    def kill() -> None:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def wait() -> int:
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status)
-
-    return kill, wait
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
-def run_once(cmd_args: Sequence[str], db_path: Path, *, mode: Mode = "fork",
-             env: dict[str, str] | None = None) -> tuple[int, float]:
-    """Run the command to completion: (exit code, seconds)."""
-    t0 = time.perf_counter()
-    _, wait = _start(["--db", str(db_path), *cmd_args], mode, env)
-    code = wait()
-    return code, time.perf_counter() - t0
+def _start(args: list[str], mode: Mode, env: dict[str, str] | None, timeout: float) -> _Run:
+    run = _Run(args, env, timeout)
+    if mode == "ready":
+        run.wait_ready()
+        run.t0 = time.perf_counter()
+    return run
+
+
+def run_once(cmd_args: Sequence[str], db_path: Path, *, mode: Mode = "ready",
+             env: dict[str, str] | None = None, timeout: float = TIMEOUT) -> tuple[int, float]:
+    """Run the command to completion: (exit code, seconds from start or from ready, by ``mode``)."""
+    run = _start(["--db", str(db_path), *cmd_args], mode, env, timeout)
+    code = run.wait()
+    return code, time.perf_counter() - run.t0
 
 
 def kill_trials(cmd_args: Sequence[str], db_path: Path, n: int, check: Callable[[Path], None], *,
                 seed: int = 0, duration: float | None = None, span: tuple[float, float] = (0.0, 1.0),
-                mode: Mode = "fork", env: dict[str, str] | None = None) -> list[Trial]:
+                mode: Mode = "ready", env: dict[str, str] | None = None,
+                timeout: float = TIMEOUT) -> list[Trial]:
     """``n`` SIGKILL trials of ``drxlab --db db_path <cmd_args>``; every trial starts from the
     store as it is now and ends with ``check(db_path)``. Delays are uniform over ``span`` (fractions
     of ``duration``; e.g. ``(0.5, 1.1)`` to aim at a command's final write). The store is left
@@ -121,7 +136,7 @@ def kill_trials(cmd_args: Sequence[str], db_path: Path, n: int, check: Callable[
     _copy(db_path, template, single_file=True)
     try:
         if duration is None:
-            code, duration = run_once(cmd_args, db_path, mode=mode, env=env)
+            code, duration = run_once(cmd_args, db_path, mode=mode, env=env, timeout=timeout)
             if code != 0:
                 raise RuntimeError(f"drxlab {' '.join(cmd_args)} fails without a kill (exit {code})")
         rng = random.Random(seed)
@@ -129,10 +144,11 @@ def kill_trials(cmd_args: Sequence[str], db_path: Path, n: int, check: Callable[
         for i in range(n):
             _copy(template, db_path, single_file=False)
             delay = rng.uniform(span[0] * duration, span[1] * duration)
-            kill, wait = _start(["--db", str(db_path), *cmd_args], mode, env)
-            time.sleep(delay)
-            kill()
-            code = wait()
+            run = _start(["--db", str(db_path), *cmd_args], mode, env, timeout)
+            time.sleep(max(0.0, delay - (time.perf_counter() - run.t0)))
+            if run.proc.poll() is None:
+                run.kill()
+            code = run.wait()
             finished = code != -signal.SIGKILL
             try:
                 check(db_path)
