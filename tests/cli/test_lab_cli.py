@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drxlab.workflow.simulate import random_median_draws
 from tests.conftest import db_digest
 from tests.factories import campaign_toml
 
@@ -76,6 +77,8 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
     for r in a["runs"]:
         assert len(r["made"]) == 4 and np.all(np.diff(r["true_best"]) >= 0)
         assert r["regret"] == pytest.approx(a["true_max"] - r["true_best"][-1])
+    assert 1 <= a["top_count"] <= a["candidates"]
+    assert a["random_expected_syntheses_to_top1pct_median"] == random_median_draws(a["candidates"], a["top_count"])
     assert (tmp_path / "sim0" / "best_vs_syntheses.png").stat().st_size > 5000
 
 
