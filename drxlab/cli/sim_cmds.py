@@ -68,6 +68,6 @@ def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int,
                      ["strategy", "syntheses to top 1 % (median)", "reached", "× fewer than random (exact)",
                       "best true (mAh/g)", "regret (mAh/g)", "model MAE untested (mAh/g)"]))
     click.echo(f"uniform random picks need a median of {res.random_median():.0f} syntheses to make one of the "
-               f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' = not reached in "
+               f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' / '—': not reached in "
                f"{rounds * batch}")
     click.echo("written: " + ", ".join(map(str, files)) + f", {db}")

@@ -76,7 +76,9 @@ class SimulationResult:
                           "best_true_median_mAh_g": float(np.median(best)), "best_true_min_mAh_g": float(best.min()),
                           "best_true_max_mAh_g": float(best.max()), "regret_median_mAh_g": float(np.median(regret)),
                           "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
-                          "random_expected_over_median": self.random_median() / float(np.median(to_top))}
+                          # None where the strategy's median campaign never reached the top 1 %
+                          "random_expected_over_median": self.random_median() / float(np.median(to_top))
+                          if np.isfinite(np.median(to_top)) else None}
         return out
 
     def as_dict(self) -> dict:

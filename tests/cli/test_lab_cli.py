@@ -79,6 +79,10 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
         assert r["regret"] == pytest.approx(a["true_max"] - r["true_best"][-1])
     assert 1 <= a["top_count"] <= a["candidates"]
     assert a["random_expected_syntheses_to_top1pct_median"] == random_median_draws(a["candidates"], a["top_count"])
+    for v in a["summary"].values():
+        med = v["syntheses_to_top1pct_median"]
+        want = a["random_expected_syntheses_to_top1pct_median"] / med if np.isfinite(med) else None
+        assert v["random_expected_over_median"] == want
     assert (tmp_path / "sim0" / "best_vs_syntheses.png").stat().st_size > 5000
 
 

@@ -38,7 +38,7 @@ READY = b"R"
 CLI_BOOT = ("import os, sys\n"
             "from drxlab.cli.main import cli\n"
             "quiet = os.open(os.devnull, os.O_WRONLY)\n"
-            "os.write(1, b'R'); os.dup2(quiet, 1)\n"
+            f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
             "cli(sys.argv[1:], prog_name='drxlab')\n")
 TIMEOUT = 600.0
 
@@ -85,7 +85,7 @@ class _Run:
         if not ready:
             self.kill()
             raise RuntimeError(f"drxlab did not start within {self.timeout:.0f} s")
-        self.proc.stdout.read(1)  # READY, or b"" if it died first; either way start timing now
+        self.proc.stdout.read(len(READY))  # READY, or b"" if it died first; either way start timing now
         self.proc.stdout.close()
 
     def kill(self) -> None:
@@ -107,6 +107,7 @@ class _Run:
 
 
 def _start(args: list[str], mode: Mode, env: dict[str, str] | None, timeout: float) -> _Run:
+    """Start ``drxlab <args>``; with ``mode="ready"`` return once it is ready (its clock restarted)."""
     run = _Run(args, env, timeout)
     if mode == "ready":
         run.wait_ready()
