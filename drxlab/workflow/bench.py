@@ -12,6 +12,7 @@ from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec, Species, load_spec
 from drxlab.model.ensemble import Ensemble
 from drxlab.workflow.screening import objective_values
+from drxlab.workflow.training import FINETUNE_LR_DATA, FINETUNE_MIN_BATCHES_DATA
 
 
 def bench_space(spec_path: Path, target: int = 100_000) -> CampaignSpec:
@@ -93,8 +94,6 @@ def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> di
     t0 = time.perf_counter()
     ensemble.predict_curves([d.formula for d in new], 20.0, 1.5, 4.8, 1)
     t_pred = time.perf_counter() - t0
-    from drxlab.workflow.training import FINETUNE_LR_DATA, FINETUNE_MIN_BATCHES_DATA
-
     t1 = time.perf_counter()
     finetune_ensemble(ensemble, new, replay, epochs=epochs, seed=seed)
     t_ft = time.perf_counter() - t1

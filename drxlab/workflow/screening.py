@@ -35,7 +35,6 @@ class Screen:
     species_amounts: np.ndarray
 
 
-
 def objective_values(ensemble: Ensemble, comps: list[dict], obj: Objective) -> np.ndarray:
     """Member predictions ``s x n`` of one objective (mAh/g, mWh/g or a ratio)."""
     v_low, v_high = obj.window

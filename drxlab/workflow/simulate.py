@@ -71,14 +71,14 @@ class SimulationResult:
             regret = np.array([r.regret for r in rs])
             best = np.array([r.true_best[-1] for r in rs])
             mae = np.array([r.model_mae[-1] for r in rs if r.model_mae])
-            out[strat] = {"seeds": len(rs), "syntheses_to_top1pct_median": float(np.median(to_top)),
+            med = float(np.median(to_top))
+            out[strat] = {"seeds": len(rs), "syntheses_to_top1pct_median": med,
                           "reached_top1pct": int(sum(np.isfinite(to_top))),
                           "best_true_median_mAh_g": float(np.median(best)), "best_true_min_mAh_g": float(best.min()),
                           "best_true_max_mAh_g": float(best.max()), "regret_median_mAh_g": float(np.median(regret)),
                           "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
                           # None where the strategy's median campaign never reached the top 1 %
-                          "random_expected_over_median": self.random_median() / float(np.median(to_top))
-                          if np.isfinite(np.median(to_top)) else None}
+                          "random_expected_over_median": self.random_median() / med if np.isfinite(med) else None}
         return out
 
     def as_dict(self) -> dict:
