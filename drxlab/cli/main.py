@@ -17,8 +17,10 @@ from drxlab.store.db import Store, open_store
 class Context:
     """Lazily opened store shared by the commands of one invocation."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, quiet: bool = False) -> None:
         self.db = db
+        # --quiet silences progress bars and informational stderr lines, never errors or results
+        self.quiet = quiet
         self._store: Store | None = None
 
     def store(self, create: bool = True) -> Store:
@@ -44,16 +46,18 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(cls=DrxlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="DRXLAB_DB", default=None, metavar="URL|PATH",
               help="Experiment store: a SQLite path or any SQLAlchemy URL [default: db/drxlab.sqlite; env DRXLAB_DB].")
+@click.option("-q", "--quiet", is_flag=True, envvar="DRXLAB_QUIET",
+              help="No progress bars or informational messages on stderr (errors and results still print).")
 @click.version_option(__version__, prog_name="drxlab")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:
     """drxlab — decide which disordered-rocksalt (DRX) cathodes to make next.
 
     Keeps your syntheses and coin-cell discharge profiles, trains and fine-tunes the DRXNet
     ensemble on them, and ranks candidate compositions by predicted capacity (mAh/g) and its
     uncertainty σ_Q.
     """
-    ctx.obj = Context(db)
+    ctx.obj = Context(db, quiet)
 
 
 def _register() -> None:
