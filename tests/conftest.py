@@ -19,6 +19,23 @@ def require_shared(path: Path = UPSTREAM) -> Path:
     return path
 
 
+def require_binary(*names: str) -> str:
+    """Path of the first of ``names`` on PATH; under CI a missing binary fails the test, elsewhere skips it.
+
+    .ci/run installs what the tests need from the OS (Chromium, mdbtools, PostgreSQL), so under CI
+    an absent binary is a set-up bug that must not pass as a skip.
+    """
+    import shutil
+
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"none of {', '.join(names)} is on PATH; .ci/run must install it")
+    pytest.skip(f"none of {', '.join(names)} on this machine")
+
+
 @pytest.fixture
 def upstream() -> Path:
     """The DRXNet authors' released files (../shared/drxnet-upstream)."""
