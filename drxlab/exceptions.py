@@ -45,3 +45,23 @@ class CampaignError(DrxlabError):
 
 class OracleError(DrxlabError):
     """A virtual-lab oracle that does not exist or cannot measure the composition."""
+
+
+class TrainingError(DrxlabError):
+    """A training or fine-tuning run that cannot start: bad configuration or unsuitable data."""
+
+
+class NothingToFinetuneError(TrainingError):
+    """Fine-tuning was asked for, but the model has already seen every test (a no-op)."""
+
+
+class SampleError(DrxlabError):
+    """A sample that cannot take the requested result."""
+
+
+class SampleNotFoundError(SampleError):
+    """No sample with that id."""
+
+
+class SampleStateError(SampleError):
+    """The sample already has its outcome (tested or failed) or is otherwise in the wrong state."""

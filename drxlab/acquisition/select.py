@@ -55,11 +55,12 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from drxlab.acquisition.botorch_model import PrecomputedEnsembleModel
 from drxlab.exceptions import CampaignError
+from drxlab.vocabulary import AcquisitionKind, values
 
 __all__ = ["CHUNK", "KINDS", "Selection", "hypervolume_contributions", "select_batch"]
 
-KINDS: tuple[str, ...] = ("ucb", "logei", "pi", "thompson", "greedy", "explore", "pareto", "random")
-"""The acquisition kinds :func:`select_batch` accepts."""
+KINDS: tuple[str, ...] = values(AcquisitionKind)
+"""The acquisition kinds :func:`select_batch` accepts (:class:`~drxlab.vocabulary.AcquisitionKind`)."""
 
 CHUNK = 16384
 """Candidates per BoTorch evaluation (bounds memory at ``CHUNK x s x m`` per call)."""
@@ -112,6 +113,7 @@ def select_batch(
     batch: int,
     kappa: float = 2.0,
     best_f: float | None = None,
+    xi: float = 0.0,
     min_distance: float = 0.1,
     exclude: np.ndarray | None = None,
     seed: int = 0,
@@ -126,6 +128,7 @@ def select_batch(
         batch: Number of suggestions wanted (>= 1).
         kappa: UCB exploration weight: score = mean + kappa * σ.
         best_f: Best measured value of objective 0; required by logei and pi.
+        xi: Improvement margin for logei and pi (>= 0): improvement counts over ``best_f + xi``.
         min_distance: Smallest allowed L1 distance between two picks (>= 0).
         exclude: Boolean mask ``(n,)`` of candidates already made or suggested.
         seed: Seed for thompson and random (every kind is deterministic for a seed).
@@ -141,7 +144,8 @@ def select_batch(
         >>> len(sel), sel.min_distance >= 0.1
         (4, True)
     """
-    X, Y, eligible = _validate(X, Y, kind, batch, kappa, best_f, min_distance, exclude, ref_point)
+    X, Y, eligible = _validate(X, Y, kind, batch, kappa, best_f, xi, min_distance, exclude, ref_point)
+    kind = AcquisitionKind(kind)
     model = PrecomputedEnsembleModel(Y)
     front: np.ndarray | None = None
     if kind == "thompson":
@@ -153,7 +157,8 @@ def select_batch(
         propose = _ordered(acq)
     else:
         primary = PrecomputedEnsembleModel(Y[..., :1])
-        acq = _evaluate(_acquisition_function(primary, kind, kappa, best_f), eligible)
+        threshold = None if best_f is None else best_f + xi
+        acq = _evaluate(_acquisition_function(primary, kind, kappa, threshold), eligible)
         propose = _ordered(acq)
     picks, achieved = _diverse_greedy(X, eligible, batch, min_distance, propose)
     mean, std = _moments(model, picks)
@@ -184,6 +189,7 @@ def _validate(
     batch: int,
     kappa: float,
     best_f: float | None,
+    xi: float,
     min_distance: float,
     exclude: np.ndarray | None,
     ref_point: np.ndarray | None,
@@ -197,13 +203,15 @@ def _validate(
         raise CampaignError(f"{min_distance=} must be a finite L1 distance >= 0")
     if not np.isfinite(kappa) or kappa < 0:
         raise CampaignError(f"{kappa=} must be finite and >= 0")
+    if not np.isfinite(xi) or xi < 0:
+        raise CampaignError(f"{xi=} must be finite and >= 0")
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if X.ndim != 2 or Y.ndim != 3 or Y.shape[1] != X.shape[0]:
         raise CampaignError(f"X must be n x d and Y s x n x m; got X{X.shape}, Y{Y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(Y).all()):
         raise CampaignError("X and Y must be finite (no NaN or inf predictions)")
-    if kind in ("logei", "pi") and (best_f is None or not np.isfinite(best_f)):
+    if AcquisitionKind(kind).needs_best and (best_f is None or not np.isfinite(best_f)):
         raise CampaignError(f"{kind=} needs best_f, the best measured value of objective 0; got {best_f=}")
     if kind == "pareto":
         if Y.shape[2] < 2:

@@ -36,18 +36,19 @@ from typing import Any
 from pymatgen.core import Element
 
 from drxlab.exceptions import CampaignError
+from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, values
 
 GRID_TOLERANCE = 1e-9  # an amount is on the grid when amount / step is within this of an integer
 CATION_SUM = 2  # cations (and anions) per rocksalt formula unit
-OBJECTIVE_KINDS: tuple[str, ...] = ("capacity", "retention", "cycle_capacity", "energy")
-ACQUISITION_KINDS: tuple[str, ...] = ("ucb", "logei", "pi", "thompson", "greedy", "explore", "pareto")
+OBJECTIVE_KINDS: tuple[str, ...] = values(ObjectiveKind)
+ACQUISITION_KINDS: tuple[str, ...] = values(AcquisitionKind)
 _SPECIES_RE = re.compile(r"^([A-Z][a-z]?)(\d*)\+$")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "campaign": ("name", "description"),
     "space": ("li", "f", "step", "min_metals", "max_metals", "species"),
     "acquisition": ("kind", "kappa", "batch", "min_distance", "xi", "seed"),
 }
-_OBJECTIVE_KEYS = ("kind", "rate", "window", "cycle", "base_rate", "weight")
+_OBJECTIVE_KEYS = ("kind", "rate", "window", "cycle", "base_rate")
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,18 @@ class Objective:
         window: voltage window ``(v_low, v_high)``, V.
         cycle: cycle number, ≥ 1.
         base_rate: reference current density for ``"retention"``, mA/g; ``None`` otherwise.
-        weight: weight of this objective when objectives are scalarised.
     """
 
     name: str
-    kind: str
+    kind: ObjectiveKind
     rate: float
     window: tuple[float, float]
     cycle: int = 1
     base_rate: float | None = None
-    weight: float = 1.0
+
+    @property
+    def unit(self) -> str:
+        return ObjectiveKind(self.kind).unit
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,16 @@ class AcquisitionSpec:
     """How suggestions are picked from the scored candidates.
 
     Attributes:
-        kind: one of :data:`ACQUISITION_KINDS`.
+        kind: an :class:`~drxlab.vocabulary.AcquisitionKind`.
         kappa: UCB exploration weight (≥ 0).
         batch: suggestions per round (≥ 1).
         min_distance: minimum L1 distance between suggested element-amount vectors (per f.u.).
-        xi: improvement margin for EI / PI, in objective units.
+        xi: improvement margin for logEI / PI, in objective units: improvement is counted over
+            ``best_f + xi`` (≥ 0; larger values favour exploration).
         seed: random seed for Thompson sampling and tie-breaking; ``None`` for fresh entropy.
     """
 
-    kind: str
+    kind: AcquisitionKind
     kappa: float = 2.0
     batch: int = 8
     min_distance: float = 0.0
@@ -329,6 +333,11 @@ class _Parser:
         section = f"objectives.{name}"
         if not isinstance(table, dict):
             raise CampaignError(f"{self.source}: [{section}] must be a table, got {table!r}")
+        if "weight" in table:
+            # objectives are never scalarised: single-objective kinds rank by the first table
+            raise self.error(section, "weight", "objective weights are not used: single-objective "
+                             "acquisition kinds rank by the first [objectives] table; use kind = 'pareto' "
+                             "to trade several objectives off")
         self.no_unknown(table, section, _OBJECTIVE_KEYS)
         default_kind = name if name in OBJECTIVE_KINDS else None
         kind = self.string(table, section, "kind", default=default_kind)
@@ -358,10 +367,7 @@ class _Parser:
                 raise self.error(section, "base_rate", f"{base_rate=} must differ from {rate=}")
         elif "base_rate" in table:
             raise self.error(section, "base_rate", f"only used by kind 'retention', not {kind!r}")
-        weight = self.number(table, section, "weight", default=1.0)
-        if weight <= 0:
-            raise self.error(section, "weight", f"{weight=} must be > 0")
-        return Objective(name, kind, rate, (v_low, v_high), cycle, base_rate, weight)
+        return Objective(name, ObjectiveKind(kind), rate, (v_low, v_high), cycle, base_rate)
 
     def acquisition(self, table: dict[str, Any], n_objectives: int) -> AcquisitionSpec:
         s = "acquisition"
@@ -380,8 +386,12 @@ class _Parser:
         if min_distance < 0:
             raise self.error(s, "min_distance", f"{min_distance=} must be ≥ 0")
         xi = self.number(table, s, "xi", default=0.0)
+        if xi < 0:
+            raise self.error(s, "xi", f"{xi=} must be ≥ 0 (objective units)")
+        if xi and not AcquisitionKind(kind).needs_best:
+            raise self.error(s, "xi", f"only used by kinds 'logei' and 'pi', not {kind!r}")
         seed = self.integer(table, s, "seed") if "seed" in table else None
-        return AcquisitionSpec(kind, kappa, batch, min_distance, xi, seed)
+        return AcquisitionSpec(AcquisitionKind(kind), kappa, batch, min_distance, xi, seed)
 
 
 _REQUIRED = object()

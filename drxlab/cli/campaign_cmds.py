@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from drxlab.acquisition.select import KINDS
 from drxlab.candidates.generator import count_candidates, first_candidates
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError
 from drxlab.store import queries
+from drxlab.vocabulary import AcquisitionKind, describe, values
 from drxlab.workflow import campaigns, models
 from drxlab.workflow.screening import screen
 from drxlab.workflow.suggest import suggest as suggest_round
@@ -87,8 +87,8 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 @cli.command()
 @click.option("--campaign", "ref", required=True, help="Campaign file (registered first) or registered name.")
 @click.option("-n", "n", type=int, default=None, help="Number of suggestions [default: the file's batch].")
-@click.option("--acq", "kind", type=click.Choice(KINDS), default=None,
-              help="Acquisition: ucb (mean+κσ), logei, pi, thompson, greedy (mean), explore (σ), pareto, random.")
+@click.option("--acq", "kind", type=click.Choice(values(AcquisitionKind)), default=None,
+              help="Acquisition: " + describe(AcquisitionKind) + ".")
 @click.option("--kappa", type=float, default=None, help="UCB exploration weight κ.")
 @click.option("--min-distance", type=float, default=None, help="Minimum L1 distance between suggestions (per f.u.).")
 @click.option("--seed", type=int, default=None, help="Random seed (same database + seed = same suggestions).")

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.profiles import importers
+from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import results, training
 
 
@@ -146,7 +147,7 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
                           "predicted_mAh_g": logged.predicted, "sigma_mAh_g": logged.sigma, "z": logged.z,
                           "finetuned_version": res.version.id if res else None,
                           "finetune_metrics": res.metrics if res else None})
-    if logged.status == "failed":
+    if logged.status == SampleStatus.FAILED:
         click.echo(f"sample {logged.sample_id} ({logged.formula}) marked failed")
         return
     line = f"sample {logged.sample_id} ({logged.formula}) tested: measured {logged.measured:.1f} mAh/g (cycle 1)"

@@ -7,6 +7,7 @@ import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
+from drxlab.vocabulary import AcquisitionKind
 
 
 @cli.command()
@@ -16,7 +17,8 @@ from drxlab.cli.render import echo_json, table
 @click.option("--rounds", type=int, default=5, show_default=True)
 @click.option("--batch", type=int, default=4, show_default=True, help="Syntheses per round.")
 @click.option("--strategies", default="ucb,logei,random", show_default=True,
-              help="Comma-separated: ucb, logei, pi, thompson, greedy, explore, random.")
+              help="Comma-separated acquisition kinds: "
+              + ", ".join(k for k in AcquisitionKind if not k.multi_objective) + ".")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Repeats per strategy (seeds 0…S−1).")
 @click.option("--start-from", default="2TM", show_default=True, help="Starting data: a class (2TM) or a data file.")
 @click.option("--n-start", type=int, default=20, show_default=True, help="Starting compositions for a class start.")
@@ -34,9 +36,10 @@ def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int,
     drxnet oracle (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
     from drxlab.candidates.spec import load_spec
     from drxlab.lab.oracle import synthetic_oracle
+    from drxlab.report.simulation import write_outputs
     from drxlab.store.db import open_store
     from drxlab.workflow.lab import resolve_oracle
-    from drxlab.workflow.simulate import check_plan, run_simulation, write_outputs
+    from drxlab.workflow.simulate import check_plan, run_simulation
 
     strat = [s.strip() for s in strategies.split(",") if s.strip()]
     check_plan(load_spec(spec_path), strat, rounds, batch, seeds, 10**12)

@@ -34,21 +34,6 @@ from torch import nn
 from drxlab.chem.graph import GraphBatch
 from drxlab.model.segments import MessageLayer, WeightedAttentionPooling, pool_heads
 
-DEFAULT_ARGS: dict[str, Any] = {
-    "elem_emb_len": 200,
-    "elem_fea_len": 32,
-    "vol_fea_len": 64,
-    "rate_fea_len": 16,
-    "cycle_fea_len": 16,
-    "n_graph": 3,
-    "elem_heads": 3,
-    "elem_gate": 64,
-    "elem_msg": 64,
-    "cry_heads": 3,
-    "cry_gate": 64,
-    "cry_msg": 64,
-}
-
 
 class DRXNetOutput(NamedTuple):
     """Capacities of a batch: ``q1`` (first-cycle branch, from X_O1) and ``q`` (cycle N, X_ON).

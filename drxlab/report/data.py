@@ -29,15 +29,13 @@ from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec, Objective, load_spec
 from drxlab.exceptions import CampaignError, DrxlabError
 from drxlab.store import queries
-from drxlab.workflow import campaigns
 from drxlab.store.tables import ElectrochemTest, Profile, unpack
-from drxlab.workflow import models
+from drxlab.vocabulary import SampleStatus
+from drxlab.workflow import campaigns, models
 
 MAX_PANELS = 12  # discharge-curve small multiples
 MAX_CANDIDATES = 3000  # untested candidates drawn for the composition map
 RATE_TOLERANCE = 1e-6  # mA/g; a test "is at" the objective's rate within this
-MADE = ("synthesized", "tested", "failed")  # statuses of a sample that was synthesised
-UNITS = {"capacity": "mAh/g", "cycle_capacity": "mAh/g", "energy": "mWh/g", "retention": "ratio"}
 SECTIONS = ("progress", "parity", "calibration", "curves", "space", "tables")
 
 
@@ -264,7 +262,7 @@ def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS, max_ca
     return ReportData(
         campaign=camp.name, revisions=tuple(sorted(c.revision for c in queries.campaigns(session)
                                                    if c.name == camp.name)),
-        description=spec.description, objective=obj, unit=UNITS[obj.kind], samples=tuple(rows),
+        description=spec.description, objective=obj, unit=obj.unit, samples=tuple(rows),
         rounds=tuple(rounds), syntheses=tuple(syntheses), coverage=tuple(coverage), panels=tuple(panels),
         space=space, pareto=pareto, lineage=tuple(lineage), inventory=inventory,
         notes={k: tuple(v) for k, v in notes.items()})
@@ -348,13 +346,13 @@ def _progress(rows: list[SampleRow], notes: dict[str, list[str]], obj: Objective
             best = round_best if best is None else max(best, round_best)
         preds = [r.predicted for r in mine if r.suggested and r.predicted is not None]
         errs = [abs(r.error) for r in mine if r.compared]
-        out.append(RoundSummary(rnd, sum(r.suggested for r in mine), sum(r.status == "tested" for r in mine),
-                                sum(r.status == "failed" for r in mine), round_best, best,
+        out.append(RoundSummary(rnd, sum(r.suggested for r in mine), sum(r.status == SampleStatus.TESTED for r in mine),
+                                sum(r.status == SampleStatus.FAILED for r in mine), round_best, best,
                                 max(preds) if preds else None, float(np.mean(errs)) if errs else None, len(errs)))
     syntheses: list[tuple[int, float | None]] = []
     best = None
     for r in sorted(rows, key=lambda r: (r.round, r.sample_id)):
-        if r.status in MADE or r.measured is not None:
+        if SampleStatus(r.status).made or r.measured is not None:
             if r.measured is not None:
                 best = r.measured if best is None else max(best, r.measured)
             syntheses.append((len(syntheses) + 1, best))
@@ -372,8 +370,8 @@ def _progress(rows: list[SampleRow], notes: dict[str, list[str]], obj: Objective
 
 def _coverage(rows: list[SampleRow], notes: dict[str, list[str]]) -> list[Coverage]:
     compared = [r for r in rows if r.compared]
-    failed = [r.sample_id for r in rows if r.status == "failed"]
-    waiting = [r.sample_id for r in rows if r.suggested and r.measured is None and r.status != "failed"]
+    failed = [r.sample_id for r in rows if r.status == SampleStatus.FAILED]
+    waiting = [r.sample_id for r in rows if r.suggested and r.measured is None and r.status != SampleStatus.FAILED]
     if failed:
         notes["parity"].append(f"Failed sample(s) {_ids(failed)} have no measurement and are left out.")
     if waiting:
@@ -455,8 +453,8 @@ def _space(spec: CampaignSpec, rows: list[SampleRow], max_candidates: int, seed:
     pick = np.sort([i for i in pick if tuple(np.round(amounts[i], 6)) not in taken][:max_candidates])
     cands = np.hstack([amounts[pick], np.zeros((len(pick), len(extra)))])
     groups_rows = {"tested": [r for r in rows if r.measured is not None],
-                   "failed": [r for r in rows if r.status == "failed"],
-                   "suggested": [r for r in rows if r.measured is None and r.status != "failed"]}
+                   "failed": [r for r in rows if r.status == SampleStatus.FAILED],
+                   "suggested": [r for r in rows if r.measured is None and r.status != SampleStatus.FAILED]}
     X = np.vstack([cands] + [vec[r.sample_id][None] for r in rows]) if rows else cands
     proj, explained = pca_2d(X)
     at = {r.sample_id: proj[len(cands) + i] for i, r in enumerate(rows)}
@@ -498,7 +496,7 @@ def _pareto(spec: CampaignSpec, rows: list[SampleRow], notes: dict[str, list[str
         notes["space"].append("No suggestion records every objective yet: no Pareto front to show.")
         return None
     pts = np.array([[r.objectives[n][0] for n in names] for r in mine], dtype=float)
-    return Pareto(names, tuple(UNITS[o.kind] for o in spec.objectives), tuple(r.sample_id for r in mine),
+    return Pareto(names, tuple(o.unit for o in spec.objectives), tuple(r.sample_id for r in mine),
                   tuple(r.round for r in mine), pts, non_dominated(pts))
 
 

@@ -88,8 +88,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url)
 
 
-_make_engine = make_engine  # the name before 0.2
-
 
 def set_audit_source(source: AuditSource | None) -> None:
     """Register what describes the running command for the audit log: ``() -> (command, args)``.

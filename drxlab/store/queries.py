@@ -28,6 +28,7 @@ from drxlab.store.tables import (
     unpack,
     utcnow,
 )
+from drxlab.vocabulary import SampleStatus
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def add_source(session: Session, sha256: str, name: str, fmt: str) -> SourceFile
     return row
 
 
-def add_sample(session: Session, material_id: int, *, campaign_id: int | None = None, status: str = "tested",
+def add_sample(session: Session, material_id: int, *, campaign_id: int | None = None, status: str = SampleStatus.TESTED,
                round: int | None = None, notes: str = "") -> Sample:
     row = Sample(material_id=material_id, campaign_id=campaign_id, status=status, round=round, notes=notes)
     session.add(row)
@@ -163,7 +164,7 @@ def test_records(session: Session, *, test_ids: Sequence[int] | None = None, cla
     Tests of samples whose results were replaced (history) are left out.
     """
     q = (select(ElectrochemTest, Sample, Material).join(Sample, ElectrochemTest.sample_id == Sample.id)
-         .join(Material, Sample.material_id == Material.id).where(Sample.status != "replaced")
+         .join(Material, Sample.material_id == Material.id).where(Sample.status != SampleStatus.REPLACED)
          .order_by(ElectrochemTest.id))
     if test_ids is not None:
         q = q.where(ElectrochemTest.id.in_(list(test_ids)))

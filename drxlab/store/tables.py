@@ -15,6 +15,8 @@ import numpy as np
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from drxlab.vocabulary import SampleStatus
+
 SCHEMA_VERSION = 2  # 1: first release; 2: audit log (migrations in drxlab/store/migrations)
 
 
@@ -78,7 +80,7 @@ class Sample(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     material_id: int = Field(foreign_key="material.id", index=True)
     campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True)
-    status: str = Field(default="tested", index=True)
+    status: str = Field(default=SampleStatus.TESTED, index=True)
     round: Optional[int] = None
     notes: str = ""
     created_at: datetime = Field(default_factory=utcnow)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from drxlab.exceptions import DrxlabError
+from drxlab.exceptions import NothingToFinetuneError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.training.dataset import PointSet, TestData, to_points
 from drxlab.training.trainer import LR_GAMMA, WEIGHT_DECAY, Progress, batch_loss, torch_threads
@@ -133,9 +133,9 @@ def finetune_ensemble(
         min_batches: batches per epoch at the least (new + replay draws repeated).
     """
     if not new:
-        raise DrxlabError("nothing to fine-tune on: no new tests given")
+        raise NothingToFinetuneError("nothing to fine-tune on: no new tests given")
     if epochs < 1:
-        raise DrxlabError(f"{epochs=} must be >= 1")
+        raise TrainingError(f"{epochs=} must be >= 1")
     with torch_threads(threads):
         return _finetune(ensemble, new, replay, epochs=epochs, lr=lr, seed=seed, progress=progress,
                          batch=batch, replay_ratio=replay_ratio, trainable=trainable,
@@ -148,7 +148,7 @@ def _finetune(
     replay_targets: ReplayTargets, min_batches: int = 0,
 ) -> Ensemble:
     if replay_targets not in ("data", "parent"):
-        raise DrxlabError(f"{replay_targets=} must be 'data' or 'parent'")
+        raise TrainingError(f"{replay_targets=} must be 'data' or 'parent'")
     new_pts = to_points(new)
     replay_pts = to_points(replay) if replay else None
     replay_n = replay_pts.n if replay_pts is not None else 0

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drxlab.chem.compositions import normalise
-from drxlab.exceptions import DrxlabError
+from drxlab.exceptions import TrainingError
 from drxlab.model.drxnet import DRXNet
 from drxlab.model.ensemble import Ensemble
 from drxlab.training.dataset import PointBatch, PointSet, TestData, to_points
@@ -61,7 +61,7 @@ def split_by_composition(
     ``fraction > 0`` and there are two or more, go to the held-out part.
     """
     if not 0.0 <= fraction < 1.0:
-        raise DrxlabError(f"{fraction=} must be in [0, 1)")
+        raise TrainingError(f"{fraction=} must be in [0, 1)")
     formulas = sorted({normalise(d.formula) for d in data})
     n_out = int(round(fraction * len(formulas)))
     if fraction > 0 and len(formulas) > 1:
@@ -180,7 +180,7 @@ def train_ensemble(
     """
     for name, value in (("members", members), ("epochs", epochs), ("batch", batch)):
         if value < 1:
-            raise DrxlabError(f"{name}={value} must be >= 1")
+            raise TrainingError(f"{name}={value} must be >= 1")
     points = to_points(data)
     val = to_points(val_data) if val_data else None
     with torch_threads(threads):

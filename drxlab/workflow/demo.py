@@ -2,7 +2,8 @@
 
 seed a store from the synthetic lab → train a small 5-member ensemble → predict held-out
 compositions next to the oracle's truth → suggest → virtual synthesis → log → fine-tune →
-report. The database is left for the user to continue with.
+report (written by the caller: the workflow layer does not render). The database is left for the
+user to continue with.
 """
 from __future__ import annotations
 
@@ -18,10 +19,9 @@ from drxlab.chem import compositions
 from drxlab.lab.noise import NoiseModel
 from drxlab.lab.oracle import synthetic_oracle
 from drxlab.lab.synthetic import true_capacity
-from drxlab.report.data import collect
-from drxlab.report.render import write_report
 from drxlab.store import queries
 from drxlab.store.db import open_store
+from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import lab, training
 from drxlab.workflow.suggest import suggest
 
@@ -43,7 +43,6 @@ class DemoResult:
     seed_spread: float = float("nan")
     suggestions: list[dict] = field(default_factory=list)
     finetune: dict = field(default_factory=dict)
-    report: Path | None = None
 
 
 def demo_campaign_file() -> Path:
@@ -109,7 +108,7 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0, cl
         rng = np.random.default_rng(seed + 1)
         for row in rnd.rows:
             smp = queries.sample(s, row.sample_id)
-            queries.set_sample_status(s, smp, "synthesized")
+            queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
             test, m = lab.measure_one(s, oracle, row.formula, rate=20.0, window=(1.5, 4.8), cycles=[1],
                                       noise=NoiseModel(failure_rate=0.0), rng=rng, sample=smp)
             measured = float(queries.profiles_of(s, test.id)[0].capacity) if test else None
@@ -121,12 +120,6 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0, cl
     res.finetune = ft.metrics | {"version": ft.version.id, "parent": ft.version.parent_id}
     lap("finetune")
 
-    say("5/5 campaign report")
-    res.report = out / "report.html"
-    with store.reader() as s:
-        data = collect(s, "demo-he")
-    write_report(data, res.report)
-    lap("report")
     store.engine.dispose()
     return res
 

@@ -9,6 +9,7 @@ from drxlab.chem import compositions
 from drxlab.profiles.importers import ParsedFile, ParsedTest
 from drxlab.store import queries
 from drxlab.store.tables import ElectrochemTest, Material, Sample
+from drxlab.vocabulary import SampleStatus
 
 
 @dataclass
@@ -33,7 +34,7 @@ def write_test(session: Session, test: ParsedTest, *, sample: Sample | None = No
     """Material (created on first use), sample (unless given) and test with its profiles."""
     mat = material(session, test.formula, test.amounts, test.oxidation_states)
     if sample is None:
-        sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status="tested")
+        sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=SampleStatus.TESTED)
     return queries.add_test(session, sample.id, rate=test.rate, v_low=test.v_low, v_high=test.v_high,
                             profiles=test.profiles, active_mass=test.active_mass, electrode_mass=test.electrode_mass,
                             source_file=source_name, source_sha256=sha256, instrument=test.instrument, virtual=virtual)

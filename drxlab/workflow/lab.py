@@ -17,6 +17,7 @@ from drxlab.profiles.importers.base import ParsedProfile, ParsedTest
 from drxlab.profiles.process import process_segment
 from drxlab.store import queries
 from drxlab.store.tables import ElectrochemTest, Sample
+from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import models
 from drxlab.workflow.ingest import material, write_test
 
@@ -72,13 +73,13 @@ def measure_one(session: Session, oracle: Oracle, composition: str | dict, *, ra
     if m.failed:
         if sample is None:
             mat = material(session, formula, amts, {})
-            sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status="failed", round=round_)
-        queries.set_sample_status(session, sample, "failed", f"virtual lab: {m.reason}")
+            sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=SampleStatus.FAILED, round=round_)
+        queries.set_sample_status(session, sample, SampleStatus.FAILED, f"virtual lab: {m.reason}")
         return None, m
     test = write_test(session, parsed_measurement(m, formula, amts, f"{oracle.name}:{formula}"), sample=sample,
                       campaign_id=campaign_id, source_name=oracle.name, virtual=True)
     if sample is not None:
-        queries.set_sample_status(session, sample, "tested")
+        queries.set_sample_status(session, sample, SampleStatus.TESTED)
     return test, m
 
 

@@ -8,16 +8,16 @@ from sqlmodel import Session
 
 from drxlab.candidates.spec import parse_spec
 from drxlab.chem import compositions
-from drxlab.exceptions import DrxlabError, ImportFileError
+from drxlab.exceptions import DrxlabError, ImportFileError, SampleNotFoundError, SampleStateError
 from drxlab.profiles.importers import CyclerOptions, read_file
 from drxlab.store import queries
 from drxlab.store.tables import Campaign, Sample
+from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import material, write_test
 
 RATE_TOLERANCE = 0.1  # relative difference between a logged rate and the planned one
 WINDOW_TOLERANCE = 0.05  # V between a logged window and the planned one
-STATUSES = ("proposed", "synthesized", "tested", "failed", "replaced")
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ def planned_conditions(session: Session, sample: Sample) -> tuple[float, tuple[f
 def _sample(session: Session, sample_id: int) -> Sample:
     smp = queries.sample(session, sample_id)
     if smp is None:
-        raise DrxlabError(f"sample {sample_id} not found; see `drxlab status` for samples waiting for results")
+        raise SampleNotFoundError(f"sample {sample_id} not found; see `drxlab status` for samples waiting for results")
     return smp
 
 
 def _retire_tests(session: Session, smp: Sample) -> None:
     """Move a sample's earlier tests to a 'replaced' sample of the same material (history kept)."""
-    old = queries.add_sample(session, smp.material_id, campaign_id=smp.campaign_id, status="replaced",
+    old = queries.add_sample(session, smp.material_id, campaign_id=smp.campaign_id, status=SampleStatus.REPLACED,
                              round=smp.round, notes=f"earlier results of sample {smp.id}, replaced by a new log")
     for t in queries.tests_of_sample(session, smp.id):
         t.sample_id = old.id
@@ -76,8 +76,8 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
         raise DrxlabError("give --sample ID, or --composition and --campaign for a sample that was not suggested")
     smp = _sample(session, sample_id) if sample_id is not None else None
     if smp is not None:
-        if smp.status in ("tested", "failed") and not replace:
-            raise DrxlabError(f"sample {smp.id} is already {smp.status}; pass --replace to log new results "
+        if SampleStatus(smp.status).closed and not replace:
+            raise SampleStateError(f"sample {smp.id} is already {smp.status}; pass --replace to log new results "
                               "(the earlier ones are kept as history)")
         formula = queries.material(session, smp.material_id).formula
     else:
@@ -108,11 +108,11 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
     else:
         camp = campaigns.ensure(session, campaign)
         mat = material(session, test.formula, test.amounts, test.oxidation_states)
-        smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status="synthesized")
+        smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status=SampleStatus.SYNTHESIZED)
     if queries.source_known(session, pf.sha256) is None:
         queries.add_source(session, pf.sha256, path.name, pf.format)
     t = write_test(session, test, sample=smp, source_name=path.name, sha256=pf.sha256)
-    queries.set_sample_status(session, smp, "tested")
+    queries.set_sample_status(session, smp, SampleStatus.TESTED)
     return _logged(session, smp, t.id, next(p.profile.capacity for p in test.profiles if p.cycle == 1))
 
 
@@ -121,11 +121,11 @@ def log_failed(session: Session, sample_id: int, reason: str, replace: bool = Fa
     if not reason.strip():
         raise DrxlabError("--reason is required with --failed (e.g. 'impurity phase in XRD')")
     smp = _sample(session, sample_id)
-    if smp.status in ("tested", "failed") and not replace:
-        raise DrxlabError(f"sample {smp.id} is already {smp.status}; pass --replace to change it")
+    if SampleStatus(smp.status).closed and not replace:
+        raise SampleStateError(f"sample {smp.id} is already {smp.status}; pass --replace to change it")
     if replace:
         _retire_tests(session, smp)
-    queries.set_sample_status(session, smp, "failed", f"failed: {reason}")
+    queries.set_sample_status(session, smp, SampleStatus.FAILED, f"failed: {reason}")
     return _logged(session, smp, None, None)
 
 
@@ -149,11 +149,11 @@ def status(session: Session, campaign: str | None = None) -> dict:
     if campaign and not ids:
         raise DrxlabError(f"campaign {campaign!r} not found; see `drxlab campaign list`")
     rows = queries.samples_of_campaign(session, ids) if ids is not None else queries.all_samples(session)
-    counts = {s: 0 for s in STATUSES}
+    counts = {s.value: 0 for s in SampleStatus}
     waiting = []
     for smp, mat in rows:
         counts[smp.status] = counts.get(smp.status, 0) + 1
-        if smp.status in ("proposed", "synthesized"):
+        if SampleStatus(smp.status).pending:
             sug = queries.suggestion_of_sample(session, smp.id)
             waiting.append({"sample_id": smp.id, "formula": mat.formula, "status": smp.status, "round": smp.round,
                             "predicted_mAh_g": sug.predicted if sug else None,

@@ -8,7 +8,6 @@ candidate of the true top 1 % is made, simple regret, and model MAE on the untes
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,11 +17,12 @@ import numpy as np
 from drxlab.acquisition.select import KINDS
 from drxlab.candidates.spec import CampaignSpec, load_spec
 from drxlab.chem import compositions
-from drxlab.exceptions import CampaignError, DrxlabError
+from drxlab.exceptions import CampaignError, DrxlabError, NothingToFinetuneError
 from drxlab.lab.noise import NoiseModel
 from drxlab.lab.oracle import Oracle
 from drxlab.store import queries
 from drxlab.store.db import Store
+from drxlab.vocabulary import AcquisitionKind, SampleStatus
 from drxlab.workflow import campaigns, lab, models, training
 from drxlab.workflow.screening import screen
 from drxlab.workflow.suggest import suggest
@@ -30,6 +30,9 @@ from drxlab.workflow.suggest import suggest
 START_TESTS = ((20.0, (1, 2, 5, 10)), (200.0, (1,)))
 TOP_FRACTION = 0.01
 MAE_SAMPLE = 2000  # untested candidates scored for the model-MAE curve
+
+# a simulated campaign scores one objective, so every single-objective kind can be simulated
+SIMULATION_KINDS: tuple[str, ...] = tuple(k.value for k in AcquisitionKind if not k.multi_objective)
 
 
 @dataclass
@@ -107,10 +110,10 @@ def random_median_draws(n: int, k: int) -> float:
 
 def check_plan(spec: CampaignSpec, strategies: Sequence[str], rounds: int, batch: int, seeds: int, n: int) -> None:
     """Reject impossible simulation plans before any work is done."""
-    bad = [s for s in strategies if s not in KINDS or s == "pareto"]
+    allowed = SIMULATION_KINDS
+    bad = [s for s in strategies if s not in allowed]
     if bad or not strategies:
-        raise CampaignError(f"strategy {', '.join(bad) or '(none)'} unknown; expected some of "
-                            f"{', '.join(k for k in KINDS if k != 'pareto')}")
+        raise CampaignError(f"strategy {', '.join(bad) or '(none)'} unknown; expected some of {', '.join(allowed)}")
     for name, value in (("rounds", rounds), ("batch", batch), ("seeds", seeds)):
         if value < 1:
             raise CampaignError(f"--{name} {value} must be ≥ 1")
@@ -175,7 +178,7 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
                     r = suggest(s, str(path), n=batch, kind=strat, kappa=kappa, seed=seed * 1000 + rnd, scored=sc)
                     for row in r.rows:
                         smp = queries.sample(s, row.sample_id)
-                        queries.set_sample_status(s, smp, "synthesized")
+                        queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
                         lab.measure_one(s, oracle, row.formula, rate=obj.rate, window=obj.window, cycles=cycles,
                                         noise=NoiseModel(), rng=rng, sample=smp)
                         run.made.append(row.formula)
@@ -187,9 +190,8 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
                     with store.transaction() as s:
                         try:
                             training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed)
-                        except DrxlabError as exc:  # every cell of the round failed: nothing new
-                            if "nothing new" not in str(exc):
-                                raise
+                        except NothingToFinetuneError:  # every cell of the round failed: nothing new
+                            pass
             run.regret = float(truth.max() - best)
             say(f"  {strat:9s} seed {seed}: best true {best:.1f} mAh/g after {len(run.made)} syntheses; "
                 f"top 1 % {'after ' + str(run.syntheses_to_top) if run.syntheses_to_top else 'not reached'}")
@@ -226,15 +228,3 @@ def _start(store: Store, oracle: Oracle, spec_path: Path, start_from: str, seed:
                                                                      "start_from": start_from}, scope=None)
     say(f"seed {seed}: {len(ids)} starting tests ({start_from}), initial ensemble version {row.id}")
     return row.id
-
-
-def write_outputs(result: SimulationResult, out: Path) -> list[Path]:
-    """JSON of every run plus a best-vs-syntheses plot (median and range over seeds)."""
-    from drxlab.report.figures import simulation_plot
-
-    out.mkdir(parents=True, exist_ok=True)
-    js = out / "simulation.json"
-    js.write_text(json.dumps(result.as_dict(), indent=2, default=float))
-    png = out / "best_vs_syntheses.png"
-    simulation_plot(result, png)
-    return [js, png]

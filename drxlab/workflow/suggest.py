@@ -15,6 +15,7 @@ from drxlab.chem import compositions
 from drxlab.exceptions import CampaignError
 from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
+from drxlab.vocabulary import AcquisitionKind, SampleStatus
 from drxlab.workflow import campaigns, models
 from drxlab.workflow.ingest import material
 from drxlab.workflow.screening import Screen, features, screen
@@ -95,12 +96,12 @@ def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: 
     X = np.hstack([sc.X, np.zeros((len(sc.X), 1))])
     known_X = np.array([features(sc.elements, a) for _, a in known]) if known else np.zeros((0, X.shape[1]))
     best_f = best_measured(session, ids, spec)
-    if best_f is None and acq.kind in ("logei", "pi"):
+    if best_f is None and AcquisitionKind(acq.kind).needs_best:
         # nothing measured yet at these conditions: improve on a typical candidate of the space
         best_f = float(np.median(sc.Y[..., 0].mean(0)))
     seed_ = int(acq.seed if acq.seed is not None else 0)
     sel = select_batch(X, sc.Y, kind=acq.kind, batch=acq.batch, kappa=acq.kappa, best_f=best_f,
-                       min_distance=acq.min_distance, exclude=exclude, seed=seed_)
+                       xi=acq.xi, min_distance=acq.min_distance, exclude=exclude, seed=seed_)
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
     sig_thr = domain.sigma_threshold(sc.Y[..., 0].std(0))
     samples = queries.samples_of_campaign(session, ids)
@@ -113,7 +114,7 @@ def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: 
         amts = {el: float(x) for el, x in zip(sc.elements, sc.X[i]) if x > 0}
         formula = formulas[i]
         mat = material(session, formula, amts, _average_states(sc, i))
-        smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status="proposed", round=rnd,
+        smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status=SampleStatus.PROPOSED, round=rnd,
                                  notes=f"suggested by {acq.kind}, rank {rank}")
         objs = {o.name: [float(m[k]), float(s[k])] for k, o in enumerate(spec.objectives)}
         nearest = known[ni][0] if ni >= 0 else ""

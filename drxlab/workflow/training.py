@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.exceptions import DrxlabError, ModelError
+from drxlab.exceptions import ModelError, NothingToFinetuneError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.store import queries
 from drxlab.store.queries import TestRecord
@@ -95,10 +95,10 @@ def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int,
     from drxlab.training.trainer import split_by_composition, train_ensemble
 
     if size not in MODEL_SIZES:
-        raise DrxlabError(f"model size {size!r} unknown; expected one of {', '.join(MODEL_SIZES)}")
+        raise TrainingError(f"model size {size!r} unknown; expected one of {', '.join(MODEL_SIZES)}")
     for name, value, least in (("members", members, 1), ("epochs", epochs, 1), ("batch", batch, 1)):
         if value < least:
-            raise DrxlabError(f"--{name} {value} must be ≥ {least}")
+            raise TrainingError(f"--{name} {value} must be ≥ {least}")
     records = queries.test_records(session, classes=classes)
     if not records:
         raise ModelError("no profiles to train on" + (f" in classes {','.join(classes)}" if classes else "")
@@ -162,7 +162,7 @@ def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EP
                  replay_tests: int = 48, holdout_fraction: float = 0.2, progress: Callable | None = None) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
-    Raises :class:`DrxlabError` when there is nothing new (a no-op: nothing is written).
+    Raises :class:`NothingToFinetuneError` when there is nothing new (a no-op: nothing is written).
     """
     from drxlab.training.finetune import finetune_ensemble
 
@@ -171,7 +171,7 @@ def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EP
     records = queries.test_records(session)
     new = [r for r in records if r.test_id not in seen]
     if not new:
-        raise DrxlabError(f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store "
+        raise NothingToFinetuneError(f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store "
                           "(log results with `drxlab log` first); nothing written")
     rng = np.random.default_rng(seed)
     old = [r for r in records if r.test_id in seen]

@@ -64,7 +64,7 @@ def test_parses_the_documented_example() -> None:
     assert spec.species[0] == Species("Mn", 2, 0.3)
     assert [s.label for s in spec.species] == ["Mn2+", "Mn3+", "Cr3+", "Ti4+", "Nb5+"]
     assert spec.metal_elements == ("Cr", "Mn", "Nb", "Ti")
-    assert spec.objectives == (Objective("capacity", "capacity", 20.0, (1.5, 4.8), 1, None, 1.0),)
+    assert spec.objectives == (Objective("capacity", "capacity", 20.0, (1.5, 4.8), 1, None),)
     assert spec.acquisition == AcquisitionSpec("ucb", 2.0, 8, 0.1, 0.0, None)
     assert spec.sha256 == hashlib.sha256(BASE.encode()).hexdigest()
     assert spec.text == BASE
@@ -88,7 +88,6 @@ kind = "retention"
 rate = 1000
 base_rate = 20
 window = [1.5, 4.8]
-weight = 0.5
 
 [objectives.energy]
 rate = 20
@@ -100,15 +99,24 @@ rate = 20
 window = [1.5, 4.8]
 cycle = 30
 """
-    text = text.replace('kind = "ucb"', 'kind = "pareto"\nxi = 0.01\nseed = 3')
+    text = text.replace('kind = "ucb"', 'kind = "pareto"\nseed = 3')
     spec = parse_spec(text)
     kinds = {o.name: o.kind for o in spec.objectives}
     assert kinds == {"capacity": "capacity", "retention": "retention", "energy": "energy", "late": "cycle_capacity"}
     assert (spec.objectives[1].rate, spec.objectives[1].base_rate) == (1000.0, 20.0)
-    assert spec.objectives[1].weight == 0.5
     assert spec.objectives[3].cycle == 30
     assert spec.acquisition.kind == "pareto"
-    assert (spec.acquisition.xi, spec.acquisition.seed) == (0.01, 3)
+    assert spec.acquisition.seed == 3
+
+
+@pytest.mark.parametrize("kind", [k for k in ACQUISITION_KINDS if k != "pareto"])
+def test_every_acquisition_kind_of_the_cli_is_accepted_in_a_file(kind: str) -> None:
+    # `--acq random` worked on the command line while `kind = "random"` in a file was rejected
+    assert parse_spec(edit('kind = "ucb"', f'kind = "{kind}"')).acquisition.kind == kind
+
+
+def test_xi_reaches_the_spec_for_improvement_kinds() -> None:
+    assert parse_spec(edit('kind = "ucb"', 'kind = "logei"\nxi = 2.5')).acquisition.xi == 2.5
 
 
 def test_optional_keys_take_defaults() -> None:
@@ -181,6 +189,9 @@ def test_unknown_top_level_tables_are_allowed() -> None:
         # acquisition
         ("kind = \"ucb\"", "kind = \"ei\"", "kind='ei' is not one of: " + ", ".join(ACQUISITION_KINDS)),
         ("kind = \"ucb\"", "kind = \"pareto\"", r"'pareto' needs at least two objectives, got 1"),
+        ("kind = \"ucb\"", "kind = \"ucb\"\nxi = 1.0", r"\[acquisition\] xi: only used by kinds 'logei' and 'pi'"),
+        ("kind = \"ucb\"", "kind = \"logei\"\nxi = -1.0", r"xi=-1.0 must be ≥ 0"),
+        ("cycle = 1", "cycle = 1\nweight = 2", r"\[objectives.capacity\] weight: objective weights are not used"),
         ("batch = 8", "batch = 0", r"batch=0 must be ≥ 1"),
         ("kappa = 2.0", "kappa = -1.0", r"kappa=-1.0 must be ≥ 0"),
         ("min_distance = 0.1", "min_distance = -0.1", r"min_distance=-0.1 must be ≥ 0"),

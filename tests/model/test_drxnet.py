@@ -6,8 +6,13 @@ from pathlib import Path
 import torch
 
 from drxlab.chem.graph import build_graph
-from drxlab.model.drxnet import DEFAULT_ARGS, DRXNet, batchnorm_layers
+from drxlab.model.drxnet import DRXNet, batchnorm_layers
 from tests.model.conftest import TINY_ARGS
+
+# the released checkpoints' configuration (DRXNET.md)
+RELEASED_ARGS = {"elem_emb_len": 200, "elem_fea_len": 32, "vol_fea_len": 64, "rate_fea_len": 16, "cycle_fea_len": 16,
+                 "n_graph": 3, "elem_heads": 3, "elem_gate": 64, "elem_msg": 64, "cry_heads": 3, "cry_gate": 64,
+                 "cry_msg": 64}
 
 LMTO = {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}
 
@@ -19,9 +24,9 @@ def _inputs(k: int = 2, p: int = 5) -> dict:
 
 
 def test_records_keyword_config() -> None:
-    assert DRXNet().model_args == DEFAULT_ARGS
+    assert DRXNet().model_args == RELEASED_ARGS
     model = DRXNet(**TINY_ARGS)
-    assert model.model_args == {**DEFAULT_ARGS, **TINY_ARGS}
+    assert model.model_args == {**RELEASED_ARGS, **TINY_ARGS}
     assert DRXNet(**model.model_args).state_dict().keys() == model.state_dict().keys()
 
 

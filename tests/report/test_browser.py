@@ -4,8 +4,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from drxlab.report.render import HEADINGS
 from tests.conftest import require_binary
 
