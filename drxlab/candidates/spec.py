@@ -20,28 +20,31 @@ Example:
     ... [acquisition]
     ... kind = "ucb"
     ... ''')
-    >>> spec.species[0].label, spec.objectives[0].kind
-    ('Mn3+', 'capacity')
+    >>> spec.species[0].label, spec.objectives[0].kind.unit
+    ('Mn3+', 'mAh/g')
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pymatgen.core import Element
 
+from drxlab.chem.constants import CATION_SUM
 from drxlab.exceptions import CampaignError
 from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, values
 
 GRID_TOLERANCE = 1e-9  # an amount is on the grid when amount / step is within this of an integer
-CATION_SUM = 2  # cations (and anions) per rocksalt formula unit
 OBJECTIVE_KINDS: tuple[str, ...] = values(ObjectiveKind)
 ACQUISITION_KINDS: tuple[str, ...] = values(AcquisitionKind)
+T = TypeVar("T")
 _SPECIES_RE = re.compile(r"^([A-Z][a-z]?)(\d*)\+$")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "campaign": ("name", "description"),
@@ -64,6 +67,30 @@ class Species:
     element: str
     oxidation_state: int
     max_amount: float
+
+    def __post_init__(self) -> None:
+        invalid = functools.partial(InvalidValue, section="space")
+        where = f"species.{self.label!r}"
+        if not Element.is_valid_symbol(self.element):
+            raise invalid(where, f"unknown element {self.element!r}")
+        if self.element in ("Li", "O", "F"):
+            raise invalid(where, f"{self.element} is set by [space] li / f, not listed as a species")
+        known = Element(self.element).oxidation_states
+        if self.oxidation_state not in known:
+            allowed = ", ".join(f"{self.element}{q}+" for q in known if q > 0) or "none"
+            raise invalid(where, f"{self.oxidation_state}+ is not a known oxidation state of "
+                                      f"{self.element}; known: {allowed}")
+        if not (0 < self.max_amount <= CATION_SUM):
+            raise invalid(where, f"maximum amount {self.max_amount} must be > 0 and ≤ {CATION_SUM:g}")
+
+    @classmethod
+    def parse(cls, label: str, max_amount: float) -> Species:
+        """A species from its campaign-file label, ``Species.parse("Mn3+", 0.4)``."""
+        m = _SPECIES_RE.match(label)
+        if not m:
+            raise InvalidValue(f"species.{label!r}", "expected a cation species like 'Mn2+' or 'Ti4+' "
+                                                    "(element, charge, '+')", "space")
+        return cls(m.group(1), int(m.group(2) or 1), max_amount)
 
     @property
     def label(self) -> str:
@@ -93,9 +120,34 @@ class Objective:
     cycle: int = 1
     base_rate: float | None = None
 
+    def __post_init__(self) -> None:
+        invalid = functools.partial(InvalidValue, section=f"objectives.{self.name}")
+        if self.kind not in OBJECTIVE_KINDS:
+            raise invalid("kind", f"kind={self.kind!r} is not one of: {', '.join(OBJECTIVE_KINDS)}")
+        object.__setattr__(self, "kind", ObjectiveKind(self.kind))
+        if not self.rate > 0:
+            raise invalid("rate", f"rate={self.rate} must be > 0 (mA/g)")
+        v_low, v_high = self.window
+        if not (0 < v_low < v_high):
+            raise invalid("window", f"expected 0 < v_low < v_high (V), got [{v_low}, {v_high}]")
+        if self.cycle < 1:
+            raise invalid("cycle", f"cycle={self.cycle} must be ≥ 1")
+        if self.kind == ObjectiveKind.CYCLE_CAPACITY and self.cycle < 2:
+            raise invalid("cycle", f"cycle={self.cycle} must be > 1 for kind 'cycle_capacity'")
+        if self.kind == ObjectiveKind.RETENTION:
+            if self.base_rate is None:
+                raise invalid("base_rate", "missing required key")
+            if not self.base_rate > 0:
+                raise invalid("base_rate", f"base_rate={self.base_rate} must be > 0 (mA/g)")
+            if self.base_rate == self.rate:
+                raise invalid("base_rate",
+                                   f"base_rate={self.base_rate} must differ from rate={self.rate}")
+        elif self.base_rate is not None:
+            raise invalid("base_rate", f"only used by kind 'retention', not {self.kind.value!r}")
+
     @property
     def unit(self) -> str:
-        return ObjectiveKind(self.kind).unit
+        return self.kind.unit
 
 
 @dataclass(frozen=True)
@@ -118,6 +170,22 @@ class AcquisitionSpec:
     min_distance: float = 0.0
     xi: float = 0.0
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        invalid = functools.partial(InvalidValue, section="acquisition")
+        if self.kind not in ACQUISITION_KINDS:
+            raise invalid("kind", f"kind={self.kind!r} is not one of: {', '.join(ACQUISITION_KINDS)}")
+        object.__setattr__(self, "kind", AcquisitionKind(self.kind))
+        if not self.kappa >= 0:
+            raise invalid("kappa", f"kappa={self.kappa} must be ≥ 0")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise invalid("batch", f"batch={self.batch} must be ≥ 1")
+        if not self.min_distance >= 0:
+            raise invalid("min_distance", f"min_distance={self.min_distance} must be ≥ 0")
+        if not self.xi >= 0:
+            raise invalid("xi", f"xi={self.xi} must be ≥ 0 (objective units)")
+        if self.xi and not self.kind.needs_best:
+            raise invalid("xi", f"only used by kinds 'logei' and 'pi', not {self.kind.value!r}")
 
 
 @dataclass(frozen=True)
@@ -148,8 +216,45 @@ class CampaignSpec:
     species: tuple[Species, ...]
     objectives: tuple[Objective, ...]
     acquisition: AcquisitionSpec
-    text: str
-    sha256: str
+    text: str = ""
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        _check_step(self.step)
+        for key, lo, hi in (("li", self.li_min, self.li_max), ("f", self.f_min, self.f_max)):
+            if lo > hi:
+                raise InvalidValue(key, f"min = {lo} must be ≤ max = {hi}", "space")
+            if lo < 0 or hi > CATION_SUM:
+                raise InvalidValue(key, f"bounds [{lo}, {hi}] must lie within [0.0, {CATION_SUM:g}]", "space")
+            for name, v in (("min", lo), ("max", hi)):
+                if not _on_grid(v, self.step):
+                    raise InvalidValue(f"{key}.{name}", f"{v} is not an integer multiple of step={self.step}",
+                                       "space")
+        if not self.species:
+            raise InvalidValue("species", "expected at least one species", "space")
+        seen = set()
+        for sp in self.species:
+            where = f"species.{sp.label!r}"
+            if (sp.element, sp.oxidation_state) in seen:
+                raise InvalidValue(where, f"species {sp.label} is listed twice", "space")
+            seen.add((sp.element, sp.oxidation_state))
+            if not _on_grid(sp.max_amount, self.step):
+                raise InvalidValue(where, f"maximum amount {sp.max_amount} is not an integer multiple of "
+                                          f"step={self.step}", "space")
+        if self.min_metals < 1:
+            raise InvalidValue("min_metals", f"min_metals={self.min_metals} must be ≥ 1", "space")
+        if self.min_metals > self.max_metals:
+            raise InvalidValue("min_metals", f"min_metals={self.min_metals} must be ≤ max_metals = "
+                                             f"{self.max_metals}", "space")
+        if not self.objectives:
+            raise InvalidValue("objectives", "needs at least one table like [objectives.capacity]")
+        if self.acquisition.kind.multi_objective and len(self.objectives) < 2:
+            raise InvalidValue("kind", f"'pareto' needs at least two objectives, got {len(self.objectives)}",
+                               "acquisition")
+        if not self.sha256:
+            # a spec built in code has no file: hash its canonical fields so it is still identifiable
+            digest = hashlib.sha256((self.text or repr(self)).encode("utf-8")).hexdigest()
+            object.__setattr__(self, "sha256", digest)
 
     @property
     def metal_elements(self) -> tuple[str, ...]:
@@ -188,28 +293,27 @@ def parse_spec(text: str, source: str = "<string>") -> CampaignSpec:
     name = p.string(campaign, "campaign", "name")
     description = p.string(campaign, "campaign", "description", default="")
     step = p.number(space, "space", "step")
-    if not (0 < step <= 1):
-        raise p.error("space", "step", f"{step=} must be > 0 and ≤ 1")
-    if not _on_grid(CATION_SUM, step):
-        raise p.error("space", "step", f"{step=} must divide {CATION_SUM} (2 / step an integer)")
-    li_min, li_max = p.bounds(space, "li", step, 0.0, CATION_SUM)
-    f_min, f_max = p.bounds(space, "f", step, 0.0, CATION_SUM)
+    p.build("space", _check_step, step)
+    li_min, li_max = p.bounds(space, "li", step)
+    f_min, f_max = p.bounds(space, "f", step)
     species = p.species(space, step)
     n_el = len({s.element for s in species})
     min_metals = p.integer(space, "space", "min_metals", default=1)
     max_metals = p.integer(space, "space", "max_metals", default=max(n_el, min_metals))
-    if min_metals < 1:
-        raise p.error("space", "min_metals", f"{min_metals=} must be ≥ 1")
-    if min_metals > max_metals:
-        raise p.error("space", "min_metals", f"{min_metals=} must be ≤ max_metals = {max_metals}")
     objectives = p.objectives(data)
-    acquisition = p.acquisition(acq, len(objectives))
-    return CampaignSpec(
-        name=name, description=description, li_min=li_min, li_max=li_max, f_min=f_min, f_max=f_max,
-        step=step, min_metals=min_metals, max_metals=max_metals, species=species,
-        objectives=objectives, acquisition=acquisition, text=text,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-    )
+    acquisition = p.acquisition(acq)
+    return p.build(None, CampaignSpec,
+                   name=name, description=description, li_min=li_min, li_max=li_max, f_min=f_min, f_max=f_max,
+                   step=step, min_metals=min_metals, max_metals=max_metals, species=species,
+                   objectives=objectives, acquisition=acquisition, text=text,
+                   sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _check_step(step: float) -> None:
+    if not (0 < step <= 1):
+        raise InvalidValue("step", f"{step=} must be > 0 and ≤ 1", "space")
+    if not _on_grid(CATION_SUM, step):
+        raise InvalidValue("step", f"{step=} must divide {CATION_SUM:g} (2 / step an integer)", "space")
 
 
 def _on_grid(value: float, step: float) -> bool:
@@ -232,6 +336,13 @@ class _Parser:
     def error(self, section: str, key: str | None, message: str) -> CampaignError:
         where = f"[{section}]" + (f" {key}" if key else "")
         return CampaignError(f"{self.source}: {where}: {message}")
+
+    def build(self, section: str | None, make: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``make(*args, **kwargs)`` with a value object's own invariant errors placed in this file."""
+        try:
+            return make(*args, **kwargs)
+        except InvalidValue as exc:
+            raise self.error(exc.section or section or "", exc.key, exc.message) from None
 
     def table(self, data: dict[str, Any], section: str) -> dict[str, Any]:
         if section not in data:
@@ -270,22 +381,14 @@ class _Parser:
             raise self.error(section, key, f"expected an integer, got {value!r}")
         return value
 
-    def bounds(
-        self, space: dict[str, Any], key: str, step: float, lo: float, hi: float
-    ) -> tuple[float, float]:
+    def bounds(self, space: dict[str, Any], key: str, step: float) -> tuple[float, float]:
         value = self.get(space, "space", key, _REQUIRED)
         if not isinstance(value, dict) or set(value) != {"min", "max"}:
             raise self.error("space", key, f"expected {{ min = ..., max = ... }}, got {value!r}")
         vmin = self.number({f"{key}.min": value["min"]}, "space", f"{key}.min")
         vmax = self.number({f"{key}.max": value["max"]}, "space", f"{key}.max")
-        if vmin > vmax:
-            raise self.error("space", key, f"min = {vmin} must be ≤ max = {vmax}")
-        if vmin < lo or vmax > hi:
-            raise self.error("space", key, f"bounds [{vmin}, {vmax}] must lie within [{lo}, {hi}]")
-        for name, v in (("min", vmin), ("max", vmax)):
-            if not _on_grid(v, step):
-                raise self.error("space", f"{key}.{name}", f"{v} is not an integer multiple of {step=}")
-        return _snap(vmin, step), _snap(vmax, step)
+        # off-grid values pass unsnapped, so that the spec names them
+        return tuple(_snap(v, step) if _on_grid(v, step) else v for v in (vmin, vmax))  # type: ignore[return-value]
 
     def species(self, space: dict[str, Any], step: float) -> tuple[Species, ...]:
         table = self.get(space, "space", "species", _REQUIRED)
@@ -295,30 +398,10 @@ class _Parser:
         out = []
         for label, max_amount in table.items():
             where = f"species.{label!r}"
-            m = _SPECIES_RE.match(label)
-            if not m:
-                expected = "a cation species like 'Mn2+' or 'Ti4+' (element, charge, '+')"
-                raise self.error("space", where, f"expected {expected}")
-            element, charge = m.group(1), int(m.group(2) or 1)
-            if not Element.is_valid_symbol(element):
-                raise self.error("space", where, f"unknown element {element!r}")
-            if element in ("Li", "O", "F"):
-                message = f"{element} is set by [space] li / f, not listed as a species"
-                raise self.error("space", where, message)
-            known = Element(element).oxidation_states
-            if charge not in known:
-                allowed = ", ".join(f"{element}{q}+" for q in known if q > 0) or "none"
-                message = f"{charge}+ is not a known oxidation state of {element}; known: {allowed}"
-                raise self.error("space", where, message)
-            if any(s.element == element and s.oxidation_state == charge for s in out):
-                raise self.error("space", where, f"species {element}{charge}+ is listed twice")
+            self.build("space", Species.parse, label, 1.0)  # the label first, then its amount
             amount = self.number({where: max_amount}, "space", where)
-            if not (0 < amount <= CATION_SUM):
-                raise self.error("space", where, f"maximum amount {amount} must be > 0 and ≤ {CATION_SUM}")
-            if not _on_grid(amount, step):
-                message = f"maximum amount {amount} is not an integer multiple of {step=}"
-                raise self.error("space", where, message)
-            out.append(Species(element, charge, _snap(amount, step)))
+            amount = _snap(amount, step) if _on_grid(amount, step) else amount
+            out.append(self.build("space", Species.parse, label, amount))
         return tuple(out)
 
     def objectives(self, data: dict[str, Any]) -> tuple[Objective, ...]:
@@ -339,59 +422,33 @@ class _Parser:
                              "acquisition kinds rank by the first [objectives] table; use kind = 'pareto' "
                              "to trade several objectives off")
         self.no_unknown(table, section, _OBJECTIVE_KEYS)
-        default_kind = name if name in OBJECTIVE_KINDS else None
-        kind = self.string(table, section, "kind", default=default_kind)
-        if kind not in OBJECTIVE_KINDS:
-            raise self.error(section, "kind", f"{kind=} is not one of: {', '.join(OBJECTIVE_KINDS)}")
+        kind = self.string(table, section, "kind", default=name if name in OBJECTIVE_KINDS else None)
         rate = self.number(table, section, "rate")
-        if rate <= 0:
-            raise self.error(section, "rate", f"{rate=} must be > 0 (mA/g)")
         window = self.get(table, section, "window", _REQUIRED)
         if not isinstance(window, list) or len(window) != 2:
             raise self.error(section, "window", f"expected [v_low, v_high] in V, got {window!r}")
         v_low = self.number({"window": window[0]}, section, "window")
         v_high = self.number({"window": window[1]}, section, "window")
-        if not (0 < v_low < v_high):
-            raise self.error(section, "window", f"expected 0 < v_low < v_high (V), got [{v_low}, {v_high}]")
         cycle = self.integer(table, section, "cycle", default=1)
-        if cycle < 1:
-            raise self.error(section, "cycle", f"{cycle=} must be ≥ 1")
-        if kind == "cycle_capacity" and cycle < 2:
-            raise self.error(section, "cycle", f"{cycle=} must be > 1 for kind 'cycle_capacity'")
-        base_rate = None
-        if kind == "retention":
-            base_rate = self.number(table, section, "base_rate")
-            if base_rate <= 0:
-                raise self.error(section, "base_rate", f"{base_rate=} must be > 0 (mA/g)")
-            if base_rate == rate:
-                raise self.error(section, "base_rate", f"{base_rate=} must differ from {rate=}")
-        elif "base_rate" in table:
-            raise self.error(section, "base_rate", f"only used by kind 'retention', not {kind!r}")
-        return Objective(name, ObjectiveKind(kind), rate, (v_low, v_high), cycle, base_rate)
+        base_rate = self.number(table, section, "base_rate") if "base_rate" in table else None
+        return self.build(section, Objective, name, kind, rate, (v_low, v_high), cycle, base_rate)
 
-    def acquisition(self, table: dict[str, Any], n_objectives: int) -> AcquisitionSpec:
+    def acquisition(self, table: dict[str, Any]) -> AcquisitionSpec:
         s = "acquisition"
-        kind = self.string(table, s, "kind")
-        if kind not in ACQUISITION_KINDS:
-            raise self.error(s, "kind", f"{kind=} is not one of: {', '.join(ACQUISITION_KINDS)}")
-        if kind == "pareto" and n_objectives < 2:
-            raise self.error(s, "kind", f"'pareto' needs at least two objectives, got {n_objectives}")
-        kappa = self.number(table, s, "kappa", default=2.0)
-        if kappa < 0:
-            raise self.error(s, "kappa", f"{kappa=} must be ≥ 0")
-        batch = self.integer(table, s, "batch", default=8)
-        if batch < 1:
-            raise self.error(s, "batch", f"{batch=} must be ≥ 1")
-        min_distance = self.number(table, s, "min_distance", default=0.0)
-        if min_distance < 0:
-            raise self.error(s, "min_distance", f"{min_distance=} must be ≥ 0")
-        xi = self.number(table, s, "xi", default=0.0)
-        if xi < 0:
-            raise self.error(s, "xi", f"{xi=} must be ≥ 0 (objective units)")
-        if xi and not AcquisitionKind(kind).needs_best:
-            raise self.error(s, "xi", f"only used by kinds 'logei' and 'pi', not {kind!r}")
         seed = self.integer(table, s, "seed") if "seed" in table else None
-        return AcquisitionSpec(AcquisitionKind(kind), kappa, batch, min_distance, xi, seed)
+        return self.build(s, AcquisitionSpec, self.string(table, s, "kind"),
+                          self.number(table, s, "kappa", default=2.0),
+                          self.integer(table, s, "batch", default=8),
+                          self.number(table, s, "min_distance", default=0.0),
+                          self.number(table, s, "xi", default=0.0), seed)
 
 
 _REQUIRED = object()
+
+
+class InvalidValue(CampaignError):
+    """A value object's invariant broken by one field; the parser adds the file and the table."""
+
+    def __init__(self, key: str, message: str, section: str | None = None) -> None:
+        super().__init__((f"[{section}] " if section else "") + f"{key}: {message}")
+        self.key, self.message, self.section = key, message, section

@@ -19,10 +19,10 @@ from typing import Mapping
 
 from pymatgen.core import Composition, Element
 
+from drxlab.chem.constants import CATION_SUM
 from drxlab.exceptions import ChargeBalanceError, CompositionError
 
 ANIONS: tuple[str, ...] = ("O", "F")
-CATION_SUM = 2.0  # cations per rocksalt formula unit
 AMOUNT_DECIMALS = 4  # amounts are rounded to 1e-4 formula units when normalised
 BALANCE_TOLERANCE = 1e-3
 MAX_PYMATGEN_SITES = 200  # above this many integer sites pymatgen's oxidation-state search is slow  # |sum q n| allowed for a charge-balanced composition, e per f.u.

@@ -8,6 +8,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import ConditionError
@@ -46,8 +47,8 @@ def lab() -> None:
 @lab.command("measure")
 @click.argument("composition")
 @click.option("--oracle", default="synthetic", show_default=True, help="synthetic | drxnet:VERSION[/MEMBER].")
-@click.option("--rate", type=float, default=20.0, show_default=True, help="Current density, mA/g.")
-@click.option("--window", type=float, nargs=2, default=(1.5, 4.8), show_default=True, metavar="V_LOW V_HIGH",
+@click.option("--rate", type=float, default=STANDARD_RATE, show_default=True, help="Current density, mA/g.")
+@click.option("--window", type=float, nargs=2, default=STANDARD_WINDOW, show_default=True, metavar="V_LOW V_HIGH",
               help="Voltage window, V.")
 @click.option("--cycles", default="1-10", show_default=True, help="Cycles to record, e.g. 1-10 or 1,2,5.")
 @click.option("--campaign", default=None, help="Attach the sample to this campaign.")

@@ -10,6 +10,7 @@ import numpy as np
 from drxlab.acquisition.select import select_batch
 from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec, Species, load_spec
+from drxlab.chem.constants import CATION_SUM, STANDARD_RATE, STANDARD_WINDOW
 from drxlab.model.ensemble import Ensemble
 from drxlab.workflow.screening import objective_values
 from drxlab.workflow.training import FINETUNE_LR_DATA, FINETUNE_MIN_BATCHES_DATA
@@ -22,7 +23,7 @@ def bench_space(spec_path: Path, target: int = 100_000) -> CampaignSpec:
         n = sum(len(b) for b in iter_candidates(spec))
         if n >= target:
             return spec
-        spec = replace(spec, species=tuple(Species(s.element, s.oxidation_state, round(s.max_amount + spec.step, 10))
+        spec = replace(spec, species=tuple(Species(s.element, s.oxidation_state, min(CATION_SUM, round(s.max_amount + spec.step, 10)))
                                            for s in spec.species))
     return spec
 
@@ -85,14 +86,14 @@ def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> di
     rng = np.random.default_rng(seed)
     new = []
     for amts in seed_compositions(8, ["HE"], rng):
-        m = measure(synthetic_raw_profile, amts, 20.0, 1.5, 4.8, [1], NoiseModel(failure_rate=0.0), rng)
+        m = measure(synthetic_raw_profile, amts, STANDARD_RATE, *STANDARD_WINDOW, [1], NoiseModel(failure_rate=0.0), rng)
         p = process_segment(m.profiles[0][1], m.profiles[0][2])
         from drxlab.chem.compositions import format_formula
-        new.append(TestData(formula=format_formula(amts), rate=20.0, v_low=1.5, v_high=4.8,
+        new.append(TestData(formula=format_formula(amts), rate=STANDARD_RATE, v_low=STANDARD_WINDOW[0], v_high=STANDARD_WINDOW[1],
                             profiles={1: (p.voltage, p.capacity_curve, p.dqdv)}))
     replay = pseudo_replay(ensemble, 24, seed)
     t0 = time.perf_counter()
-    ensemble.predict_curves([d.formula for d in new], 20.0, 1.5, 4.8, 1)
+    ensemble.predict_curves([d.formula for d in new], STANDARD_RATE, *STANDARD_WINDOW, 1)
     t_pred = time.perf_counter() - t0
     t1 = time.perf_counter()
     finetune_ensemble(ensemble, new, replay, epochs=epochs, seed=seed)

@@ -8,8 +8,9 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.candidates.generator import iter_candidates
-from drxlab.candidates.spec import parse_spec
+from drxlab.candidates.spec import AcquisitionSpec, CampaignSpec, Objective, Species
 from drxlab.chem import compositions
+from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.exceptions import ChargeBalanceError, CompositionError, OracleError, ProfileError
 from drxlab.lab.noise import Measurement, NoiseModel, measure
 from drxlab.lab.oracle import Oracle, ensemble_oracle, synthetic_oracle
@@ -17,7 +18,7 @@ from drxlab.profiles.importers.base import ParsedProfile, ParsedTest
 from drxlab.profiles.process import process_segment
 from drxlab.store import queries
 from drxlab.store.tables import ElectrochemTest, Sample
-from drxlab.vocabulary import SampleStatus
+from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
 from drxlab.workflow import models
 from drxlab.workflow.ingest import material, write_test
 
@@ -92,12 +93,12 @@ def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, 
     pools = []
     for klass in classes:
         lo, hi = {"2TM": (1, 2), "3TM": (3, 3), "HE": (4, 5)}[klass]
-        pool = "\n".join(f'"{k}" = {v}' for k, v in (species or SEED_SPECIES).items())
-        text = (f'[campaign]\nname = "seed-{klass}"\n[space]\nli = {{ min = 1.05, max = 1.3 }}\n'
-                f'f = {{ min = 0.0, max = 0.2 }}\nstep = {step}\nmin_metals = {lo}\nmax_metals = {hi}\n'
-                f'[space.species]\n{pool}\n[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\n'
-                f'[acquisition]\nkind = "ucb"\n')
-        spec = parse_spec(text, source=f"seed space {klass}")
+        spec = CampaignSpec(
+            name=f"seed-{klass}", description="", li_min=1.05, li_max=1.3, f_min=0.0, f_max=0.2, step=step,
+            min_metals=lo, max_metals=hi,
+            species=tuple(Species.parse(label, amount) for label, amount in (species or SEED_SPECIES).items()),
+            objectives=(Objective("capacity", ObjectiveKind.CAPACITY, STANDARD_RATE, STANDARD_WINDOW),),
+            acquisition=AcquisitionSpec(AcquisitionKind.UCB))
         rows = []
         for block in iter_candidates(spec, chunk=100_000):
             take = rng.random(len(block)) < min(1.0, 20.0 * n / max(len(block), 1))
@@ -115,7 +116,7 @@ def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, 
             if picked == k:
                 break
             try:
-                synthetic_oracle().raw(pool[i], 20.0, 1.5, 4.8, 1)
+                synthetic_oracle().raw(pool[i], STANDARD_RATE, *STANDARD_WINDOW, 1)
             except (OracleError, CompositionError):
                 continue
             out.append(pool[i])
@@ -132,7 +133,7 @@ class SeedSummary:
 
 
 def seed(session: Session, oracle: Oracle, *, n: int, classes: Sequence[str], seed_: int, noise: NoiseModel,
-         campaign_id: int | None = None, tests: Sequence = SEED_TESTS, window: tuple[float, float] = (1.5, 4.8),
+         campaign_id: int | None = None, tests: Sequence = SEED_TESTS, window: tuple[float, float] = STANDARD_WINDOW,
          on_sample: Callable[[], None] | None = None, species: dict[str, float] | None = None) -> SeedSummary:
     """Measure ``n`` seed compositions at several rates and cycles into the store."""
     rng = np.random.default_rng(seed_)

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sqlmodel import Session
 
+from drxlab.chem.constants import STANDARD_WINDOW
 from drxlab.exceptions import ModelError, NothingToFinetuneError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.store import queries
@@ -143,7 +144,7 @@ def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
     for amts in comps:
         for rate in REPLAY_RATES:
             n_c = len(REPLAY_CYCLES)
-            pred = ensemble.predict_curves([amts] * n_c, rate, 1.5, 4.8, np.array(REPLAY_CYCLES))
+            pred = ensemble.predict_curves([amts] * n_c, rate, *STANDARD_WINDOW, np.array(REPLAY_CYCLES))
             profiles = {c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)}
             out.append(TestData(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles))
     return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from drxlab.candidates.spec import (
     parse_spec,
 )
 from drxlab.exceptions import CampaignError
+from drxlab.vocabulary import AcquisitionKind
 
 CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
 
@@ -215,3 +217,24 @@ def test_shipped_campaign_files_load(name: str) -> None:
     spec = load_spec(CAMPAIGNS / name)
     assert spec.name == name.removesuffix(".toml")
     assert spec.objectives[0].kind == "capacity"
+
+
+def test_value_objects_check_themselves_outside_the_parser() -> None:
+    # dataclasses.replace goes through __post_init__, so a spec can never hold an invalid value
+    spec = parse_spec(BASE)
+    with pytest.raises(CampaignError, match=r"\[acquisition\] batch: batch=0 must be ≥ 1"):
+        replace(spec.acquisition, batch=0)
+    with pytest.raises(CampaignError, match=r"window: expected 0 < v_low < v_high"):
+        replace(spec.objectives[0], window=(4.8, 1.5))
+    with pytest.raises(CampaignError, match=r"min_metals=7 must be ≤ max_metals = 6"):
+        replace(spec, min_metals=7)
+    with pytest.raises(CampaignError, match=r"7\+ is not a known oxidation state of Ti"):
+        Species("Ti", 7, 0.4)
+    assert replace(spec.acquisition, kind="random").kind is AcquisitionKind.RANDOM
+
+
+def test_a_spec_built_in_code_is_identified_by_its_fields() -> None:
+    spec = parse_spec(BASE)
+    a = replace(spec, text="", sha256="")
+    b = replace(spec, text="", sha256="", li_max=1.25)
+    assert len(a.sha256) == 64 and a.sha256 != b.sha256
