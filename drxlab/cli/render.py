@@ -2,21 +2,11 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Sequence
 
 import click
 
-
-def fmt(value: Any, digits: int = 1) -> str:
-    """A cell: floats rounded, None as '—'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    return str(value)
+from drxlab.formatting import fmt
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], digits: Sequence[int] | None = None) -> str:

@@ -35,6 +35,7 @@ from drxlab.chem.compositions import amounts as parse_amounts
 from drxlab.chem.compositions import format_formula
 from drxlab.chem.graph import GraphBatch, build_graph
 from drxlab.exceptions import ConditionError, ModelError
+from drxlab.profiles.process import energy_density
 
 Compositions = Sequence[str | Mapping[str, float]]
 ArrayLike = float | int | Sequence[float] | np.ndarray
@@ -109,9 +110,7 @@ class Prediction:
 
         Capacity left at V_high (Q(V_high), ~0) is counted at V_high.
         """
-        v = self.voltage
-        dq = self.q[..., :-1] - self.q[..., 1:]
-        return (dq * (v[:, :-1] + v[:, 1:]) / 2).sum(-1) + self.q[..., -1] * v[:, -1]
+        return energy_density(self.voltage, self.q)
 
     @property
     def energy_mean(self) -> np.ndarray:

@@ -25,7 +25,7 @@ MIN_POINTS = 8  # fewest distinct raw points a spline profile is built from
 
 
 @dataclass(frozen=True)
-class Profile:
+class StandardProfile:
     """A standardised discharge profile on ``N_POINTS`` voltages in ascending order.
 
     Attributes:
@@ -46,7 +46,7 @@ class Profile:
     @property
     def energy(self) -> float:
         """Energy density ∫V dQ, mWh/g."""
-        return energy_density(self.voltage, self.capacity_curve)
+        return float(energy_density(self.voltage, self.capacity_curve))
 
     @property
     def average_voltage(self) -> float:
@@ -54,20 +54,26 @@ class Profile:
         return average_voltage(self.voltage, self.capacity_curve)
 
 
-def energy_density(voltage: np.ndarray, capacity_curve: np.ndarray) -> float:
-    """∫V dQ over a profile, mWh/g, for ascending ``voltage`` (V) and ``capacity_curve`` (mAh/g).
+def energy_density(voltage: np.ndarray, capacity_curve: np.ndarray) -> np.ndarray:
+    """∫V dQ over profiles, mWh/g (trapezoid rule), along the last axis.
 
-    Capacity already discharged at the highest voltage is counted at that voltage.
+    ``voltage`` (V) ascends; ``capacity_curve`` (mAh/g) is Q(V), discharged capacity, so it
+    descends. Capacity already discharged at the highest voltage is counted at that voltage.
+    Broadcasts: one curve gives a 0-d array, ``M x n x P`` curves give ``M x n`` energies.
+
+        >>> float(energy_density(np.array([1.0, 2.0]), np.array([3.0, 1.0])))
+        5.0
     """
-    v = np.asarray(voltage, dtype=float)[::-1]
-    q = np.asarray(capacity_curve, dtype=float)[::-1]
-    return float(np.trapezoid(v, q) + v[0] * max(q[0], 0.0))
+    v = np.asarray(voltage, dtype=float)
+    q = np.asarray(capacity_curve, dtype=float)
+    dq = q[..., :-1] - q[..., 1:]
+    return (dq * (v[..., :-1] + v[..., 1:]) / 2).sum(-1) + np.maximum(q[..., -1], 0.0) * v[..., -1]
 
 
 def average_voltage(voltage: np.ndarray, capacity_curve: np.ndarray) -> float:
     """Average discharge voltage ∫V dQ / Q, V (nan for a profile with no capacity)."""
     cap = float(np.max(capacity_curve))
-    return energy_density(voltage, capacity_curve) / cap if cap > 0 else float("nan")
+    return float(energy_density(voltage, capacity_curve)) / cap if cap > 0 else float("nan")
 
 
 def clean_segment(voltage: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +115,7 @@ def _noise_variance(q: np.ndarray) -> float:
 
 def process_segment(
     voltage: np.ndarray, capacity: np.ndarray, n_points: int = N_POINTS
-) -> Profile:
+) -> StandardProfile:
     """Standardise a raw discharge segment: clean, spline-denoise, resample, differentiate.
 
     Args:
@@ -118,7 +124,7 @@ def process_segment(
         n_points: number of voltages of the result, uniform between the segment's end points.
 
     Returns:
-        The :class:`Profile`; raises :class:`ProfileError` for segments too short or flat.
+        The :class:`StandardProfile`; raises :class:`ProfileError` for segments too short or flat.
     """
     v, q = clean_segment(voltage, capacity)
     if v[-1] - v[0] < 0.05:
@@ -130,10 +136,10 @@ def process_segment(
     # the spline may ring slightly; a discharge curve is non-negative and non-increasing in V
     q_grid = np.clip(np.minimum.accumulate(q_grid), 0.0, None)
     dqdv = np.minimum(spline.derivative()(grid), 0.0)
-    return Profile(voltage=grid, capacity_curve=q_grid, dqdv=dqdv)
+    return StandardProfile(voltage=grid, capacity_curve=q_grid, dqdv=dqdv)
 
 
-def from_standardised(voltage: np.ndarray, capacity_curve: np.ndarray, dqdv: np.ndarray) -> Profile:
+def from_standardised(voltage: np.ndarray, capacity_curve: np.ndarray, dqdv: np.ndarray) -> StandardProfile:
     """Wrap an already standardised profile (e.g. DRXNet CSV / DRX-TD JSON), checking it.
 
     Points are put in ascending voltage order; non-finite or negative values are rejected.
@@ -151,4 +157,4 @@ def from_standardised(voltage: np.ndarray, capacity_curve: np.ndarray, dqdv: np.
     if np.any(q < -1e-6):
         raise ProfileError(f"Q has negative values (min {q.min():.3f} mAh/g); expected capacity ≥ 0")
     order = np.argsort(v, kind="stable")
-    return Profile(voltage=v[order], capacity_curve=q[order], dqdv=d[order])
+    return StandardProfile(voltage=v[order], capacity_curve=q[order], dqdv=d[order])

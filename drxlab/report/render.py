@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from drxlab.formatting import fmt
 from drxlab.report.data import ReportData
 from drxlab.report.figures import report_figures
 
@@ -44,15 +45,6 @@ class Block:
     text: str = ""
     headers: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
-
-
-def fmt(value: Any, digits: int = 1) -> str:
-    """A table cell: floats rounded, None as '—'."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def pct(value: float | None) -> str:

@@ -92,7 +92,7 @@ def batch_loss(model: DRXNet, batch: PointBatch) -> tuple[torch.Tensor, dict[str
     return loss, {k: float(t.detach()) for k, t in terms.items()}
 
 
-def capacity_mae(model: nn.Module, points: PointSet, batch: int = 8192) -> float:
+def points_mae(model: nn.Module, points: PointSet, batch: int = 8192) -> float:
     """MAE of Q_N over all points (mAh/g), model in eval mode, no autograd."""
     was_training = model.training
     model.eval()
@@ -147,7 +147,7 @@ def fit_member(
         report: dict[str, Any] = {**(info or {}), "epoch": epoch + 1, "epochs": epochs,
                                   "loss": total / max(count, 1)}
         if val is not None:
-            report["val_mae"] = capacity_mae(model, val)
+            report["val_mae"] = points_mae(model, val)
             if best is None or report["val_mae"] < best[0]:
                 best = (report["val_mae"], copy.deepcopy(model.state_dict()))
         if progress is not None:

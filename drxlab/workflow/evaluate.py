@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from drxlab.exceptions import DrxlabError
 from drxlab.model.ensemble import Ensemble
+from drxlab.profiles.process import energy_density
 from drxlab.store import queries
 from drxlab.store.queries import TestRecord
 
@@ -26,7 +27,7 @@ def window_metrics(v: np.ndarray, q: np.ndarray, v_range: tuple[float, float] = 
     grid = np.linspace(v_range[0], v_range[1], 60)
     qg = np.interp(grid, v, q)
     cap = float(qg[0] - qg[-1])
-    energy = float(np.trapezoid(grid[::-1], qg[::-1]))
+    energy = float(energy_density(grid, qg - qg[-1]))  # Q counted from the range's upper voltage
     return cap, energy / cap if cap > 1e-9 else float("nan")
 
 

@@ -35,7 +35,7 @@ def to_test_data(records: Sequence[TestRecord]) -> list:
             for r in records]
 
 
-def capacity_mae(ensemble: Ensemble, records: Sequence[TestRecord], cycles: Sequence[int] | None = None) -> dict:
+def records_mae(ensemble: Ensemble, records: Sequence[TestRecord], cycles: Sequence[int] | None = None) -> dict:
     """Capacity MAE (mAh/g) of the ensemble mean over the profiles of ``records``, and mean σ_Q."""
     comps, rates, lows, highs, cyc, measured = [], [], [], [], [], []
     for r in records:
@@ -110,8 +110,8 @@ def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int,
     ensemble = train_ensemble(train_set, members=members, epochs=epochs, batch=batch, seed=seed,
                               model_args=MODEL_SIZES[size] or None, progress=progress)
     val_formulas = {d.formula for d in val_set}
-    metrics = {"train": capacity_mae(ensemble, [r for r in records if r.formula not in val_formulas]),
-               "validation": capacity_mae(ensemble, [r for r in records if r.formula in val_formulas])}
+    metrics = {"train": records_mae(ensemble, [r for r in records if r.formula not in val_formulas]),
+               "validation": records_mae(ensemble, [r for r in records if r.formula in val_formulas])}
     training = {"test_ids": [r.test_id for r in records], "validation_formulas": sorted(val_formulas),
                 "members": members, "epochs": epochs, "batch": batch, "seed": seed, "size": size,
                 "classes": list(classes or [])}
@@ -189,16 +189,16 @@ def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EP
         replay = pseudo_replay(ensemble, 24, seed)
         heldout_records = _records_from_data(pseudo_replay(ensemble, 6, seed + 1))
         replay_records = []
-    before_new = capacity_mae(ensemble, new)
-    before_old = capacity_mae(ensemble, heldout_records)
+    before_new = records_mae(ensemble, new)
+    before_old = records_mae(ensemble, heldout_records)
     # Stored tests replay their measurements (truth, so more steps cost no forgetting: at least
     # FINETUNE_MIN_BATCHES_DATA batches an epoch); without stored data the parent's own curves
     # anchor each member to what it predicted before.
     tuned = finetune_ensemble(ensemble, to_test_data(new), replay, epochs=epochs, seed=seed, progress=progress,
                               replay_targets="data" if old else "parent", lr=FINETUNE_LR_DATA if old else 1e-3,
                               min_batches=FINETUNE_MIN_BATCHES_DATA if old else 0)
-    metrics = {"new_before": before_new, "new_after": capacity_mae(tuned, new),
-               "heldout_old_before": before_old, "heldout_old_after": capacity_mae(tuned, heldout_records),
+    metrics = {"new_before": before_new, "new_after": records_mae(tuned, new),
+               "heldout_old_before": before_old, "heldout_old_after": records_mae(tuned, heldout_records),
                "replay": "stored tests" if old else "parent predictions (its training data is not in the store)"}
     training = {"test_ids": [r.test_id for r in new], "replay_test_ids": [r.test_id for r in replay_records],
                 "epochs": epochs, "seed": seed, "kind": "finetune"}

@@ -13,7 +13,7 @@ import numpy as np
 
 from drxlab.chem import compositions
 from drxlab.exceptions import ChargeBalanceError, CompositionError, ImportFileError, ProfileError
-from drxlab.profiles.process import Profile
+from drxlab.profiles.process import StandardProfile
 
 WINDOW_TOLERANCE = 0.1  # V a profile may extend beyond its declared window
 MAX_CAPACITY = 1000.0  # mAh/g; above this a value is a unit error, not a cathode
@@ -24,7 +24,7 @@ class ParsedProfile:
     """One cycle's standardised profile, with the raw points when the file had them."""
 
     cycle: int
-    profile: Profile
+    profile: StandardProfile
     raw_voltage: np.ndarray | None = None  # V
     raw_capacity: np.ndarray | None = None  # mAh/g
 
@@ -83,7 +83,7 @@ def check_conditions(rate: float, v_low: float, v_high: float, where: str) -> No
         raise ImportFileError(f"{where}: window V_low={v_low} V, V_high={v_high} V; expected 0 < V_low < V_high")
 
 
-def check_profile(p: Profile, v_low: float, v_high: float, where: str) -> None:
+def check_profile(p: StandardProfile, v_low: float, v_high: float, where: str) -> None:
     """A standardised profile must lie in its window and have a finite, non-negative capacity."""
     q = p.capacity_curve
     if not np.all(np.isfinite(q)):

@@ -1,0 +1,20 @@
+"""How numbers are written in tables, on the terminal and in the report: one rule for both."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A table cell: floats rounded to ``digits``, None and NaN as '—', sequences comma-joined.
+
+        >>> fmt(250.317), fmt(None), fmt(float("nan")), fmt(0.0251, 3), fmt((1, 2))
+        ('250.3', '—', '—', '0.025', '1,2')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
