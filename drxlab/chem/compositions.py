@@ -70,8 +70,25 @@ def amounts(comp: Composition | str | Mapping[str, float]) -> dict[str, float]:
     if "O" not in raw:
         raise CompositionError(f"composition {label!r} has no O; a DRX cathode is an oxide or oxyfluoride")
     cations = sum(a for el, a in raw.items() if el not in ANIONS)
-    scale = CATION_SUM / cations
-    return {el: round(a * scale, AMOUNT_DECIMALS) for el, a in raw.items()}
+    return _rounded(raw, CATION_SUM / cations)
+
+
+def _rounded(raw: dict[str, float], scale: float) -> dict[str, float]:
+    """Amounts times ``scale`` rounded to 1e-4, the cations' last digits adjusted to sum to exactly 2.
+
+    Rounded one by one, the cations of Li2Cr0.5Fe0.5 sum to 1.9999; normalising that formula
+    again would rescale it to Li1.3334…, so the same material would get a second string.
+    """
+    unit = 10 ** AMOUNT_DECIMALS
+    exact = {el: a * scale * unit for el, a in raw.items()}
+    units = {el: round(round(a * scale, AMOUNT_DECIMALS) * unit) for el, a in raw.items()}
+    cations = [el for el in raw if el not in ANIONS]
+    short = round(CATION_SUM * unit) - sum(units[el] for el in cations)
+    step = 1 if short > 0 else -1
+    # the missing (or extra) units go to the cations rounded furthest the other way
+    for el in sorted(cations, key=lambda el: step * (units[el] - exact[el]))[:abs(short)]:
+        units[el] += step
+    return {el: u / unit for el, u in units.items()}
 
 
 def _order_key(el: str) -> tuple[int, str]:
