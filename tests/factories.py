@@ -69,3 +69,17 @@ def campaign_toml(name: str, species: dict[str, float], *, li: tuple[float, floa
             f'min_metals = {metals[0]}\nmax_metals = {metals[1]}\n[space.species]\n{pool}\n'
             f'[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\ncycle = 1\n'
             f'[acquisition]\nkind = "{kind}"\nkappa = 2.0\nbatch = {batch}\nmin_distance = {min_distance}\n')
+
+
+def parsed_profiles(caps: dict[int, float], window: tuple[float, float] = (1.5, 4.8), points: int = 50) -> list:
+    """Standardised profiles ``cycle -> capacity`` (mAh/g, exactly Q at the lowest voltage) for ``add_test``."""
+    from drxlab.profiles.importers.base import ParsedProfile
+    from drxlab.profiles.process import from_standardised
+
+    v = np.linspace(window[0], window[1], points)
+    shape = curve(v, 1.0)
+    out = []
+    for cycle, cap in caps.items():
+        q = shape * (cap / shape[0])
+        out.append(ParsedProfile(cycle, from_standardised(v, q, np.gradient(q, v))))
+    return out
