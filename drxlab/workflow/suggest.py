@@ -13,9 +13,10 @@ from drxlab.acquisition.select import KINDS, select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
 from drxlab.exceptions import CampaignError
+from drxlab.profiles.process import energy_density
 from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
-from drxlab.vocabulary import AcquisitionKind, SampleStatus
+from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
 from drxlab.workflow import campaigns, models
 from drxlab.workflow.ingest import material
 from drxlab.workflow.screening import Screen, features, screen
@@ -59,12 +60,31 @@ class Round:
 
 
 def best_measured(session: Session, campaign_ids: list[int], spec: CampaignSpec) -> float | None:
-    """Best measured capacity (mAh/g) of the primary objective's conditions among campaign tests."""
+    """Best measured value of the primary objective among campaign tests, in its units.
+
+    Capacity kinds: Q(V_low) at the objective's rate and cycle (mAh/g); energy: ∫V dQ of that
+    profile (mWh/g); retention: a sample's capacity at ``rate`` over its capacity at ``base_rate``.
+    logEI and PI compare it with the predictions, so it must be the same quantity.
+    """
     obj = spec.objectives[0]
-    caps = [float(rec.profiles[obj.cycle][1][0]) for cid in campaign_ids
+    recs = [rec for cid in campaign_ids
             for rec in queries.test_records(session, campaign_id=cid, max_cycle=obj.cycle)
-            if abs(rec.rate - obj.rate) <= 1e-6 and obj.cycle in rec.profiles]
-    return max(caps, default=None)
+            if obj.cycle in rec.profiles]
+
+    def at(rate: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(sample id, V, Q) of the objective's cycle in tests at ``rate``."""
+        return [(r.sample_id, *r.profiles[obj.cycle][:2]) for r in recs if abs(r.rate - rate) <= 1e-6]
+
+    if obj.kind == ObjectiveKind.RETENTION:
+        base = {}
+        for sid, _, q in at(obj.base_rate):
+            base.setdefault(sid, float(q[0]))
+        values = [float(q[0]) / base[sid] for sid, _, q in at(obj.rate) if base.get(sid, 0.0) > 0]
+    elif obj.kind == ObjectiveKind.ENERGY:
+        values = [float(energy_density(v, q)) for _, v, q in at(obj.rate)]
+    else:
+        values = [float(q[0]) for _, _, q in at(obj.rate)]
+    return max(values, default=None)
 
 
 def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: str | None = None,
