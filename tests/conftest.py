@@ -50,15 +50,44 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(db_path: Path):
-    """Invoke the CLI on the temporary store: ``run("tests", "--json")`` → click Result."""
+def run(db_path: Path, tmp_path: Path):
+    """Invoke the CLI on the temporary store: ``run("tests", "--json")`` → click Result.
+
+    Progress lines are off (``result.output`` mixes stderr into stdout, and tests parse it);
+    tests of progress turn them on. Pulled examples are cached under ``tmp_path/cache``.
+    """
     from click.testing import CliRunner
 
     from drxlab.cli.main import cli
 
-    runner = CliRunner()
+    runner = CliRunner(env={"DRXLAB_PROGRESS": "off", "XDG_CACHE_HOME": str(tmp_path / "cache")})
 
     def _run(*args: str, db: Path | None = None):
         return runner.invoke(cli, ["--db", str(db or db_path), *map(str, args)], catch_exceptions=False)
 
     return _run
+
+
+@pytest.fixture
+def serve():
+    """Serve a directory on 127.0.0.1 (a stand-in for the authors' repository); yields dir -> base URL."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # request logs on stderr would mix into CLI output
+            pass
+
+    servers = []
+
+    def _serve(directory: Path) -> str:
+        handler = functools.partial(Quiet, directory=str(directory))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield _serve
+    for s in servers:
+        s.shutdown()
