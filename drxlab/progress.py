@@ -84,7 +84,8 @@ class ProgressBar:
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False, dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False,
+                             dynamic_ncols=True)
         if self.mode != "off" and watch:
             self._thread = threading.Thread(target=self._watch, name=f"progress:{desc}", daemon=True)
             self._thread.start()

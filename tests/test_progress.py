@@ -63,7 +63,8 @@ def test_short_steps_print_nothing_and_quiet_prints_nothing(monkeypatch) -> None
     (None, True, "bar"), (None, False, "lines"), ("lines", True, "lines"), ("off", True, "off"),
     ("bar", False, "bar"), ("nonsense", False, "lines"),
 ])
-def test_mode_follows_the_stream_and_drxlab_progress(monkeypatch, env: str | None, tty: bool, mode: str) -> None:
+def test_mode_follows_the_stream_and_drxlab_progress(monkeypatch, env: str | None, tty: bool,
+                                                     mode: str) -> None:
     if env is None:
         monkeypatch.delenv("DRXLAB_PROGRESS", raising=False)
     else:

@@ -99,8 +99,10 @@ def run_real(out: Path, ensemble: Ensemble, origin: str, lmto: Path | None, *, s
         for rate in (20.0, 1000.0):
             pred = ensemble.predict_curves([f for _, f, _ in PAPER_HE], rate, 1.5, 4.8, 1)
             for i, (name, formula, paper) in enumerate(PAPER_HE):
-                res.he.append({"name": name, "formula": formula, "rate": rate, "predicted": float(pred.capacity_mean[i]),
-                               "sigma": float(pred.capacity_std[i]), "paper": paper[rate]})
+                res.he.append({"name": name, "formula": formula, "rate": rate,
+                               "predicted": float(pred.capacity_mean[i]),
+                               "sigma": float(pred.capacity_std[i]),
+                               "paper": paper[rate]})
                 bar({})
     res.he.sort(key=lambda r: (r["name"], r["rate"]))
     lap("HE-1/HE-2")
@@ -119,11 +121,13 @@ def _lmto(store: Store, res: RealResult, ensemble: Ensemble, path: Path, out: Pa
     if 1 not in measured or len(cycles) < 2:
         raise DrxlabError(f"{path}: expected discharge cycles 1–10 of one cell; found cycles {cycles}")
     res.lmto_file = path
-    say(f"2/2 the authors' MEASURED {test.formula} cell ({test.rate:g} mA/g, {test.v_low:g}–{test.v_high:g} V, "
+    say(f"2/2 the authors' MEASURED {test.formula} cell ({test.rate:g} mA/g, "
+        f"{test.v_low:g}–{test.v_high:g} V, "
         f"cycles {cycles[0]}–{cycles[-1]}): predict, log cycle 1 only, fine-tune, predict again …")
 
     def predict(ens: Ensemble) -> tuple[np.ndarray, np.ndarray]:
-        q = ens.predict_capacity([test.formula] * len(cycles), test.rate, test.v_low, test.v_high, np.array(cycles))
+        q = ens.predict_capacity([test.formula] * len(cycles), test.rate, test.v_low, test.v_high,
+                                 np.array(cycles))
         return q.mean(0), q.std(0)
 
     with bars("predicting", None, "curve") as bar:
@@ -133,7 +137,8 @@ def _lmto(store: Store, res: RealResult, ensemble: Ensemble, path: Path, out: Pa
     res.cycle1_file = out / f"{path.stem}_cycle1.csv"
     lines = path.read_text().splitlines()
     col = lines[0].split(",").index("cycle")
-    res.cycle1_file.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[col] == "1"]) + "\n")
+    first = [ln for ln in lines[1:] if ln.split(",")[col] == "1"]
+    res.cycle1_file.write_text("\n".join([lines[0], *first]) + "\n")
     with bars("fine-tuning", None, "epoch") as bar, store.transaction() as s:
         logged = results.log_test(s, res.cycle1_file, composition=test.formula, campaign=LMTO_CAMPAIGN)
         tuned = training.finetune(s, scope=results.model_scope(s, logged.sample_id), seed=seed, progress=bar)
@@ -143,8 +148,9 @@ def _lmto(store: Store, res: RealResult, ensemble: Ensemble, path: Path, out: Pa
     with bars("predicting", None, "curve") as bar:
         after = predict(after_ens)
         bar({"advance": len(cycles)})
-    res.lmto = [{"cycle": c, "measured": measured[c], "before": float(before[0][i]), "sigma_before": float(before[1][i]),
-                 "after": float(after[0][i]), "sigma_after": float(after[1][i])} for i, c in enumerate(cycles)]
+    res.lmto = [{"cycle": c, "measured": measured[c], "before": float(before[0][i]),
+                 "sigma_before": float(before[1][i]), "after": float(after[0][i]),
+                 "sigma_after": float(after[1][i])} for i, c in enumerate(cycles)]
     later = [r for r in res.lmto if r["cycle"] > 1]
     res.mae_before = float(np.mean([abs(r["before"] - r["measured"]) for r in later]))
     res.mae_after = float(np.mean([abs(r["after"] - r["measured"]) for r in later]))

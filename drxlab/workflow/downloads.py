@@ -16,7 +16,8 @@ RELEASED_REPO_URL = "https://raw.githubusercontent.com/zhongpc/DRXNet/c5fba7be2c
 
 
 def download_verified(url: str, sha256: str, *, what: str, error: type[DrxlabError] = DrxlabError,
-                      offline_hint: str = "", nothing: str = "nothing written", timeout: float = 60.0) -> bytes:
+                      offline_hint: str = "", nothing: str = "nothing written",
+                      timeout: float = 60.0) -> bytes:
     """The bytes at ``url`` after checking them against ``sha256``; raises ``error`` otherwise.
 
     Args:

@@ -75,7 +75,8 @@ def find(name: str, directories: Sequence[Path] = ()) -> Path | None:
             raise ImportFileError(f"{path}: not found; expected the authors' {ex.file} in {d}")
         got = _sha256(path)
         if got != ex.sha256:
-            raise ImportFileError(f"{path}: sha256 {got[:16]}… is not the released {ex.file} ({ex.sha256[:16]}…)")
+            raise ImportFileError(f"{path}: sha256 {got[:16]}… is not the released {ex.file} "
+                                  f"({ex.sha256[:16]}…)")
         return path
     cached = cache_dir() / ex.file
     if cached.is_file() and _sha256(cached) == ex.sha256:
