@@ -39,6 +39,14 @@ def db_digest(path: Path) -> str:
         con.close()
 
 
+@pytest.fixture(autouse=True)
+def _quiet_progress_private_cache(monkeypatch, tmp_path: Path) -> None:
+    """No progress lines (click's ``result.output`` mixes stderr into stdout and tests parse it;
+    tests of progress turn them on) and a private cache for pulled examples (``tmp_path/cache``)."""
+    monkeypatch.setenv("DRXLAB_PROGRESS", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """Path of a fresh, initialised store in a temporary directory."""
@@ -50,17 +58,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(db_path: Path, tmp_path: Path):
-    """Invoke the CLI on the temporary store: ``run("tests", "--json")`` → click Result.
-
-    Progress lines are off (``result.output`` mixes stderr into stdout, and tests parse it);
-    tests of progress turn them on. Pulled examples are cached under ``tmp_path/cache``.
-    """
+def run(db_path: Path):
+    """Invoke the CLI on the temporary store: ``run("tests", "--json")`` → click Result."""
     from click.testing import CliRunner
 
     from drxlab.cli.main import cli
 
-    runner = CliRunner(env={"DRXLAB_PROGRESS": "off", "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    runner = CliRunner()
 
     def _run(*args: str, db: Path | None = None):
         return runner.invoke(cli, ["--db", str(db or db_path), *map(str, args)], catch_exceptions=False)

@@ -1,6 +1,7 @@
 """Run drxlab in a subprocess and time-stamp every stderr line (for "never silent > 10 s" tests)."""
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ class Timed:
     @property
     def longest_silence(self) -> float:
         times = [t for t, _ in self.lines] + [self.end]
-        return max(b - a for a, b in zip(times, times[1:])) if len(times) > 1 else self.end
+        return max(b - a for a, b in itertools.pairwise(times)) if len(times) > 1 else self.end
 
     @property
     def stderr(self) -> str:

@@ -33,7 +33,7 @@ def _rows(text: str, first: str) -> list[list[str]]:
 
 
 def test_demo_finds_the_released_version_in_the_users_store_and_the_cached_example(
-        run, upstream: Path, db_path: Path, tmp_path: Path, serve, monkeypatch) -> None:
+        run, upstream: Path, db_path: Path, tmp_path: Path, serve) -> None:
     from drxlab.workflow.demo_real import find_lmto, find_released
 
     assert find_released(str(db_path), None) == (None, "")
@@ -42,7 +42,6 @@ def test_demo_finds_the_released_version_in_the_users_store_and_the_cached_examp
     run("model", "import-drxnet", upstream / "pretrained")
     ens, origin = find_released(str(db_path), None)
     assert len(ens) == 5 and origin.startswith("model version 1 of ")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert find_lmto(None) is None
     assert run("import", "--example", "lmto", "--base-url", serve(upstream)).exit_code == 0
     assert find_lmto(None) == tmp_path / "cache" / "drxlab" / "examples" / "LMTO_example.csv"
