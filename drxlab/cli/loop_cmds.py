@@ -99,7 +99,6 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
 
-    bar = None
     with obj.store().transaction() as s:
         if failed:
             if sample_id is None:
@@ -113,11 +112,8 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
                                       fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
         res = None
         if then_finetune and not failed:
-            bar = ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet)
-            scope = results.model_scope(s, logged.sample_id)
-            res = training.finetune(s, scope=scope, progress=bar)
-    if bar:
-        bar.close()
+            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
+                res = training.finetune(s, scope=results.model_scope(s, logged.sample_id), progress=bar)
     if as_json:
         return echo_json({"sample_id": logged.sample_id, "formula": logged.formula, "status": logged.status,
                           "test_id": logged.test_id, "measured_mAh_g": logged.measured,

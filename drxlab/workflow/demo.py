@@ -52,8 +52,8 @@ def demo_campaign_file() -> Path:
     return Path(str(resources.files("drxlab") / "data" / "demo-campaign.toml"))
 
 
-def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 12, seed: int = 0, classes: tuple[str, ...] = ("2TM", "3TM"),
-             size: str = "small",
+def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 10, seed: int = 0,
+             classes: tuple[str, ...] = ("2TM", "3TM"), size: str = "small",
              say: Callable[[str], None] = print, bars: Callable[..., ProgressBar] = silent) -> DemoResult:
     """Run the demo in ``out`` (creates ``out/demo.sqlite``, replacing an earlier demo database)."""
     out.mkdir(parents=True, exist_ok=True)
