@@ -70,8 +70,9 @@ def demo(obj: Context, out: str, model_dir: str | None, example_dir: str | None,
     _show_virtual(res)
     total = time.perf_counter() - t0
     split = ", ".join(f"{k} {v:.0f} s" for k, v in res.timings.items())
-    click.echo(f"\ndone in {total:.0f} s: real part {t_real:.0f} s, virtual part {total - t_real:.0f} s "
-               f"({split})")
+    real_split = f" ({', '.join(f'{k} {v:.0f} s' for k, v in real.timings.items())})" if real else ""
+    click.echo(f"\ndone in {total:.0f} s: real part {t_real:.0f} s{real_split}, virtual part "
+               f"{total - t_real:.0f} s ({split})")
     if real is not None:
         click.echo(f"real data:    drxlab --db {real.db} status --campaign lmto")
     click.echo(f"virtual lab:  drxlab --db {res.db} status  |  suggest --campaign demo-he  |  "
