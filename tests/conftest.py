@@ -56,6 +56,14 @@ def db_digest(path: Path) -> str:
         con.close()
 
 
+@pytest.fixture(autouse=True)
+def _quiet_progress_private_cache(monkeypatch, tmp_path: Path) -> None:
+    """No progress lines (click's ``result.output`` mixes stderr into stdout and tests parse it;
+    tests of progress turn them on) and a private cache for pulled examples (``tmp_path/cache``)."""
+    monkeypatch.setenv("DRXLAB_PROGRESS", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """Path of a fresh, initialised store in a temporary directory."""
@@ -79,3 +87,28 @@ def run(db_path: Path):
         return runner.invoke(cli, ["--db", str(db or db_path), *map(str, args)], catch_exceptions=False)
 
     return _run
+
+
+@pytest.fixture
+def serve():
+    """Serve a directory on 127.0.0.1 (a stand-in for the authors' repository); yields dir -> base URL."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # request logs on stderr would mix into CLI output
+            pass
+
+    servers = []
+
+    def _serve(directory: Path) -> str:
+        handler = functools.partial(Quiet, directory=str(directory))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield _serve
+    for s in servers:
+        s.shutdown()

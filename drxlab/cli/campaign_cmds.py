@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from drxlab.candidates.generator import count_candidates, first_candidates
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError
+from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.vocabulary import AcquisitionKind, describe, values
 from drxlab.workflow import campaigns, models
@@ -105,7 +104,7 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
         raise CampaignError(f"-n {n} must be ≥ 1 (number of suggestions)")
     store = obj.store()
     # screen the space without holding the write lock, then record the round in one short write
-    with store.reader() as s, tqdm(desc="screening", unit=" candidates", file=sys.stderr, disable=None) as bar:
+    with store.reader() as s, ProgressBar("screening", unit="candidates", enabled=not obj.quiet) as bar:
         spec = _spec(obj, ref) if Path(ref).exists() or ref.endswith(".toml") else campaigns.resolve(s, ref)[1]
         version, ensemble = models.resolve(s, model_ref, spec.name)
         scored = screen(spec, ensemble, on_chunk=bar.update)

@@ -6,14 +6,16 @@ import sys
 
 import click
 import numpy as np
-from tqdm import tqdm
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
+from drxlab.exceptions import ImportFileError
 from drxlab.profiles import importers
+from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.store.db import schema_version
-from drxlab.workflow import campaigns
+from drxlab.workflow import campaigns, examples
+from drxlab.workflow.examples import EXAMPLES
 from drxlab.workflow.ingest import import_files
 
 
@@ -26,7 +28,14 @@ def init(obj: Context) -> None:
 
 
 @cli.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--example", type=click.Choice(list(EXAMPLES)), default=None,
+              help="Also import a measurement the DRXNet authors published (lmto: Li1.2Mn0.4Ti0.4O2, "
+                   "20 mA/g, 1.5–4.8 V, cycles 1–10), downloaded once from their repository at a pinned "
+                   "commit, sha256-checked and kept in $XDG_CACHE_HOME/drxlab/examples "
+                   "(default ~/.cache/drxlab/examples), where `drxlab demo` finds it too.")
+@click.option("--base-url", default=None, metavar="URL",
+              help="Download --example from this folder URL (a mirror) instead of the authors' repository.")
 @click.option("--format", "fmt", type=click.Choice(importers.FORMATS), default="auto", show_default=True,
               help="File format; auto detects DRXNet CSV, DRX-TD JSON or a cycler export by content.")
 @click.option("--campaign", default=None, help="Attach the imported samples to this campaign name.")
@@ -40,21 +49,30 @@ def init(obj: Context) -> None:
 @click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @pass_ctx
-def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None, composition: str | None,
-            active_mass: float | None, rate: float | None, window: tuple[float, float] | None, instrument: str,
-            allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
+def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url: str | None, fmt: str,
+            campaign: str | None, composition: str | None, active_mass: float | None, rate: float | None,
+            window: tuple[float, float] | None, instrument: str, allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
     """Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and
     raw cycler exports (time, voltage, current[, capacity, cycle] columns).
 
     All files are read and checked first; nothing is written unless every file is good
     (or --keep-going, which skips and reports the bad ones). Re-importing a file is a no-op.
+
+    Example: drxlab import --example lmto
     """
+    if not paths and not example:
+        raise ImportFileError("give the files to import (PATHS) or --example NAME (e.g. --example lmto)")
     files = importers.expand(paths)
+    if example:
+        path, downloaded = examples.pull(example, base_url)
+        if not obj.quiet:
+            click.echo(f"{'downloaded' if downloaded else 'using the cached'} {path} (sha256 verified)", err=True)
+        files.append(path)
     opts = importers.CyclerOptions(composition=composition, active_mass=active_mass, rate=rate,
                                    window=tuple(window) if window else None, instrument=instrument)
-    with tqdm(total=len(files), desc="reading", unit="file", disable=len(files) < 20 or None, file=sys.stderr) as bar:
+    with ProgressBar("reading", len(files), "file", enabled=not obj.quiet) as bar:
         parsed, bad = importers.read_files(files, fmt, allow_unbalanced=allow_unbalanced, cycler=opts,
-                                           keep_going=keep_going, on_file=lambda _p: bar.update())
+                                           keep_going=keep_going, on_file=bar.step)
     store = obj.store()
     with store.transaction() as session:
         campaign_id = None

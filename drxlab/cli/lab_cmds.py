@@ -1,18 +1,15 @@
-"""Virtual-lab commands: lab measure, lab seed."""
+"""Virtual-lab commands: lab measure, lab seed (the demo is in demo_cmds)."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import click
 import numpy as np
-from tqdm import tqdm
 
 from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import ConditionError
 from drxlab.lab.noise import NoiseModel
+from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.workflow import campaigns
 from drxlab.workflow import lab as virtual
@@ -90,78 +87,12 @@ def seed_cmd(obj: Context, campaign: str | None, n: int, classes: str, oracle: s
     """Measure a spread of compositions (several rates and cycles each), like a lab's history."""
     if n < 1:
         raise ConditionError(f"--n {n} must be ≥ 1")
-    with obj.store().transaction() as s, tqdm(total=n, desc="virtual lab", unit="sample", file=sys.stderr,
-                                              disable=None) as bar:
+    with obj.store().transaction() as s, ProgressBar("virtual lab", n, "sample", enabled=not obj.quiet) as bar:
         orc = virtual.resolve_oracle(s, oracle)
         cid = None
         if campaign:
             cid = campaigns.ensure(s, campaign).id
         summary = virtual.seed(s, orc, n=n, classes=[c.strip() for c in classes.split(",")], seed_=seed,
-                               noise=_noise(noise, True), campaign_id=cid, on_sample=bar.update)
+                               noise=_noise(noise, True), campaign_id=cid, on_sample=bar.step)
     click.echo(f"seeded {summary.materials} compositions: {summary.tests} tests, {summary.profiles} profiles, "
                f"{summary.failed} failed cells ({orc.name})")
-
-
-@cli.command()
-@click.option("--out", type=click.Path(file_okay=False), default="drxlab-demo", show_default=True,
-              help="Folder for the demo database and report.")
-@click.option("--n-seed", type=int, default=40, show_default=True, help="Seed compositions measured first.")
-@click.option("--epochs", type=int, default=12, show_default=True, help="Training epochs per member.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def demo(out: str, n_seed: int, epochs: int, seed: int) -> None:
-    """Run drxlab end to end on the embedded virtual DRX lab: seed data, train an ensemble,
-    predict unseen compositions with σ_Q, suggest → synthesise → log → fine-tune, report."""
-    import time
-    from pathlib import Path
-
-    from drxlab.workflow.demo import run_demo
-
-    t0 = time.perf_counter()
-    bars: list = []
-
-    def progress(desc: str, total: int):
-        bar = tqdm(total=total, desc=f"    {desc}", file=sys.stderr, disable=None, leave=False)
-        bars.append(bar)
-        return bar.update
-
-    res = run_demo(Path(out), n_seed=n_seed, epochs=epochs, seed=seed, say=click.echo, progress=progress)
-    for b in bars:
-        b.close()
-    click.echo("5/5 campaign report")
-    t_report = time.perf_counter()
-    report = _write_demo_report(res.db, Path(out) / "report.html")
-    res.timings["report"] = time.perf_counter() - t_report
-    click.echo(table([(p["formula"], p["class"], p["predicted"], p["sigma"], p["truth"], p["predicted"] - p["truth"])
-                      for p in res.predictions],
-                     ["composition", "class", "predicted (mAh/g)", "σ_Q (mAh/g)", "oracle truth (mAh/g)",
-                      "error (mAh/g)"]))
-    click.echo(f"    capacity MAE on these unseen compositions: {res.mae:.1f} mAh/g vs the seed data's spread "
-               f"σ = {res.seed_spread:.1f} mAh/g ({res.mae / res.seed_spread:.0%} of it)")
-    click.echo(table([(r["sample"], r["formula"], r["predicted"], r["sigma"], r["measured"], r["domain"])
-                      for r in res.suggestions],
-                     ["sample", "suggested composition", "predicted (mAh/g)", "σ_Q (mAh/g)", "measured (mAh/g)",
-                      "domain"]))
-    ft = res.finetune
-    click.echo(f"    fine-tuned → model version {ft['version']} (parent {ft['parent']}): MAE on the new profiles "
-               f"{ft['new_before']['mae']:.1f} → {ft['new_after']['mae']:.1f} mAh/g, on held-out old data "
-               f"{ft['heldout_old_before']['mae']:.1f} → {ft['heldout_old_after']['mae']:.1f} mAh/g")
-    click.echo(f"    report: {report}")
-    total = time.perf_counter() - t0
-    click.echo(f"done in {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in res.timings.items()) + ")")
-    click.echo(f"continue with:  drxlab --db {res.db} status  |  suggest --campaign demo-he  |  "
-               f"log --sample ID FILE  |  report --campaign demo-he")
-
-
-def _write_demo_report(db: Path, path: Path) -> Path:
-    from drxlab.report.data import collect
-    from drxlab.report.render import write_report
-    from drxlab.store.db import open_store
-
-    store = open_store(db)
-    try:
-        with store.reader() as s:
-            data = collect(s, "demo-he")
-    finally:
-        store.engine.dispose()
-    write_report(data, path)
-    return path

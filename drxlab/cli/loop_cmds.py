@@ -1,38 +1,16 @@
 """The lab's loop: train, finetune, log, status, evaluate."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.profiles import importers
+from drxlab.progress import ProgressBar
 from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import results, training
-
-
-class Progress:
-    """tqdm bar fed by the trainer's progress callback (epoch, total, loss)."""
-
-    def __init__(self, desc: str) -> None:
-        self.bar = tqdm(desc=desc, unit="epoch", file=sys.stderr, disable=None)
-
-    def __call__(self, *args, **kwargs) -> None:
-        info = kwargs or {}
-        if args and isinstance(args[0], dict):
-            info = args[0]
-        total = info.get("total") or (args[1] if len(args) > 1 and isinstance(args[1], int) else None)
-        if total and self.bar.total != total:
-            self.bar.total = total
-        self.bar.update(1)
-        if "loss" in info:
-            self.bar.set_postfix(loss=f"{info['loss']:.3g}")
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 @cli.command()
@@ -48,7 +26,7 @@ class Progress:
 def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: str, classes: str | None,
           campaign: str) -> None:
     """Train a new DRXNet ensemble from scratch on every profile in the store (split by composition)."""
-    bar = Progress("training")
+    bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)
     try:
         store = obj.store()
         with store.reader() as s:  # training holds no write lock; registering is one short write
@@ -85,7 +63,7 @@ def _finetune_report(res) -> None:
 def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool) -> None:
     """Update the current ensemble with the profiles it has not seen (with replay of old data);
     registers a new version whose parent is the current one."""
-    bar = Progress("fine-tuning")
+    bar = ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet)
     try:
         store = obj.store()
         with store.reader() as s:
@@ -122,7 +100,6 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
 
-    bar = None
     with obj.store().transaction() as s:
         if failed:
             if sample_id is None:
@@ -136,11 +113,8 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
                                       fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
         res = None
         if then_finetune and not failed:
-            bar = Progress("fine-tuning")
-            scope = results.model_scope(s, logged.sample_id)
-            res = training.finetune(s, scope=scope, progress=bar)
-    if bar:
-        bar.close()
+            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
+                res = training.finetune(s, scope=results.model_scope(s, logged.sample_id), progress=bar)
     if as_json:
         return echo_json({"sample_id": logged.sample_id, "formula": logged.formula, "status": logged.status,
                           "test_id": logged.test_id, "measured_mAh_g": logged.measured,
@@ -200,7 +174,7 @@ def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: 
     capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
     from drxlab.workflow.evaluate import evaluate_split
 
-    bar = Progress("training")
+    bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)
     try:
         with obj.store().reader() as s:
             res = evaluate_split(s, train_classes=train_class.split(","), test_classes=test_class.split(","),

@@ -44,8 +44,9 @@ def pull(obj: Context, base_url: str, campaign: str) -> None:
     hashes and register it. Nothing is registered if any file fails."""
     store = obj.store()
     with store.transaction() as s:
-        row, created = models.pull_released(s, base_url, scope=campaign,
-                                            on_file=lambda n: click.echo(f"  {n} ok (sha256 verified)", err=True))
+        row, created = models.pull_released(
+            s, base_url, scope=campaign,
+            on_file=None if obj.quiet else lambda n: click.echo(f"  {n} ok (sha256 verified)", err=True))
     _report(row, created, campaign)
 
 

@@ -7,6 +7,7 @@ import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
+from drxlab.progress import bars
 from drxlab.vocabulary import AcquisitionKind
 
 
@@ -57,7 +58,7 @@ def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int,
     res = run_simulation(store, Path(spec_path), orc, strategies=strat, rounds=rounds, batch=batch,
                          seeds=list(range(seeds)), start_from=start_from, n_start=n_start,
                          start_epochs=start_epochs,
-                         say=(lambda s: None) if as_json else click.echo)
+                         say=(lambda s: None) if as_json else click.echo, bars=bars(enabled=not obj.quiet))
     files = write_outputs(res, outdir)
     summ = res.summary()
     if as_json:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -31,13 +31,13 @@ from drxlab.chem.compositions import normalise
 from drxlab.exceptions import TrainingError
 from drxlab.model.drxnet import DRXNet
 from drxlab.model.ensemble import Ensemble
+from drxlab.progress import Progress
 from drxlab.training.dataset import PointBatch, PointSet, TestData, to_points
 
 W_Q, W_DQ, W_Q1, W_DQDC = 1.0, 1.0, 5.0, 1e-4
 WEIGHT_DECAY = 1e-4
 LR_GAMMA = 0.9
 MIN_BATCHES = 40  # batches per epoch at the least (small data sets are passed over repeatedly)
-Progress = Callable[[dict[str, Any]], None]
 
 
 @contextlib.contextmanager

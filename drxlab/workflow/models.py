@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -21,10 +19,9 @@ from drxlab.model.ensemble import Ensemble
 from drxlab.model.io import RELEASED_MEMBERS, ensemble_bytes, ensemble_from_bytes, load_released_ensemble
 from drxlab.store import queries
 from drxlab.store.tables import ModelVersion
+from drxlab.workflow.downloads import RELEASED_REPO_URL, download_verified
 
-RELEASED_BASE_URL = (
-    "https://raw.githubusercontent.com/zhongpc/DRXNet/c5fba7be2c312a32f9b809d4babe9df55bdfc790/drxnet/pretrained"
-)
+RELEASED_BASE_URL = f"{RELEASED_REPO_URL}/drxnet/pretrained"
 # sha256 of the authors' released checkpoints (their repository's README / commit above)
 RELEASED_SHA256 = {
     "model_0": "9e3950bdb6edadb62b612708b3a85f3a47ad8395db2bba5e519a7619580d44ab",
@@ -102,18 +99,9 @@ def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout:
     """Download model_0..4 into ``dest`` and verify each sha256; raise before anything is kept."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in RELEASED_MEMBERS:
-        url = f"{base_url.rstrip('/')}/{name}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                data = resp.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ModelError(f"cannot download {url}: {reason}; check the network (or --base-url), "
-                             "or import a local copy with `drxlab model import-drxnet DIR`") from None
-        got = hashlib.sha256(data).hexdigest()
-        if got != RELEASED_SHA256[name]:
-            raise ModelError(f"{url}: sha256 {got[:16]}… does not match the released {name} "
-                             f"({RELEASED_SHA256[name][:16]}…); nothing registered")
+        data = download_verified(f"{base_url.rstrip('/')}/{name}", RELEASED_SHA256[name], what=name, error=ModelError,
+                                 offline_hint="or import a local copy with `drxlab model import-drxnet DIR`",
+                                 nothing="nothing registered", timeout=timeout)
         (dest / name).write_bytes(data)
         if on_file:
             on_file(name)

@@ -20,6 +20,7 @@ from drxlab.chem import compositions
 from drxlab.exceptions import CampaignError, DrxlabError, NothingToFinetuneError
 from drxlab.lab.noise import NoiseModel
 from drxlab.lab.oracle import Oracle
+from drxlab.progress import ProgressBar, silent
 from drxlab.store import queries
 from drxlab.store.db import Store
 from drxlab.vocabulary import AcquisitionKind, SampleStatus
@@ -125,7 +126,8 @@ def check_plan(spec: CampaignSpec, strategies: Sequence[str], rounds: int, batch
 def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies: Sequence[str], rounds: int,
                    batch: int, seeds: Sequence[int], start_from: str = "2TM", n_start: int = 20,
                    start_epochs: int = 15, finetune_epochs: int = 4, kappa: float = 2.0,
-                   say: Callable[[str], None] = lambda s: None) -> SimulationResult:
+                   say: Callable[[str], None] = lambda s: None,
+                   bars: Callable[..., ProgressBar] = silent) -> SimulationResult:
     """Simulate every strategy × seed campaign into ``store`` (one campaign each).
 
     The oracle is resolved by the caller (a ``drxnet`` oracle's version lives in the user's
@@ -145,7 +147,9 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
     comps = [{el: a for el, a in zip(elements, r) if a > 0} for r in X.tolist()]
     formulas = [compositions.format_formula(c) for c in comps]
     check_plan(spec, strategies, rounds, batch, len(seeds), len(formulas))
-    truth = oracle.capacities(comps, obj.rate, obj.window[0], obj.window[1], obj.cycle)
+    with bars("virtual truth of every candidate", len(comps), "candidate") as bar:
+        truth = oracle.capacities(comps, obj.rate, obj.window[0], obj.window[1], obj.cycle)
+        bar({"advance": len(comps)})
     if np.isnan(truth).all():
         raise DrxlabError(f"oracle {oracle.name} cannot measure any candidate of {spec.name!r}")
     truth = np.nan_to_num(truth, nan=0.0)
@@ -155,7 +159,7 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
     runs = []
     cycles = sorted({1, obj.cycle})
     for seed in seeds:
-        start_version = _start(store, oracle, spec_path, start_from, seed, n_start, start_epochs, say)
+        start_version = _start(store, oracle, spec_path, start_from, seed, n_start, start_epochs, say, bars)
         for strat in strategies:
             name = f"{spec.name}-{strat}-s{seed}"
             run = Run(strat, seed, name)
@@ -166,32 +170,34 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
                 queries.set_current_model(s, start_version, name)
             rng = np.random.default_rng([seed, KINDS.index(strat)])
             best = -np.inf
-            for rnd in range(rounds):
-                with store.transaction() as s:
-                    _, ens = models.current(s, name)
-                    sc = screen(campaigns.resolve(s, str(path))[1], ens)
-                    pred = sc.Y[..., 0].mean(0)
-                    made = set(run.made)
-                    untested = [i for i, f in enumerate(formulas) if f not in made]
-                    pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
-                    run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
-                    r = suggest(s, str(path), n=batch, kind=strat, kappa=kappa, seed=seed * 1000 + rnd, scored=sc)
-                    for row in r.rows:
-                        smp = queries.sample(s, row.sample_id)
-                        queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
-                        lab.measure_one(s, oracle, row.formula, rate=obj.rate, window=obj.window, cycles=cycles,
-                                        noise=NoiseModel(), rng=rng, sample=smp)
-                        run.made.append(row.formula)
-                        best = max(best, true_of.get(row.formula, 0.0))
-                        run.true_best.append(float(best))
-                        if run.syntheses_to_top is None and true_of.get(row.formula, 0.0) >= top:
-                            run.syntheses_to_top = len(run.made)
-                if rnd < rounds - 1:
+            with bars(f"{strat} seed {seed}", rounds, "round") as bar:
+                for rnd in range(rounds):
                     with store.transaction() as s:
-                        try:
-                            training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed)
-                        except NothingToFinetuneError:  # every cell of the round failed: nothing new
-                            pass
+                        _, ens = models.current(s, name)
+                        sc = screen(campaigns.resolve(s, str(path))[1], ens)
+                        pred = sc.Y[..., 0].mean(0)
+                        made = set(run.made)
+                        untested = [i for i, f in enumerate(formulas) if f not in made]
+                        pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
+                        run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
+                        r = suggest(s, str(path), n=batch, kind=strat, kappa=kappa, seed=seed * 1000 + rnd, scored=sc)
+                        for row in r.rows:
+                            smp = queries.sample(s, row.sample_id)
+                            queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
+                            lab.measure_one(s, oracle, row.formula, rate=obj.rate, window=obj.window, cycles=cycles,
+                                            noise=NoiseModel(), rng=rng, sample=smp)
+                            run.made.append(row.formula)
+                            best = max(best, true_of.get(row.formula, 0.0))
+                            run.true_best.append(float(best))
+                            if run.syntheses_to_top is None and true_of.get(row.formula, 0.0) >= top:
+                                run.syntheses_to_top = len(run.made)
+                    if rnd < rounds - 1:
+                        with store.transaction() as s:
+                            try:
+                                training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed)
+                            except NothingToFinetuneError:  # every cell of the round failed: nothing new
+                                pass
+                    bar({})
             run.regret = float(truth.max() - best)
             say(f"  {strat:9s} seed {seed}: best true {best:.1f} mAh/g after {len(run.made)} syntheses; "
                 f"top 1 % {'after ' + str(run.syntheses_to_top) if run.syntheses_to_top else 'not reached'}")
@@ -201,16 +207,16 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
 
 
 def _start(store: Store, oracle: Oracle, spec_path: Path, start_from: str, seed: int, n_start: int, epochs: int,
-           say: Callable[[str], None]) -> int:
+           say: Callable[[str], None], bars: Callable[..., ProgressBar]) -> int:
     """Starting data (shared by every strategy of a seed) and the initial ensemble's version id."""
     from drxlab.profiles.importers import read_files
     from drxlab.workflow.ingest import import_files
 
-    with store.transaction() as s:
+    with bars(f"starting data, seed {seed}", None, "sample") as bar, store.transaction() as s:
         camp, _ = queries.add_campaign_revision(s, f"start-s{seed}", "", "")
         if start_from in ("2TM", "3TM", "HE", "2TM,3TM"):
             lab.seed(s, oracle, n=n_start, classes=start_from.split(","), seed_=seed, noise=NoiseModel(),
-                     campaign_id=camp.id, tests=START_TESTS)
+                     campaign_id=camp.id, tests=START_TESTS, on_sample=bar.step)
         else:
             path = Path(start_from)
             if not path.exists():
@@ -220,10 +226,10 @@ def _start(store: Store, oracle: Oracle, spec_path: Path, start_from: str, seed:
         ids = [r.test_id for r in queries.test_records(s, campaign_id=camp.id)]
     from drxlab.training.trainer import train_ensemble
 
-    with store.transaction() as s:
+    with bars(f"initial ensemble, seed {seed}", 5 * epochs, "epoch") as bar, store.transaction() as s:
         recs = queries.test_records(s, test_ids=ids)
         ens = train_ensemble(training.to_test_data(recs), members=5, epochs=epochs, seed=seed,
-                             model_args=training.TINY_MODEL)
+                             model_args=training.TINY_MODEL, progress=bar)
         row, _ = models.register(s, ens, source="trained", training={"test_ids": ids, "seed": seed,
                                                                      "start_from": start_from}, scope=None)
     say(f"seed {seed}: {len(ids)} starting tests ({start_from}), initial ensemble version {row.id}")

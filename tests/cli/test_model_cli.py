@@ -1,34 +1,13 @@
 """Model registry commands: released import, download with hash checks, predict, bad input."""
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import db_digest
-
-
-@pytest.fixture
-def serve():
-    """Serve a directory on 127.0.0.1; yields a function dir -> base URL."""
-    servers = []
-
-    def _serve(directory: Path) -> str:
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-        handler.log_message = lambda *a, **k: None
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield _serve
-    for s in servers:
-        s.shutdown()
 
 
 def test_pull_from_local_server_registers_verified_ensemble(run, upstream: Path, serve) -> None:
