@@ -107,6 +107,8 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
 @click.option("--rate", type=float, default=None, help="Current density of a cycler file, mA/g.")
 @click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH", help="Window of a cycler file, V.")
 @click.option("--active-mass", type=float, default=None, help="Active mass of a cycler cell, g.")
+@click.option("--keep-initial-discharge", is_flag=True,
+              help="Count a partial discharge from OCV before the first charge as cycle 1.")
 @click.option("--failed", is_flag=True, help="The synthesis or cell failed (give --reason).")
 @click.option("--reason", default="", help="Why it failed.")
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
@@ -115,7 +117,7 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
-        fmt: str, rate: float | None, window, active_mass: float | None, failed: bool, reason: str, replace: bool,
+        fmt: str, rate: float | None, window, active_mass: float | None, keep_initial_discharge: bool, failed: bool, reason: str, replace: bool,
         then_finetune: bool, allow_unbalanced: bool, as_json: bool) -> None:
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
@@ -130,7 +132,8 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
         else:
             if not file:
                 raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
-            opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None)
+            opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None,
+                                           keep_initial=keep_initial_discharge)
             logged = results.log_test(s, Path(file), sample_id=sample_id, composition=composition, campaign=campaign,
                                       fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
         res = None

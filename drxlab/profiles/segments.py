@@ -63,7 +63,7 @@ class Segment:
              "V_min": round(float(self.voltage.min()), 4), "V_max": round(float(self.voltage.max()), 4),
              "Q_mAh": round(self.q_mAh, 6), "I_mA": round(self.current, 6)}
         if mass_g:
-            d["Q_mAh_g"] = round(self.q_mAh / (mass_g * 1000.0), 3)
+            d["Q_mAh_g"] = round(self.q_mAh / mass_g, 3)
         return d
 
 

@@ -136,4 +136,4 @@ def cycler_suffix(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES or name.endswith((".res.gz", ".nda.zip"))
 
 
-__all__ = ["RawRun", "detect", "read_raw", "SUFFIXES"]
+__all__ = ["SUFFIXES", "RawRun", "detect", "read_raw"]

@@ -26,7 +26,7 @@ def _export(db: Path, table: str, where: str) -> str:
     if exe is None:
         raise ImportFileError(f"{where}: reading Arbin .res files needs the '{MDB_EXPORT}' program from mdbtools; "
                               "install it (Debian/Ubuntu: apt-get install mdbtools; macOS: brew install mdbtools)")
-    proc = subprocess.run([exe, str(db), table], capture_output=True, timeout=600)
+    proc = subprocess.run([exe, str(db), table], capture_output=True, timeout=600, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.decode("latin-1", "replace").strip().splitlines()
         raise ImportFileError(f"{where}: not a readable Arbin .res (MS Access) file; mdb-export: "

@@ -38,7 +38,7 @@ def header_metadata(lines: list[str]) -> dict:
             m = re.match(r"([-+0-9.,eE]+)\s*(\S+)", value)
             if m and _number(m.group(1)) and m.group(2) in _MASS_UNITS:
                 meta["active_mass_g"] = _number(m.group(1)) * _MASS_UNITS[m.group(2)]
-                meta["active_mass_source"] = key
+                meta["active_mass_source"] = f"the EC-Lab header's '{key}'"
         elif key.startswith("EC-LAB") or key in ("Acquisition started on", "Electrode material", "Electrolyte",
                                                  "Battery capacity", "Electrode surface area"):
             meta[key] = value
@@ -80,7 +80,9 @@ def _run(cols: dict[str, np.ndarray], *, fmt: str, reader: str, where: str, meta
     else:
         raise ImportFileError(f"{where}: neither a current ('I/mA') nor a charge ('dq/mA.h') column; "
                               f"columns seen: {sorted(cols)}")
-    cycle = c.get("cycle number", c.get("half cycle"))
+    cycle = c.get("cycle number")
+    if cycle is None and "half cycle" in c:
+        cycle = c["half cycle"] // 2  # EC-Lab's cycle number counts pairs of half cycles from 0
     return build(t, v, i, dq, step=c.get("Ns"), cycle=cycle, fmt=fmt, reader=reader, where=where,
                  metadata=meta, units=units, dropped=dropped)
 
@@ -99,7 +101,7 @@ def read_mpr(path: Path) -> RawRun:
             warnings.simplefilter("always")
             mpr = BioLogic.MPRfile(str(path))
             data = mpr.data
-    except Exception as exc:  # galvani raises bare ValueError/struct.error/EOFError on damaged files
+    except Exception as exc:  # noqa: BLE001  galvani raises ValueError/struct.error/EOFError... on damaged files
         raise ImportFileError(f"{path}: not a readable EC-Lab .mpr file ({type(exc).__name__}: "
                               f"{str(exc)[:120] or 'truncated or damaged'})") from None
     if len(data) == 0:
@@ -109,6 +111,8 @@ def read_mpr(path: Path) -> RawRun:
     if getattr(mpr, "timestamp", None) is not None:
         meta["start"] = str(mpr.timestamp)
     for w in caught:
+        if issubclass(w.category, ResourceWarning):
+            continue  # galvani leaves its file handle to the garbage collector
         meta.setdefault("reader_warnings", []).append(str(w.message)[:200])
     mpl = path.with_suffix(".mpl")
     if mpl.exists():
@@ -139,7 +143,7 @@ def read_mpt(path: Path) -> RawRun:
     try:
         df = pd.read_csv(io.StringIO(body), sep="\t", header=None, decimal=decimal, engine="c",
                          usecols=range(len([h for h in header if h])), on_bad_lines="error")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  pandas' parser errors have no common base class
         raise ImportFileError(f"{path}: data rows do not parse as tab-separated numbers ({str(exc)[:120]})") from None
     names = [h for h in header if h]
     cols = {name: pd.to_numeric(df.iloc[:, k], errors="coerce").to_numpy(float) for k, name in enumerate(names)}

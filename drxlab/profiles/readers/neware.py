@@ -53,15 +53,15 @@ def read(path: Path) -> RawRun:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 meta_raw = fastnda.read_metadata(str(path))
-        except Exception:  # metadata is optional; the data already read
+        except Exception:  # noqa: BLE001  metadata is optional; the data are already read
             meta_raw = {}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  fastnda raises ValueError/polars/struct errors on damaged files
         raise ImportFileError(f"{path}: not a readable Neware {path.suffix} file ({type(exc).__name__}: "
                               f"{str(exc)[:120] or 'truncated or damaged'})") from None
     notes += [f"fastnda: {str(w.message)[:160]}" for w in caught]
     if df.height == 0:
         raise ImportFileError(f"{path}: the Neware file holds no data points")
-    col = lambda name: df[name].to_numpy().astype(float)  # noqa: E731
+    col = lambda name: df[name].to_numpy().astype(float)
     t, v, i = col("total_time_s"), col("voltage_V"), col("current_mA")
     cap = np.abs(col("capacity_mAh"))
     step = col("step_count") if "step_count" in df.columns else None
@@ -71,7 +71,7 @@ def read(path: Path) -> RawRun:
     mass = _find_mass(meta_raw)
     if mass:
         meta["active_mass_g"] = mass
-        meta["active_mass_source"] = "Neware file metadata"
+        meta["active_mass_source"] = "the Neware file's metadata"
     for key in ("nda_version", "bts_version", "start_time", "remarks"):
         if isinstance(meta_raw, dict) and key in meta_raw:
             meta[key] = str(meta_raw[key])

@@ -42,6 +42,7 @@ class RawRun:
     metadata: dict = field(default_factory=dict)
     units: dict = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
+    columns: dict = field(default_factory=dict)  # further per-point columns, e.g. specific_discharge_mAh_g
 
     def __post_init__(self) -> None:
         n = self.time.size
@@ -74,7 +75,8 @@ def from_current(time: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 def build(time: np.ndarray, voltage: np.ndarray, current: np.ndarray, dq: np.ndarray | None, *,
           step: np.ndarray | None, cycle: np.ndarray | None, fmt: str, reader: str, where: str,
-          metadata: dict | None = None, units: dict | None = None, dropped: list[str] | None = None) -> RawRun:
+          metadata: dict | None = None, units: dict | None = None, dropped: list[str] | None = None,
+          columns: dict | None = None) -> RawRun:
     """Drop rows without time/voltage/current, check there is data left, and wrap it."""
     t, v, i = (np.asarray(x, dtype=float) for x in (time, voltage, current))
     notes = list(dropped or [])
@@ -87,6 +89,8 @@ def build(time: np.ndarray, voltage: np.ndarray, current: np.ndarray, dq: np.nda
     q = from_current(t, i) if dq is None else np.nan_to_num(np.asarray(dq, dtype=float)[ok])
     if t.size > 1 and np.nanmin(np.diff(t)) < -1.0:
         notes.append("time runs backwards in places (kept; capacity comes from the instrument's counters)")
-    lab = lambda a: None if a is None else np.nan_to_num(np.asarray(a, dtype=float)[ok], nan=-1).astype(int)  # noqa: E731
+    extra = {k: np.asarray(a, dtype=float)[ok] for k, a in (columns or {}).items()}
+    lab = lambda a: None if a is None else np.nan_to_num(np.asarray(a, dtype=float)[ok], nan=-1).astype(int)
     return RawRun(time=t - t[0], voltage=v, current=i, dq=q, step=lab(step), cycle=lab(cycle), fmt=fmt,
-                  reader=reader, metadata=dict(metadata or {}), units=dict(units or {}), dropped=tuple(notes))
+                  reader=reader, metadata=dict(metadata or {}), units=dict(units or {}), dropped=tuple(notes),
+                  columns=extra)

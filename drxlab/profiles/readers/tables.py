@@ -39,8 +39,8 @@ def norm(name: str) -> str:
 # normalised header -> (quantity, scale to s / V / mA / mAh). scale None: decide from values/vendor
 ALIASES: dict[str, tuple[str, float | None]] = {}
 _TABLE = [
-    ("time", 1.0, "times testtimes testtimesecond testtimesec timesec ts elapsedtimes testsec "
-                  "totaltimes teststimes testtime1s"),
+    ("time", 1.0, ("times testtimes testtimesecond testtimesec timesec ts elapsedtimes testsec "
+                   "totaltimes teststimes testtime1s")),
     ("time", None, "testtime elapsedtime totaltime cumulativetime"),
     ("time", 60.0, "testtimemin timemin"),
     ("time", 3600.0, "testtimeh timeh testtimehr"),
@@ -186,7 +186,6 @@ def _calibrate_time(t: np.ndarray, stamps: list[str] | None) -> tuple[np.ndarray
 def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, reader: str, meta: dict,
               default_scale: dict[str, float] | None = None) -> RawRun:
     """Columns of the data rows (strings) into a :class:`RawRun`."""
-    width = len(layout.names)
     data = [r for r in rows if len(r) > layout.lead and not any(c.strip() for c in r[:layout.lead])
             and any(c.strip() for c in r[layout.lead:])]
     if layout.lead:
@@ -198,7 +197,7 @@ def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, re
            if q not in ("state", "cycle_label", "datetime")}
     units, dropped = {}, []
     scales = {**DEFAULT_SCALE, **(default_scale or {})}
-    name = lambda q: layout.names[layout.columns[q]]  # noqa: E731
+    name = lambda q: layout.names[layout.columns[q]]
     for q in list(num):
         scale = ALIASES[norm(name(q))][1]
         if scale is None and q == "time":
@@ -242,13 +241,11 @@ def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, re
         dq = None
     if "specific_discharge" in num:
         meta = {**meta, "specific_discharge_column": name("specific_discharge")}
-    sel = lambda a: None if a is None else np.asarray(a)[keep]  # noqa: E731
-    run = build(sel(num["time"]), sel(num["voltage"]), sel(i), sel(dq), step=sel(num.get("step")),
-                cycle=sel(num.get("cycle")), fmt=fmt, reader=reader, where=where, metadata=meta, units=units,
-                dropped=dropped)
-    if "specific_discharge" in num:
-        object.__setattr__(run, "specific_discharge", sel(num["specific_discharge"])[np.isfinite(sel(num["time"]))])
-    return run
+    sel = lambda a: None if a is None else np.asarray(a)[keep]
+    extra = {"specific_discharge_mAh_g": sel(num["specific_discharge"])} if "specific_discharge" in num else {}
+    return build(sel(num["time"]), sel(num["voltage"]), sel(i), sel(dq), step=sel(num.get("step")),
+                 cycle=sel(num.get("cycle")), fmt=fmt, reader=reader, where=where, metadata=meta, units=units,
+                 dropped=dropped, columns=extra)
 
 
 def _decode(raw: bytes) -> str:
@@ -311,7 +308,7 @@ def read_xlsx(path: Path) -> RawRun:
         raise ImportFileError(f"{path}: reading .xlsx needs openpyxl; pip install openpyxl") from None
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  openpyxl raises zip, XML and key errors on damaged files
         raise ImportFileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
     rows_all: list[list[str]] = []
     layout = None
