@@ -4,10 +4,10 @@ Rules (each borrowed where named):
 - a discharge is a run of points with negative current; points of zero current inside one
   instrument step (the tail of a CV hold) do not split it, so CC and CV parts stay together;
 - rests and charges separate discharges; impedance rows were dropped by the reader;
-- a discharge that sweeps less than ``MIN_SPAN`` volts is a pulse (GITT/DCIR excitation, a
-  current blip at a step change), reported and not counted -- navani counts every sign change
-  as a half cycle. A span rule, not a share of the largest capacity, so a cell that fades to
-  a tenth of its first capacity keeps all its cycles;
+- a discharge that follows another discharge with no charge between and sweeps less than
+  ``MIN_SPAN`` volts is a tail (a lower-rate finishing step, GITT/DCIR pulses), reported and
+  not counted -- navani counts every sign change as a half cycle. Blips of < 3 points are
+  ignored. No share-of-the-largest rule: a cell that fades to a tenth keeps all its cycles;
 - a discharge before the first charge that gives less than ``PARTIAL_FRACTION`` of the next
   discharge started from OCV on a cell assembled charged-ish; it is reported, not counted as
   cycle 1 (``keep_initial`` keeps it). A first discharge at least that large (anode half-cells,
@@ -39,7 +39,8 @@ class Segment:
         cycle: drxlab's cycle number (1 = first counted discharge); 0 for an uncounted one.
         instrument_cycle: the file's own cycle number at the segment start (None if absent).
         kind: ``full``, ``initial`` (partial discharge from OCV), ``partial`` (stops short of the
-            run's lowest discharge voltage) or ``pulse``.
+            run's lowest discharge voltage), ``tail`` (a small discharge step right after a
+            discharge) or ``pulse`` (a blip).
         voltage: ``(m,)`` V; capacity: ``(m,)`` discharged charge, mAh, from 0 upwards.
         current: median |I| over the segment, mA.
     """
@@ -112,19 +113,26 @@ def segment(run: RawRun, *, keep_initial: bool = False) -> Segmentation:
     notes: list[str] = []
     big = max(caps, default=0.0)
     big_chg = max(chg_caps, default=0.0)
-    real_chg = [r for r, q in zip(chg, chg_caps)
-                if q > MIN_FRACTION * big_chg and np.ptp(run.voltage[r[0]:r[1]]) >= MIN_SPAN]
+    real_chg = [r for r, q in zip(chg, chg_caps) if q > MIN_FRACTION * big_chg and r[1] - r[0] >= 3]
     first_charge = real_chg[0][0] if real_chg else run.rows
+    chg_starts = np.array([r[0] for r in real_chg], dtype=int)
     segs: list[Segment] = []
-    pulses = 0
-    kinds = []
+    pulses = tails = 0
+    kinds: list[str] = []
+    prev_stop = -1  # end of the last discharge that was not a pulse
     for (a, b), q in zip(dis, caps):
         span = float(np.ptp(run.voltage[a:b])) if b > a else 0.0
-        if q <= MIN_FRACTION * big or b - a < 3 or span < MIN_SPAN:
+        charged_since = prev_stop < 0 or bool(np.any((chg_starts >= prev_stop) & (chg_starts < a)))
+        if q <= MIN_FRACTION * big or b - a < 3:
             pulses += 1
             kinds.append("pulse")
+            continue
+        if span < MIN_SPAN and not charged_since:
+            tails += 1
+            kinds.append("tail")
         else:
             kinds.append("full")
+        prev_stop = b
     floor = min((float(run.voltage[a:b].min()) for (a, b), k in zip(dis, kinds) if k == "full"), default=0.0)
     shallow = 0
     for k, (a, b) in enumerate(dis):
@@ -143,8 +151,11 @@ def segment(run: RawRun, *, keep_initial: bool = False) -> Segmentation:
                          f"{dis[k0][0]}–{dis[k0][1]}) " + ("kept as cycle 1 (--keep-initial-discharge)" if keep_initial
                                                           else "is not counted as cycle 1"))
     if pulses:
-        notes.append(f"{pulses} discharge pulse(s) sweeping < {MIN_SPAN} V (or < 3 points) were not counted "
-                     "as cycles")
+        notes.append(f"{pulses} discharge blip(s) of < 3 points or ≤ {MIN_FRACTION:.1%} of the largest discharge "
+                     "were not counted as cycles")
+    if tails:
+        notes.append(f"{tails} discharge step(s) after a discharge with no charge between, sweeping < {MIN_SPAN} V "
+                     "(lower-rate tails, GITT/DCIR pulses) were not counted as cycles")
     n = 0
     for (a, b), kind in zip(dis, kinds):
         counted = kind == "full" or (kind == "initial" and keep_initial)

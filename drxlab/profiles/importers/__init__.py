@@ -6,9 +6,9 @@ Maccor, Landt, battery-data-format CSV; see :mod:`drxlab.profiles.readers`). ``a
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterable
 
 from drxlab.exceptions import ImportFileError
 from drxlab.profiles import readers
