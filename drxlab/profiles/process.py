@@ -91,6 +91,8 @@ def clean_segment(voltage: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray
     # The spline needs strictly ascending V: merge repeated voltages by their mean capacity.
     v_unique, inverse = np.unique(v, return_inverse=True)
     q_mean = np.bincount(inverse, weights=q) / np.bincount(inverse)
+    # a CV hold at the cut-off adds capacity at one voltage: the end point keeps all of it
+    q_mean[0] = q[inverse == 0].max()
     if v_unique.size < MIN_POINTS:
         raise ProfileError(
             f"only {v_unique.size} distinct voltages in the discharge segment; need at least {MIN_POINTS}"

@@ -29,8 +29,8 @@ def _export(db: Path, table: str, where: str) -> str:
     proc = subprocess.run([exe, str(db), table], capture_output=True, timeout=600, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.decode("latin-1", "replace").strip().splitlines()
-        raise ImportFileError(f"{where}: not a readable Arbin .res (MS Access) file; mdb-export: "
-                              f"{(msg[-1] if msg else 'failed')[:160]}")
+        raise ImportFileError(f"{where}: not a readable Arbin .res (MS Access) file, truncated or damaged; "
+                              f"mdb-export: {' '.join((msg[-1] if msg else 'failed').split())[:160]}")
     return proc.stdout.decode("latin-1")
 
 
@@ -53,7 +53,8 @@ def read(path: Path) -> RawRun:
             glob_text = ""
     lines = text.splitlines()
     if len(lines) < 2:
-        raise ImportFileError(f"{where}: Channel_Normal_Table holds no data points")
+        raise ImportFileError(f"{where}: Channel_Normal_Table holds no data points (a truncated or damaged "
+                              ".res file, or a test that never started)")
     layout = find_layout(lines[:1], where)
     rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
     # an Access table has no row order: mdb-export returns pages as stored, so sort by the point index

@@ -102,8 +102,9 @@ def read_mpr(path: Path) -> RawRun:
             mpr = BioLogic.MPRfile(str(path))
             data = mpr.data
     except Exception as exc:  # noqa: BLE001  galvani raises ValueError/struct.error/EOFError... on damaged files
-        raise ImportFileError(f"{path}: not a readable EC-Lab .mpr file ({type(exc).__name__}: "
-                              f"{str(exc)[:120] or 'truncated or damaged'})") from None
+        detail = " ".join(str(exc).split())[:120] or "truncated or damaged"
+        raise ImportFileError(f"{path}: not a readable EC-Lab .mpr file, truncated or damaged "
+                              f"({type(exc).__name__}: {detail})") from None
     if len(data) == 0:
         raise ImportFileError(f"{path}: the .mpr file holds no data points")
     cols = {name: np.asarray(data[name], dtype=float) for name in data.dtype.names if name != "flags"}

@@ -56,11 +56,20 @@ def read(path: Path) -> RawRun:
         except Exception:  # noqa: BLE001  metadata is optional; the data are already read
             meta_raw = {}
     except Exception as exc:  # noqa: BLE001  fastnda raises ValueError/polars/struct errors on damaged files
-        raise ImportFileError(f"{path}: not a readable Neware {path.suffix} file ({type(exc).__name__}: "
-                              f"{str(exc)[:120] or 'truncated or damaged'})") from None
+        detail = " ".join(str(exc).split())[:120] or "truncated or damaged"
+        raise ImportFileError(f"{path}: not a readable Neware {path.suffix} file, truncated or damaged "
+                              f"({type(exc).__name__}: {detail})") from None
     notes += [f"fastnda: {str(w.message)[:160]}" for w in caught]
     if df.height == 0:
         raise ImportFileError(f"{path}: the Neware file holds no data points")
+    meta_raw = meta_raw if isinstance(meta_raw, dict) else {}
+    # BTS 9 (nda 130) ends the file with a footer that counts the points: its absence means a cut file
+    expected = meta_raw.get("num_datapoints")
+    if (expected is not None and int(expected) != df.height) or (
+            path.suffix.lower() == ".nda" and int(meta_raw.get("nda_version", 0) or 0) >= 130 and expected is None):
+        raise ImportFileError(f"{path}: truncated Neware file: {df.height} points read but "
+                              + (f"its footer counts {expected}" if expected else "its closing footer is missing")
+                              + "; copy the file again from the cycler PC")
     col = lambda name: df[name].to_numpy().astype(float)
     t, v, i = col("total_time_s"), col("voltage_V"), col("current_mA")
     cap = np.abs(col("capacity_mAh"))
