@@ -138,9 +138,8 @@ def read_mpt(path: Path) -> RawRun:
         raise ImportFileError(f"{path}: the header says {n_head} lines but the file has only {len(lines)}")
     header = [h.strip() for h in lines[n_head - 1].split("\t")]
     body = "\n".join(lines[n_head:])
-    sample = "\n".join(lines[n_head:n_head + 20])
     # German-locale exports write 1,234 for 1.234 and never use a comma as the field separator
-    decimal = "," if re.search(r"\d,\d", sample) and not re.search(r"\d\.\d", sample) else "."
+    decimal = "," if re.search(r"\d,\d", body) and not re.search(r"\d\.\d", body) else "."
     try:
         df = pd.read_csv(io.StringIO(body), sep="\t", header=None, decimal=decimal, engine="c",
                          usecols=range(len([h for h in header if h])), on_bad_lines="error")

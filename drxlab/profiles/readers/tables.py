@@ -112,8 +112,7 @@ def find_layout(lines: list[str], where: str, max_header: int = 120) -> Layout:
         cols = _map(cells)
         if all(q in cols for q in REQUIRED):
             lead = len(cells) - len(cells[next(i for i, c in enumerate(cells) if c.strip()):])
-            sample = "\n".join(lines[r + 1:r + 30])
-            decimal = "," if delim != "," and re.search(r"\d,\d", sample) and not re.search(r"\d\.\d", sample) else "."
+            decimal = "," if delim != "," and _comma_decimals(lines[r + 1:]) else "."
             return Layout(r, delim, decimal, lead, cols, [c.strip() for c in cells])
         if best is None or len(cols) > len(_map(best[1])):
             best = (r, cells)
@@ -123,6 +122,12 @@ def find_layout(lines: list[str], where: str, max_header: int = 120) -> Layout:
         f"{where}: no header row with time, voltage and current columns in the first {max_header} lines; "
         f"columns seen: {[c.strip() for c in seen if c.strip()][:30]}; names understood for time/voltage/current "
         f"(case, spaces and brackets ignored): {', '.join(known)}")
+
+
+def _comma_decimals(lines: list[str]) -> bool:
+    """Decimal commas: some number has one and none has a point (whole file: early rows may be integers)."""
+    body = "\n".join(lines)
+    return bool(re.search(r"\d,\d", body)) and not re.search(r"\d\.\d", body)
 
 
 _DUR = re.compile(r"^\s*(?:(\d+)d\s*)?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)\s*$")
@@ -305,7 +310,7 @@ def read_xlsx(path: Path) -> RawRun:
     try:
         import openpyxl
     except ImportError:
-        raise ImportFileError(f"{path}: reading .xlsx needs openpyxl; pip install openpyxl") from None
+        raise ImportFileError(f"{path}: reading .xlsx needs openpyxl; pip install 'drxlab[excel]'") from None
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001  openpyxl raises zip, XML and key errors on damaged files
