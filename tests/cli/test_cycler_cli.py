@@ -134,3 +134,11 @@ def test_missing_galvani_names_the_extra(run, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "galvani", None)  # import galvani now raises ImportError
     r = run("inspect", _f(JDB))
     assert r.exit_code != 0 and "pip install 'drxlab[biologic]'" in r.output
+
+
+def test_bench_import_reports_rows_per_second_against_the_library(run) -> None:
+    r = run("bench", "import", _f("neware-ndax/test.ndax"), "--active-mass", "0.003", "--repeat", "1", "--json")
+    assert r.exit_code == 0, r.output
+    (d,) = json.loads(r.output)
+    assert d["rows"] == 1464 and d["cycles"] == 1
+    assert d["library_rows_per_s"] > 0 and d["full_rows_per_s"] > 0 and d["full_over_library"] >= 1.0

@@ -175,10 +175,12 @@ def _calibrate_time(t: np.ndarray, stamps: list[str] | None) -> tuple[np.ndarray
         idx = np.flatnonzero(ok)
         span = float(secs[idx[-1]] - secs[idx[0]]) if idx.size > 1 else 0.0
     else:
-        dt = pd.to_datetime(pd.Series(stamps), errors="coerce", format="mixed")
-        ok = dt.notna().to_numpy() & np.isfinite(t)
-        idx = np.flatnonzero(ok)
-        span = (dt.iloc[idx[-1]] - dt.iloc[idx[0]]).total_seconds() if idx.size > 1 else 0.0
+        # only the first and last stamps matter; parsing all of them in "mixed" mode takes seconds
+        filled = np.flatnonzero([bool(str(s).strip()) for s in stamps] & np.isfinite(t))
+        ends = [int(filled[0]), int(filled[-1])] if filled.size > 1 else []
+        dt = pd.to_datetime(pd.Series([stamps[k] for k in ends], dtype=object), errors="coerce", format="mixed")
+        idx = np.array(ends if ends and dt.notna().all() else [], dtype=int)
+        span = (dt.iloc[1] - dt.iloc[0]).total_seconds() if idx.size > 1 else 0.0
     if idx.size < 2:
         return t, "s (assumed)"
     dt_raw = t[idx[-1]] - t[idx[0]]
