@@ -150,3 +150,18 @@ def test_logei_improves_on_the_best_measured_capacity(loop, tmp_path: Path) -> N
     spec.write_text(CAMPAIGN)
     r = json.loads(loop("suggest", "--campaign", spec, "-n", "2", "--acq", "logei", "--json").output)
     assert r["params"]["best_f"] == pytest.approx(max(caps))
+
+
+def test_log_finetune_accepts_an_instrument_file_directly(loop) -> None:
+    """A Neware .ndax straight from the cycler: read, segmented and fine-tuned on in one command."""
+    from tests.conftest import SHARED, require_shared
+
+    path = require_shared(SHARED / "cycler-files" / "neware-ndax" / "test.ndax")
+    before = json.loads(loop("model", "list", "--json").output)
+    r = loop("log", path, "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "loop", "--active-mass", "0.003",
+             "--finetune", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["measured_mAh_g"] == pytest.approx(0.6255 / 0.003, rel=0.01)
+    assert out["finetuned_version"] is not None
+    assert len(json.loads(loop("model", "list", "--json").output)) == len(before) + 1
