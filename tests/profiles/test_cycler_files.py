@@ -113,6 +113,18 @@ def test_every_file_is_read_or_refused_in_one_line(rel: str) -> None:
     assert (why is None) == bool(a.segmentation.counted)
     for s in a.segmentation.segments:
         assert s.capacity.size == s.stop - s.start and np.all(np.diff(s.capacity) >= -1e-9)
+    # the import step: DRXNet-standard profiles, or one clear line (window below 0 V, a cut cycle ...)
+    from drxlab.profiles.importers.cycler import to_test
+    from drxlab.profiles.process import N_POINTS
+
+    mass = a.mass_g or (a.segmentation.counted[0].q_mAh / 200.0 if a.segmentation.counted else 0.001)
+    try:
+        test = to_test(analyse(path, active_mass=None if a.mass_g else mass), composition="Li1.2Mn0.4Ti0.4O2")
+    except ImportFileError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    assert [p.cycle for p in test.profiles] == list(range(1, len(a.segmentation.counted) + 1))
+    assert all(p.profile.voltage.shape == (N_POINTS,) and p.profile.dqdv.shape == (N_POINTS,) for p in test.profiles)
 
 
 def test_every_shared_file_has_an_expectation() -> None:
