@@ -115,7 +115,7 @@ def test_unknown_format_name_is_an_error(tmp_path: Path) -> None:
 @given(cut=st.integers(0, 20_000), junk=st.text(max_size=30))
 def test_any_corruption_of_a_csv_is_rejected_or_parsed_cleanly(tmp_path: Path, cut: int, junk: str) -> None:
     """Cutting the LMTO file anywhere and appending junk never crashes with a non-drxlab error."""
-    from tests.conftest import UPSTREAM, require_shared
+    from tests.conftest import require_shared, UPSTREAM
 
     text = (require_shared(UPSTREAM) / "LMTO_example.csv").read_text()
     path = tmp_path / "cut.csv"
