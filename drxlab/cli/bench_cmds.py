@@ -78,3 +78,23 @@ def bench_finetune_cmd(obj: Context, checkpoints: str | None, epochs: int, as_js
 
     what, ens = _ensemble(obj, checkpoints)
     _show(f"bench finetune: {what}", bench_finetune(ens, epochs=epochs), as_json)
+
+
+@bench.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--composition", default="Li1.2Mn0.4Ti0.4O2", show_default=True, help="Composition to build the test.")
+@click.option("--active-mass", type=float, default=None, help="Active mass, g [default: from the file].")
+@click.option("--repeat", type=int, default=3, show_default=True, help="Best of this many runs per stage.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_import_cmd(files: tuple[str, ...], composition: str, active_mass: float | None, repeat: int,
+                     as_json: bool) -> None:
+    """Rows/s of importing cycler files: the vendor library alone vs drxlab's read, segment, profiles."""
+    from drxlab.bench.importing import bench_import
+
+    res = [bench_import(Path(f), composition=composition, active_mass=active_mass, repeat=repeat) for f in files]
+    if as_json:
+        return echo_json(res)
+    click.echo(table([(r["file"][:40], r["format"], r["rows"], r["cycles"], r["library_rows_per_s"], r["read_s"],
+                       r["segment_s"], r["profiles_s"], r["full_rows_per_s"], r["full_over_library"]) for r in res],
+                     ["file", "format", "rows", "cycles", "library (rows/s)", "read (s)", "segment (s)",
+                      "profiles (s)", "full (rows/s)", "full/library"], [0, 0, 0, 0, 0, 3, 3, 3, 0, 2]))

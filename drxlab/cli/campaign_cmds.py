@@ -93,10 +93,12 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 @click.option("--seed", type=int, default=None, help="Random seed (same database + seed = same suggestions).")
 @click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json.")
+@click.option("--sheet", type=click.Path(dir_okay=False), default=None,
+              help="Also write a lab sheet (.csv/.xlsx) for `log --batch`: one row per suggested sample.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: float | None, min_distance: float | None,
-            seed: int | None, model_ref: str | None, out: str | None, as_json: bool) -> None:
+            seed: int | None, model_ref: str | None, out: str | None, sheet: str | None, as_json: bool) -> None:
     """Suggest the next compositions to synthesise: screens the campaign's whole candidate
     space with the DRXNet ensemble, ranks by the acquisition function and records the
     suggestions as proposed samples."""
@@ -114,6 +116,10 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     data = rnd.as_dict()
     if out:
         _write(out, rnd)
+    if sheet:
+        from drxlab.workflow.batch import write_sheet
+
+        write_sheet(Path(sheet), [(r.sample_id, r.formula) for r in rnd.rows])
     if as_json:
         return echo_json(data)
     names = list(rnd.rows[0].objectives) if rnd.rows else ["objective"]

@@ -45,15 +45,19 @@ def init(obj: Context) -> None:
 @click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH",
               help="Voltage window of a cycler file, V [default: from the data].")
 @click.option("--instrument", default="", help="Cycler name, stored with the test.")
+@click.option("--keep-initial-discharge", is_flag=True,
+              help="Count a partial discharge from OCV before the first charge as cycle 1 (default: reported, skipped).")
 @click.option("--allow-unbalanced", is_flag=True, help="Accept compositions no common oxidation states balance.")
 @click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @pass_ctx
 def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url: str | None, fmt: str,
             campaign: str | None, composition: str | None, active_mass: float | None, rate: float | None,
-            window: tuple[float, float] | None, instrument: str, allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
+            window: tuple[float, float] | None, instrument: str, keep_initial_discharge: bool,
+            allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
     """Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and
-    raw cycler exports (time, voltage, current[, capacity, cycle] columns).
+    cycler files: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX, Maccor, Landt,
+    or any CSV with time, voltage and current columns. Check a cycler file first with `drxlab inspect`.
 
     All files are read and checked first; nothing is written unless every file is good
     (or --keep-going, which skips and reports the bad ones). Re-importing a file is a no-op.
@@ -69,7 +73,8 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
             click.echo(f"{'downloaded' if downloaded else 'using the cached'} {path} (sha256 verified)", err=True)
         files.append(path)
     opts = importers.CyclerOptions(composition=composition, active_mass=active_mass, rate=rate,
-                                   window=tuple(window) if window else None, instrument=instrument)
+                                   window=tuple(window) if window else None, instrument=instrument,
+                                   keep_initial=keep_initial_discharge)
     with ProgressBar("reading", len(files), "file", enabled=not obj.quiet) as bar:
         parsed, bad = importers.read_files(files, fmt, allow_unbalanced=allow_unbalanced, cycler=opts,
                                            keep_going=keep_going, on_file=bar.step)

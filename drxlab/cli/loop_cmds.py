@@ -86,6 +86,11 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
 @click.option("--rate", type=float, default=None, help="Current density of a cycler file, mA/g.")
 @click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH", help="Window of a cycler file, V.")
 @click.option("--active-mass", type=float, default=None, help="Active mass of a cycler cell, g.")
+@click.option("--keep-initial-discharge", is_flag=True,
+              help="Count a partial discharge from OCV before the first charge as cycle 1.")
+@click.option("--batch", "sheet", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A sheet (.csv/.xlsx) with a row per sample: sample_id, file, active_mass_g or failed_reason "
+                   "(`suggest --sheet` writes it). All rows are logged or none.")
 @click.option("--failed", is_flag=True, help="The synthesis or cell failed (give --reason).")
 @click.option("--reason", default="", help="Why it failed.")
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
@@ -94,12 +99,15 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
-        fmt: str, rate: float | None, window, active_mass: float | None, failed: bool, reason: str, replace: bool,
+        fmt: str, rate: float | None, window, active_mass: float | None, keep_initial_discharge: bool,
+        sheet: str | None, failed: bool, reason: str, replace: bool,
         then_finetune: bool, allow_unbalanced: bool, as_json: bool) -> None:
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
 
+    if sheet:
+        return _log_batch(obj, Path(sheet), keep_initial_discharge, replace, then_finetune, as_json)
     with obj.store().transaction() as s:
         if failed:
             if sample_id is None:
@@ -108,7 +116,8 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
         else:
             if not file:
                 raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
-            opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None)
+            opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None,
+                                           keep_initial=keep_initial_discharge)
             logged = results.log_test(s, Path(file), sample_id=sample_id, composition=composition, campaign=campaign,
                                       fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
         res = None
@@ -193,3 +202,25 @@ def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: 
                       "MAD baseline (V)", "mean σ_Q (mAh/g)"], [0, 0, 1, 1, 3, 3, 1]))
     click.echo(table([(c, v["profiles"], v["capacity_mae_mAh_g"], v["sigma_mean_mAh_g"]) for c, v in res["cycles"].items()],
                      ["cycle", "profiles", "capacity MAE (mAh/g)", "mean σ_Q (mAh/g)"]))
+
+
+def _log_batch(obj: Context, sheet: Path, keep_initial: bool, replace: bool, then_finetune: bool,
+               as_json: bool) -> None:
+    from drxlab.workflow.batch import log_batch
+
+    with obj.store().transaction() as s:
+        logged = log_batch(s, sheet, keep_initial=keep_initial, replace=replace)
+        res = None
+        if then_finetune and any(x.status == SampleStatus.TESTED for x in logged):
+            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
+                res = training.finetune(s, scope=results.model_scope(s, logged[0].sample_id), progress=bar)
+    rows = [{"sample_id": x.sample_id, "formula": x.formula, "status": x.status, "measured_mAh_g": x.measured,
+             "predicted_mAh_g": x.predicted, "sigma_mAh_g": x.sigma, "z": x.z} for x in logged]
+    if as_json:
+        return echo_json({"logged": rows, "finetuned_version": res.version.id if res else None})
+    click.echo(table([(r["sample_id"], r["formula"], r["status"], r["measured_mAh_g"], r["predicted_mAh_g"],
+                       r["z"]) for r in rows],
+                     ["sample", "composition", "status", "measured (mAh/g)", "predicted (mAh/g)", "z"],
+                     [0, 0, 0, 1, 1, 2]))
+    if res:
+        _finetune_report(res)

@@ -64,7 +64,7 @@ def _register() -> None:
     from drxlab.cli import data_cmds  # noqa: F401  (commands attach themselves to `cli`)
 
     for name in ("model_cmds", "lab_cmds", "campaign_cmds", "loop_cmds", "report_cmds", "db_cmds", "bench_cmds",
-                 "sim_cmds", "demo_cmds"):
+                 "sim_cmds", "demo_cmds", "inspect_cmds"):
         try:
             __import__(f"drxlab.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -83,7 +83,7 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
     else:
         formula = compositions.normalise(composition)
     opts = CyclerOptions(composition=cycler.composition or formula, active_mass=cycler.active_mass, rate=cycler.rate,
-                         window=cycler.window, instrument=cycler.instrument)
+                         window=cycler.window, instrument=cycler.instrument, keep_initial=cycler.keep_initial)
     pf = read_file(path, fmt, allow_unbalanced=allow_unbalanced, cycler=opts)
     if len(pf.tests) != 1:
         raise ImportFileError(f"{path}: holds {len(pf.tests)} tests; a log needs exactly one test of one sample")

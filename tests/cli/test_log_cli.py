@@ -150,3 +150,54 @@ def test_logei_improves_on_the_best_measured_capacity(loop, tmp_path: Path) -> N
     spec.write_text(CAMPAIGN)
     r = json.loads(loop("suggest", "--campaign", spec, "-n", "2", "--acq", "logei", "--json").output)
     assert r["params"]["best_f"] == pytest.approx(max(caps))
+
+
+def test_log_finetune_accepts_an_instrument_file_directly(loop) -> None:
+    """A Neware .ndax straight from the cycler: read, segmented and fine-tuned on in one command."""
+    from tests.conftest import SHARED, require_shared
+
+    path = require_shared(SHARED / "cycler-files" / "neware-ndax" / "test.ndax")
+    before = json.loads(loop("model", "list", "--json").output)
+    r = loop("log", path, "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "loop", "--active-mass", "0.003",
+             "--finetune", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["measured_mAh_g"] == pytest.approx(0.6255 / 0.003, rel=0.01)
+    assert out["finetuned_version"] is not None
+    assert len(json.loads(loop("model", "list", "--json").output)) == len(before) + 1
+
+
+def test_suggest_sheet_then_log_batch_all_rows_or_none(loop, tmp_path: Path) -> None:
+    spec = tmp_path / "loop.toml"
+    spec.write_text(CAMPAIGN)
+    sheet = tmp_path / "week.csv"
+    r = loop("suggest", "--campaign", spec, "-n", "2", "--sheet", sheet, "--json")
+    assert r.exit_code == 0, r.output
+    import csv
+
+    with open(sheet, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [k for k in rows[0]] == ["sample_id", "composition", "file", "active_mass_g", "failed_reason"]
+    assert len(rows) == 2 and all(r["sample_id"] and r["composition"] and not r["file"] for r in rows)
+    good = _measured_file(tmp_path, rows[0]["composition"], cycles=1)
+    rows[0]["file"] = good.name
+    rows[1]["failed_reason"] = "impurity phase in XRD"
+    bad = dict(rows[1], file="missing.json", failed_reason="")
+
+    def write(rs: list[dict]) -> None:
+        with open(sheet, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rs)
+
+    write([rows[0], bad])
+    before = db_digest(loop.db)
+    r = loop("log", "--batch", sheet)
+    assert r.exit_code != 0 and r.output.startswith("Error: ") and "row 3" in r.output and "missing.json" in r.output
+    assert db_digest(loop.db) == before
+    write(rows)
+    r = loop("log", "--batch", sheet, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)["logged"]
+    assert [x["status"] for x in out] == ["tested", "failed"]
+    assert out[0]["predicted_mAh_g"] is not None

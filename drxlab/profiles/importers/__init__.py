@@ -1,20 +1,23 @@
 """Importers for the data a DRX lab already has; each returns :class:`ParsedTest` objects.
 
 Formats: ``drxnet-csv`` (DRXNet point CSV), ``drx-td-json`` (DRX-TD per-test JSON),
-``cycler-csv`` (raw cycler export). ``auto`` picks by content.
+``cycler-csv`` (any raw cycler file: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX,
+Maccor, Landt, battery-data-format CSV; see :mod:`drxlab.profiles.readers`). ``auto`` picks by content.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from drxlab.exceptions import ImportFileError
-from drxlab.profiles.importers import cycler_csv, drx_td_json, drxnet_csv
+from drxlab.profiles import readers
+from drxlab.profiles.importers import cycler as cycler_file
+from drxlab.profiles.importers import drx_td_json, drxnet_csv
 from drxlab.profiles.importers.base import ParsedProfile, ParsedTest, sha256_file
 
 FORMATS = ("auto", "drxnet-csv", "drx-td-json", "cycler-csv")
-SUFFIXES = (".csv", ".tsv", ".txt", ".json")
+SUFFIXES = (".json",) + readers.SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class CyclerOptions:
     rate: float | None = None  # mA/g
     window: tuple[float, float] | None = None  # V
     instrument: str = ""
+    keep_initial: bool = False  # count a partial discharge from OCV before the first charge as cycle 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,8 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES))
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file()
+                              and (f.suffix.lower() in SUFFIXES or readers.cycler_suffix(f))))
         elif p.exists():
             out.append(p)
         else:
@@ -55,17 +60,18 @@ def detect(path: Path) -> str:
     """Format of a file by content; raises when no importer recognises it."""
     if path.stat().st_size == 0:
         raise ImportFileError(f"{path}: file is empty; expected a DRXNet CSV, DRX-TD JSON or cycler export")
-    for name, mod in (("drx-td-json", drx_td_json), ("drxnet-csv", drxnet_csv), ("cycler-csv", cycler_csv)):
+    if readers.detect(path) != "text":
+        return "cycler-csv"  # instrument binaries and spreadsheets; detect() refused renamed files
+    for name, mod in (("drx-td-json", drx_td_json), ("drxnet-csv", drxnet_csv)):
         if mod.sniff(path):
             return name
-    raise ImportFileError(f"{path}: format not recognised; expected a DRXNet point CSV (columns "
-                          f"{','.join(drxnet_csv.COLUMNS)}), a DRX-TD JSON or a cycler CSV/TSV with time, "
-                          "voltage and current columns (or pass --format)")
+    return "cycler-csv"  # the cycler reader names the columns it saw and the ones it knows
 
 
 def read_file(path: Path, fmt: str = "auto", *, allow_unbalanced: bool = False,
               cycler: CyclerOptions = CyclerOptions()) -> ParsedFile:
     """Read one file with the named (or detected) importer."""
+    opts = cycler  # the parameter shadows the module name; keep one clear alias
     if fmt not in FORMATS:
         raise ImportFileError(f"format {fmt!r} unknown; expected one of {', '.join(FORMATS)}")
     if path.stat().st_size == 0:
@@ -76,9 +82,9 @@ def read_file(path: Path, fmt: str = "auto", *, allow_unbalanced: bool = False,
     elif fmt == "drx-td-json":
         tests = drx_td_json.read(path, allow_unbalanced=allow_unbalanced)
     else:
-        tests = cycler_csv.read(path, composition=cycler.composition, active_mass=cycler.active_mass,
-                                rate=cycler.rate, window=cycler.window, allow_unbalanced=allow_unbalanced,
-                                instrument=cycler.instrument)
+        tests = cycler_file.read(path, composition=opts.composition, active_mass=opts.active_mass, rate=opts.rate,
+                            window=opts.window, allow_unbalanced=allow_unbalanced, instrument=opts.instrument,
+                            keep_initial=opts.keep_initial)
     return ParsedFile(path=path, sha256=sha256_file(path), format=fmt, tests=tests)
 
 
