@@ -91,6 +91,11 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
         return
     for msg in summary.skipped:
         click.echo(msg, err=True)
+    for pf in parsed:  # cycles of a cycler file that could not be used are named, never dropped silently
+        for t in pf.tests:
+            for note in t.extra.get("notes", ()):
+                if "left out" in note:
+                    click.echo(f"note: {pf.path}: {note}", err=True)
     click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
                f"{len(summary.materials)} material(s)")
 

@@ -123,7 +123,11 @@ def test_every_file_is_read_or_refused_in_one_line(rel: str) -> None:
     except ImportFileError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
         return
-    assert [p.cycle for p in test.profiles] == list(range(1, len(a.segmentation.counted) + 1))
+    cycles = [p.cycle for p in test.profiles]
+    assert cycles == sorted(set(cycles)) and set(cycles) <= set(range(1, len(a.segmentation.counted) + 1))
+    # a counted cycle left out of the import is named in the test's notes
+    left_out = [n for n in test.extra["notes"] if "left out" in n]
+    assert len(cycles) + len(left_out) == len(a.segmentation.counted)
     assert all(p.profile.voltage.shape == (N_POINTS,) and p.profile.dqdv.shape == (N_POINTS,) for p in test.profiles)
 
 
@@ -230,3 +234,15 @@ def test_reader_for_gcpl_without_current_matches_its_text_export_current() -> No
     mpt = analyse(_file("biologic-mpt/gcpl.pr_182.1.mpt")).run
     busy = np.abs(mpt.current) > 0.5 * np.abs(mpt.current).max()
     np.testing.assert_allclose(np.median(mpr.current[busy]), np.median(mpt.current[busy]), rtol=0.02)
+
+
+@pytest.mark.parametrize("rel", ["neware-ndax/nw4-120-1-6-53.ndax", "generic-csv/p492-13-raw.csv"])
+def test_one_unusable_late_cycle_is_left_out_and_named_not_the_whole_run(rel: str) -> None:
+    from drxlab.profiles.importers.cycler import to_test
+
+    a = analyse(_file(rel))
+    mass = a.mass_g or a.segmentation.counted[0].q_mAh / 200.0
+    test = to_test(analyse(_file(rel), active_mass=None if a.mass_g else mass), composition="Li1.2Mn0.4Ti0.4O2")
+    left_out = [n for n in test.extra["notes"] if "left out" in n]
+    assert left_out and all("rows" in n and "need at least" in n for n in left_out)
+    assert len(test.profiles) == len(a.segmentation.counted) - len(left_out) > 1

@@ -122,14 +122,20 @@ def to_test(a: Analysis, *, composition: str | None, rate: float | None = None,
         raise ImportFileError(f"{where}: capacities are absolute (mAh) and the file states no active mass; "
                               "pass --active-mass in g to normalise to mAh/g")
     mass_mg = a.mass_g * 1000.0
-    built = []
+    built, skipped, first_error = [], [], None
     for s in a.segmentation.counted:
         swhere = f"{where}: rows {s.start + 1}–{s.stop} (cycle {s.cycle})"
         try:
             prof = process_segment(s.voltage, s.capacity / a.mass_g)
         except ProfileError as exc:
-            raise wrap_profile_error(exc, swhere) from None
+            # one unusable cycle (a few points logged before a stop) must not cost the lab the whole
+            # run: it is left out and named; the file is refused only if no cycle is usable
+            first_error = first_error or wrap_profile_error(exc, swhere)
+            skipped.append(f"cycle {s.cycle} (rows {s.start + 1}–{s.stop}) left out: {exc}")
+            continue
         built.append((s, prof, swhere))
+    if not built:
+        raise first_error
     # mA / mg = A/g; ×1000 gives mA/g
     rate_ = float(rate) if rate is not None else round(float(np.median([s.current for s, _, _ in built])) / mass_mg
                                                        * 1000.0, 1)
@@ -144,7 +150,7 @@ def to_test(a: Analysis, *, composition: str | None, rate: float | None = None,
     run, seg = a.run, a.segmentation
     extra = {"format": run.fmt, "reader": run.reader, "charge_cutoff_V": seg.charge_cutoff,
              "instrument_cycles": {s.cycle: s.instrument_cycle for s in seg.counted},
-             "notes": list(seg.notes) + list(run.dropped), "active_mass_source": a.mass_source}
+             "notes": list(seg.notes) + list(run.dropped) + skipped, "active_mass_source": a.mass_source}
     return ParsedTest(source=where, formula=formula, amounts=amts, oxidation_states=states, rate=rate_,
                       v_low=v_low, v_high=v_high, profiles=tuple(parsed), active_mass=a.mass_g,
                       instrument=instrument or str(run.metadata.get("instrument", "")), label=a.path.stem, extra=extra)
