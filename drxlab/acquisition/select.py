@@ -54,12 +54,10 @@ from botorch.utils.multi_objective.hypervolume import Hypervolume, infer_referen
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from drxlab.acquisition.botorch_model import PrecomputedEnsembleModel
+from drxlab.acquisition.kinds import KINDS
 from drxlab.exceptions import CampaignError
 
 __all__ = ["CHUNK", "KINDS", "Selection", "hypervolume_contributions", "select_batch"]
-
-KINDS: tuple[str, ...] = ("ucb", "logei", "pi", "thompson", "greedy", "explore", "pareto", "random")
-"""The acquisition kinds :func:`select_batch` accepts."""
 
 CHUNK = 16384
 """Candidates per BoTorch evaluation (bounds memory at ``CHUNK x s x m`` per call)."""

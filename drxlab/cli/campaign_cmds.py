@@ -9,16 +9,13 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from drxlab.acquisition.select import KINDS
-from drxlab.candidates.generator import count_candidates, first_candidates
+from drxlab.acquisition.kinds import KINDS
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError
 from drxlab.store import queries
-from drxlab.workflow import campaigns, models
-from drxlab.workflow.screening import screen
-from drxlab.workflow.suggest import suggest as suggest_round
+from drxlab.workflow import campaigns
 
 
 @cli.group()
@@ -68,6 +65,8 @@ def _spec(obj: Context, ref: str):
 @pass_ctx
 def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: bool) -> None:
     """Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid)."""
+    from drxlab.candidates.generator import count_candidates, first_candidates
+
     spec = _spec(obj, ref)
     if head is None and not count:
         count = True
@@ -101,6 +100,10 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     """Suggest the next compositions to synthesise: screens the campaign's whole candidate
     space with the DRXNet ensemble, ranks by the acquisition function and records the
     suggestions as proposed samples."""
+    from drxlab.workflow import models
+    from drxlab.workflow.screening import screen
+    from drxlab.workflow.suggest import suggest as suggest_round
+
     if n is not None and n < 1:
         raise CampaignError(f"-n {n} must be ≥ 1 (number of suggestions)")
     store = obj.store()

@@ -11,16 +11,18 @@ import json
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from drxlab.exceptions import ModelError
-from drxlab.model.ensemble import Ensemble
-from drxlab.model.io import RELEASED_MEMBERS, ensemble_bytes, ensemble_from_bytes, load_released_ensemble
 from drxlab.store import queries
 from drxlab.store.tables import ModelVersion
+
+if TYPE_CHECKING:  # torch is imported only where weights are read or written (status, model list stay light)
+    from drxlab.model.ensemble import Ensemble
 
 RELEASED_BASE_URL = (
     "https://raw.githubusercontent.com/zhongpc/DRXNet/c5fba7be2c312a32f9b809d4babe9df55bdfc790/drxnet/pretrained"
@@ -43,6 +45,8 @@ def register(session: Session, ensemble: Ensemble, *, source: str, parent_id: in
 
     Returns ``(version, created)``. ``scope=None`` leaves the current version unchanged.
     """
+    from drxlab.model.io import ensemble_bytes
+
     blob = ensemble_bytes(ensemble)
     sha = hashlib.sha256(blob).hexdigest()
     row = queries.model_by_hash(session, sha)
@@ -61,6 +65,8 @@ def load(version: ModelVersion) -> Ensemble:
     if hashlib.sha256(version.weights).hexdigest() != version.sha256:
         raise ModelError(f"model version {version.id} ({version.sha256[:12]}) is corrupt: its weights do not match "
                          "their recorded sha256; restore the database from a backup or select another version")
+    from drxlab.model.io import ensemble_from_bytes
+
     return ensemble_from_bytes(version.weights, label=f"model version {version.id}")
 
 
@@ -100,6 +106,8 @@ def describe(version: ModelVersion) -> dict:
 def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout: float = 60.0,
                       on_file: Callable[[str], None] | None = None) -> Path:
     """Download model_0..4 into ``dest`` and verify each sha256; raise before anything is kept."""
+    from drxlab.model.io import RELEASED_MEMBERS
+
     dest.mkdir(parents=True, exist_ok=True)
     for name in RELEASED_MEMBERS:
         url = f"{base_url.rstrip('/')}/{name}"
@@ -123,6 +131,8 @@ def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout:
 def pull_released(session: Session, base_url: str = RELEASED_BASE_URL, scope: str = "",
                   on_file: Callable[[str], None] | None = None) -> tuple[ModelVersion, bool]:
     """Download, verify and register the released DRXNet ensemble."""
+    from drxlab.model.io import load_released_ensemble
+
     with tempfile.TemporaryDirectory(prefix="drxnet-") as tmp:
         download_released(Path(tmp), base_url, on_file=on_file)
         ensemble = load_released_ensemble(tmp)
@@ -131,5 +141,7 @@ def pull_released(session: Session, base_url: str = RELEASED_BASE_URL, scope: st
 
 def import_released(session: Session, directory: Path, scope: str = "") -> tuple[ModelVersion, bool]:
     """Register the released checkpoints from a local folder (model_0 … model_4)."""
+    from drxlab.model.io import load_released_ensemble
+
     ensemble = load_released_ensemble(directory)
     return register(session, ensemble, source="released", training={"origin": str(directory)}, scope=scope)
