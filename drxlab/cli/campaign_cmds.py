@@ -12,6 +12,7 @@ from tqdm import tqdm
 from drxlab.acquisition.kinds import KINDS
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError
 from drxlab.store import queries
@@ -94,6 +95,7 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 @click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json.")
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
 def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: float | None, min_distance: float | None,
             seed: int | None, model_ref: str | None, out: str | None, as_json: bool) -> None:

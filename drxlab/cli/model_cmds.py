@@ -7,6 +7,7 @@ import click
 
 from drxlab.chem import compositions
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.workflow import models
 
@@ -91,6 +92,7 @@ def use(obj: Context, version: str, campaign: str) -> None:
 @click.option("--campaign", default="", help="Use this campaign's current model.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Save Q(V) with its σ band as PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output, with the curves.")
+@threads_option()
 @pass_ctx
 def predict(obj: Context, composition: tuple[str, ...], rate: float, window: tuple[float, float], cycle: int,
             version: str | None, campaign: str, plot: str | None, as_json: bool) -> None:
