@@ -40,6 +40,7 @@ from drxlab.exceptions import CampaignError
 GRID_TOLERANCE = 1e-9  # an amount is on the grid when amount / step is within this of an integer
 CATION_SUM = 2  # cations (and anions) per rocksalt formula unit
 OBJECTIVE_KINDS: tuple[str, ...] = ("capacity", "retention", "cycle_capacity", "energy")
+OBJECTIVE_UNITS = {"capacity": "mAh/g", "cycle_capacity": "mAh/g", "energy": "mWh/g", "retention": "ratio"}
 ACQUISITION_KINDS: tuple[str, ...] = ("ucb", "logei", "pi", "thompson", "greedy", "explore", "pareto")
 _SPECIES_RE = re.compile(r"^([A-Z][a-z]?)(\d*)\+$")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -93,6 +94,20 @@ class Objective:
     cycle: int = 1
     base_rate: float | None = None
     weight: float = 1.0
+
+    @property
+    def unit(self) -> str:
+        """``"mAh/g"``, ``"mWh/g"`` or ``"ratio"``."""
+        return OBJECTIVE_UNITS[self.kind]
+
+    @property
+    def header(self) -> str:
+        """A table header saying what the objective is, e.g. ``'capacity_30: cycle 30 (mAh/g)'``."""
+        if self.kind == "retention":
+            what = f"Q({self.rate:g}) / Q({self.base_rate:g} mA/g)"
+        else:
+            what = "energy" if self.kind == "energy" else f"cycle {self.cycle}"
+        return f"{self.name}: {what} ({self.unit})"
 
 
 @dataclass(frozen=True)
