@@ -89,6 +89,19 @@ def quiet_third_party_warnings() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*(oxidation state|electronegativit)")
 
 
+def click_command() -> tuple[str, dict[str, Any]]:
+    """The running command's path and its parameters (``--db`` left out), for the audit log."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return "", {}
+    args: dict[str, Any] = {}
+    node: click.Context | None = ctx
+    while node is not None:
+        args = {**{k: v for k, v in node.params.items() if k != "db"}, **args}
+        node = node.parent
+    return ctx.command_path, args
+
+
 class Context:
     """Lazily opened store shared by the commands of one invocation."""
 
@@ -158,4 +171,9 @@ def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:
     ensemble on them, and ranks candidate compositions by predicted capacity (mAh/g) and its
     uncertainty σ_Q.
     """
+    from drxlab.store.db import set_audit_source
+
+    # every store write of a command (through Context or a store the command opens itself, as
+    # demo and simulate do) is logged with the command line
+    set_audit_source(click_command)
     ctx.obj = Context(db, quiet)

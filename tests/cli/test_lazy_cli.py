@@ -75,3 +75,18 @@ def test_warning_filters_end_with_the_command() -> None:
 
     CliRunner().invoke(cli, ["--version"])
     assert warnings.filters == before
+
+
+def test_writes_of_a_lazily_loaded_command_are_audited_with_its_command_line(db_path: Path) -> None:
+    import sqlite3
+
+    spec = Path(__file__).resolve().parents[2] / "campaigns" / "li-mn-o-f.toml"
+    out = subprocess.run([sys.executable, "-m", "drxlab", "--db", str(db_path), "campaign", "add", str(spec)],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    con = sqlite3.connect(db_path)
+    try:
+        commands = [r[0] for r in con.execute("SELECT command FROM auditlog")]
+    finally:
+        con.close()
+    assert commands and set(commands) == {"drxlab campaign add"}
