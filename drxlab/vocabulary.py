@@ -64,6 +64,10 @@ class AcquisitionKind(StrEnum):
     def multi_objective(self) -> bool:
         return self is AcquisitionKind.PARETO
 
+    def value_label(self, unit: str) -> str:
+        """What its acquisition value is, for table headers: ``'UCB = mean + κσ (mAh/g)'``."""
+        return _ACQUISITION_VALUE[self].format(unit=unit)
+
 
 _ACQUISITION_HELP = {
     AcquisitionKind.UCB: "mean + κσ_Q",
@@ -74,6 +78,17 @@ _ACQUISITION_HELP = {
     AcquisitionKind.EXPLORE: "σ_Q only",
     AcquisitionKind.PARETO: "non-dominated layers of several objectives",
     AcquisitionKind.RANDOM: "uniform random picks (the baseline)",
+}
+
+_ACQUISITION_VALUE = {  # ``{unit}`` is the primary objective's
+    AcquisitionKind.UCB: "UCB = mean + κσ ({unit})",
+    AcquisitionKind.LOGEI: "log expected improvement",
+    AcquisitionKind.PI: "log P(improvement)",
+    AcquisitionKind.THOMPSON: "drawn member's prediction ({unit})",
+    AcquisitionKind.GREEDY: "mean ({unit})",
+    AcquisitionKind.EXPLORE: "σ ({unit})",
+    AcquisitionKind.PARETO: "hypervolume contribution",
+    AcquisitionKind.RANDOM: "random score (0–1)",
 }
 
 

@@ -1,30 +1,35 @@
 """Acquisition: rank precomputed ensemble predictions with BoTorch and pick diverse batches.
 
 Receives plain arrays (candidate features, member predictions); never imports the store, the CLI
-or the model package.
+or the model package. Names load on first use (PEP 562), so that
+importing a light submodule (domain flags) does not import torch and BoTorch.
 """
 from __future__ import annotations
 
-from drxlab.acquisition.botorch_model import PopulationEnsemblePosterior, PrecomputedEnsembleModel
-from drxlab.acquisition.domain import (
-    DISTANCE_THRESHOLD,
-    SIGMA_FACTOR,
-    domain_flag,
-    nearest_known,
-    sigma_threshold,
-)
-from drxlab.acquisition.select import KINDS, Selection, hypervolume_contributions, select_batch
+import importlib
+from typing import Any
 
-__all__ = [
-    "DISTANCE_THRESHOLD",
-    "KINDS",
-    "SIGMA_FACTOR",
-    "PopulationEnsemblePosterior",
-    "PrecomputedEnsembleModel",
-    "Selection",
-    "domain_flag",
-    "hypervolume_contributions",
-    "nearest_known",
-    "select_batch",
-    "sigma_threshold",
-]
+_WHERE = {
+    "PopulationEnsemblePosterior": "botorch_model",
+    "PrecomputedEnsembleModel": "botorch_model",
+    "DISTANCE_THRESHOLD": "domain",
+    "SIGMA_FACTOR": "domain",
+    "domain_flag": "domain",
+    "nearest_known": "domain",
+    "sigma_threshold": "domain",
+    "KINDS": "select",
+    "Selection": "select",
+    "hypervolume_contributions": "select",
+    "select_batch": "select",
+}
+
+__all__ = (  # noqa: RUF022  (grouped by module, as _WHERE)
+    "PopulationEnsemblePosterior", "PrecomputedEnsembleModel", "DISTANCE_THRESHOLD", "SIGMA_FACTOR", "domain_flag",
+    "nearest_known", "sigma_threshold", "KINDS", "Selection", "hypervolume_contributions", "select_batch",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

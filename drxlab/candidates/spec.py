@@ -147,7 +147,17 @@ class Objective:
 
     @property
     def unit(self) -> str:
+        """``"mAh/g"``, ``"mWh/g"`` or ``"ratio"``."""
         return self.kind.unit
+
+    @property
+    def header(self) -> str:
+        """A table header saying what the objective is, e.g. ``'capacity_30: cycle 30 (mAh/g)'``."""
+        if self.kind == "retention":
+            what = f"Q({self.rate:g}) / Q({self.base_rate:g} mA/g)"
+        else:
+            what = "energy" if self.kind == "energy" else f"cycle {self.cycle}"
+        return f"{self.name}: {what} ({self.unit})"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 
 DEFAULT_CHECKPOINTS = Path("..") / "shared" / "drxnet-upstream" / "pretrained"
@@ -40,15 +41,15 @@ def bench() -> None:
 @click.option("--checkpoints", default=None, help="Released checkpoint folder [default: ../shared/…/pretrained, "
               "else the current model].")
 @click.option("--n", "n", type=int, default=4000, show_default=True, help="Compositions to screen.")
-@click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
-def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, threads: int, as_json: bool) -> None:
+def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, as_json: bool) -> None:
     """Compositions/s for capacity screening and full curves vs the per-point reference path."""
     from drxlab.bench.predict import bench_predict
 
     what, ens = _ensemble(obj, checkpoints)
-    _show(f"bench predict: {what}, {len(ens)} members", bench_predict(ens, n, threads=threads), as_json)
+    _show(f"bench predict: {what}, {len(ens)} members", bench_predict(ens, n, threads=None), as_json)
 
 
 @bench.command("suggest")
@@ -56,14 +57,24 @@ def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, threads: in
               type=click.Path(exists=True, dir_okay=False))
 @click.option("--size", type=int, default=100_000, show_default=True, help="Candidates (the space is widened to it).")
 @click.option("--checkpoints", default=None)
+@click.option("--competing-load", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Instead time suggest alone and beside this many CPU-bound processes (started and stopped "
+                   "here), with drxlab's thread choice and with torch's default of one thread per core.")
+@click.option("--baseline-size", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Candidates timed with torch's default threads under --competing-load.")
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
-def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str | None, as_json: bool) -> None:
+def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str | None, competing_load: int,
+                      baseline_size: int, as_json: bool) -> None:
     """Time suggest end to end on a ~10⁵-candidate space: shares of enumeration, prediction, acquisition."""
-    from drxlab.workflow.bench import bench_space, bench_suggest
+    from drxlab.workflow.bench import bench_space, bench_suggest, bench_suggest_load
 
     what, ens = _ensemble(obj, checkpoints)
     spec = bench_space(Path(spec_path), size)
+    if competing_load:
+        res = bench_suggest_load(ens, spec, load=competing_load, limit=size, baseline_limit=min(baseline_size, size))
+        return _show(f"bench suggest beside {competing_load} CPU-bound process(es): {what}", res, as_json)
     _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
 
 
@@ -71,6 +82,7 @@ def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str 
 @click.option("--checkpoints", default=None)
 @click.option("--epochs", type=int, default=20, show_default=True, help="As `drxlab finetune` uses.")
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
 def bench_finetune_cmd(obj: Context, checkpoints: str | None, epochs: int, as_json: bool) -> None:
     """Time fine-tuning the ensemble on 8 new first-cycle profiles (synthetic lab) with replay."""

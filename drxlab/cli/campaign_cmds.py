@@ -7,17 +7,15 @@ from pathlib import Path
 
 import click
 
-from drxlab.candidates.generator import count_candidates, first_candidates
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError
 from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.vocabulary import AcquisitionKind, describe, values
-from drxlab.workflow import campaigns, models
-from drxlab.workflow.screening import screen
-from drxlab.workflow.suggest import suggest as suggest_round
+from drxlab.workflow import campaigns
 
 
 @cli.group()
@@ -67,6 +65,8 @@ def _spec(obj: Context, ref: str):
 @pass_ctx
 def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: bool) -> None:
     """Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid)."""
+    from drxlab.candidates.generator import count_candidates, first_candidates
+
     spec = _spec(obj, ref)
     if head is None and not count:
         count = True
@@ -79,8 +79,10 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
     if as_json:
         return echo_json([{"formula": c.formula, "amounts": dict(c.amounts), "F": c.f, "class": c.composition_class,
                            "oxidation_states": dict(c.oxidation_states)} for c in rows])
-    click.echo(table([(c.formula, c.composition_class, c.f, " ".join(f"{k}:{v:g}" for k, v in c.oxidation_states.items()))
-                      for c in rows], ["composition", "class", "F (per f.u.)", "species (per f.u.)"], [0, 0, 2, 0]))
+    # :g shows the grid's own digits (0.025 stays 0.025; a fixed 2 decimals rounds it to 0.03 or 0.02)
+    click.echo(table([(c.formula, c.composition_class, f"{c.f:g}",
+                       " ".join(f"{k}:{v:g}" for k, v in c.oxidation_states.items())) for c in rows],
+                     ["composition", "class", "F (per f.u.)", "species (per f.u.)"], [0, 0, 0, 0]))
 
 
 @cli.command()
@@ -96,12 +98,17 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None,
               help="Also write a lab sheet (.csv/.xlsx) for `log --batch`: one row per suggested sample.")
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
 def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: float | None, min_distance: float | None,
             seed: int | None, model_ref: str | None, out: str | None, sheet: str | None, as_json: bool) -> None:
     """Suggest the next compositions to synthesise: screens the campaign's whole candidate
     space with the DRXNet ensemble, ranks by the acquisition function and records the
     suggestions as proposed samples."""
+    from drxlab.workflow import models
+    from drxlab.workflow.screening import screen
+    from drxlab.workflow.suggest import suggest as suggest_round
+
     if n is not None and n < 1:
         raise CampaignError(f"-n {n} must be ≥ 1 (number of suggestions)")
     store = obj.store()
@@ -123,6 +130,7 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     if as_json:
         return echo_json(data)
     names = list(rnd.rows[0].objectives) if rnd.rows else ["objective"]
+    objectives = {o.name: o for o in spec.objectives}
     click.echo(f"campaign {rnd.campaign} (rev {rnd.revision}), round {rnd.round}: {len(rnd.rows)} of "
                f"{rnd.n_candidates} candidates by {rnd.kind} with model version {rnd.model_version}; "
                f"min pairwise L1 distance {rnd.min_distance:.3f}")
@@ -132,8 +140,11 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     rows = [(r.rank, r.sample_id, r.formula, r.klass, r.predicted, r.sigma,
              *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
              r.acquisition, r.nearest or "—", r.distance if r.nearest else None, r.domain) for r in rnd.rows]
-    headers = ["rank", "sample", "composition", "class", f"{names[0]} (mAh/g)", "σ_Q (mAh/g)", *extra,
-               "acq. value", "nearest known", "L1 dist.", "domain"]
+    unit = objectives[names[0]].unit if names[0] in objectives else "mAh/g"
+    headers = ["rank", "sample", "composition", "class", f"{names[0]} ({unit})",
+               "σ_Q (mAh/g)" if unit == "mAh/g" else f"σ ({unit})",
+               *(objectives[k].header + " ± σ" if k in objectives else k for k in extra),
+               AcquisitionKind(rnd.kind).value_label(unit), "nearest known", "L1 dist.", "domain"]
     click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
 
 

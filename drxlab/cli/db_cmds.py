@@ -1,8 +1,7 @@
-"""Store maintenance commands: db backup / restore / check; registers the audit-log source."""
+"""Store maintenance commands: db backup / restore / check."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -10,23 +9,7 @@ from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import StoreError
 from drxlab.store import backup as backups
-from drxlab.store.db import resolve_url, set_audit_source, sqlite_path
-
-
-def _click_command() -> tuple[str, dict[str, Any]]:
-    """The running command's path and its parameters (``--db`` left out), for the audit log."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return "", {}
-    args: dict[str, Any] = {}
-    node: click.Context | None = ctx
-    while node is not None:
-        args = {**{k: v for k, v in node.params.items() if k != "db"}, **args}
-        node = node.parent
-    return ctx.command_path, args
-
-
-set_audit_source(_click_command)
+from drxlab.store.db import resolve_url, sqlite_path
 
 
 @cli.group()

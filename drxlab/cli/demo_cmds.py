@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import table
 from drxlab.progress import bars
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the workflow modules import torch: loaded only when the dem
 @click.option("--epochs", type=int, default=10, show_default=True,
               help="Training epochs per member of the virtual lab's ensemble.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@threads_option()
 @pass_ctx
 def demo(obj: Context, out: str, model_dir: str | None, example_dir: str | None, n_seed: int, epochs: int,
          seed: int) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 
 from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import ConditionError
 from drxlab.lab.noise import NoiseModel
@@ -36,6 +37,10 @@ def _noise(noise: bool, failures: bool) -> NoiseModel:
     return NoiseModel() if failures else NoiseModel(failure_rate=0.0)
 
 
+def _drxnet_oracle(kwargs: dict) -> bool:
+    return kwargs["oracle"].startswith("drxnet")  # the synthetic oracle runs no model
+
+
 @cli.group()
 def lab() -> None:
     """The virtual DRX lab: "synthesise and cycle" compositions with an oracle (flagged virtual)."""
@@ -52,6 +57,7 @@ def lab() -> None:
 @click.option("--noise/--no-noise", default=True, show_default=True, help="Measurement noise model.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@threads_option(needed=_drxnet_oracle)
 @pass_ctx
 def measure_cmd(obj: Context, composition: str, oracle: str, rate: float, window: tuple[float, float], cycles: str,
                 campaign: str | None, noise: bool, seed: int, as_json: bool) -> None:
@@ -82,6 +88,7 @@ def measure_cmd(obj: Context, composition: str, oracle: str, rate: float, window
 @click.option("--oracle", default="synthetic", show_default=True, help="synthetic | drxnet:VERSION[/MEMBER].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--noise/--no-noise", default=True, show_default=True)
+@threads_option(needed=_drxnet_oracle)
 @pass_ctx
 def seed_cmd(obj: Context, campaign: str | None, n: int, classes: str, oracle: str, seed: int, noise: bool) -> None:
     """Measure a spread of compositions (several rates and cycles each), like a lab's history."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.profiles import importers
 from drxlab.progress import ProgressBar
@@ -22,6 +23,7 @@ from drxlab.workflow import results, training
               help="Network size: the paper's (released) or a small one for quick runs.")
 @click.option("--classes", default=None, help="Train only on these composition classes, e.g. 2TM.")
 @click.option("--campaign", default="", help="Make the new version current for this campaign [default: lab].")
+@threads_option()
 @pass_ctx
 def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: str, classes: str | None,
           campaign: str) -> None:
@@ -59,6 +61,7 @@ def _finetune_report(res) -> None:
 @click.option("--epochs", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
 def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool) -> None:
     """Update the current ensemble with the profiles it has not seen (with replay of old data);
@@ -97,6 +100,7 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
 @click.option("--allow-unbalanced", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
+@threads_option(needed=lambda kw: kw["then_finetune"])
 @pass_ctx
 def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
         fmt: str, rate: float | None, window, active_mass: float | None, keep_initial_discharge: bool,
@@ -176,11 +180,12 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", type=click.Choice(list(training.MODEL_SIZES)), default="released", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
 def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: bool, members: int, epochs: int,
              seed: int, size: str, as_json: bool) -> None:
-    """Composition-split test of the DRXNet recipe (paper, Fig. 3): train on some classes, report
-    capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
+    """Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some
+    classes, report capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
     from drxlab.workflow.evaluate import evaluate_split
 
     bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)

@@ -8,6 +8,7 @@ import click
 from drxlab.chem import compositions
 from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.workflow import models
 
@@ -91,8 +92,9 @@ def use(obj: Context, version: str, campaign: str) -> None:
 @click.option("--cycle", type=int, default=1, show_default=True, help="Cycle number (1 = first discharge).")
 @click.option("--model", "version", default=None, help="Model version id or sha256 prefix [default: current].")
 @click.option("--campaign", default="", help="Use this campaign's current model.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Save Q(V) with its σ band as PNG.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Save the predicted Q(V) curves with their ±1 σ_Q band as PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output, with the curves.")
+@threads_option()
 @pass_ctx
 def predict(obj: Context, composition: tuple[str, ...], rate: float, window: tuple[float, float], cycle: int,
             version: str | None, campaign: str, plot: str | None, as_json: bool) -> None:
@@ -121,5 +123,6 @@ def predict(obj: Context, composition: tuple[str, ...], rate: float, window: tup
     if plot:
         from drxlab.report.figures import curve_plot
 
-        curve_plot(pred, formulas, plot)
+        curve_plot(pred, formulas, plot, conditions=f"{rate:g} mA/g, {window[0]:g}–{window[1]:g} V, cycle {cycle}; "
+                                                     f"DRXNet model version {row.id} ({row.source})")
         click.echo(f"plot written to {plot}", err=True)

@@ -16,9 +16,12 @@ from drxlab.cli.render import echo_json
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
               help="html: one file, figures embedded; md: figures as PNG files in <out>_files/ "
                    "[default: from --out's suffix, else html].")
+@click.option("--map-axes", nargs=2, default=None, metavar="X Y",
+              help="Elements on the composition map's axes, amounts per formula unit [default: Li F].")
 @click.option("--json", "as_json", is_flag=True, help="Also print the report's numbers as JSON.")
 @pass_ctx
-def report(obj: Context, name: str, out: str | None, fmt: str | None, as_json: bool) -> None:
+def report(obj: Context, name: str, out: str | None, fmt: str | None, map_axes: tuple[str, str] | None,
+           as_json: bool) -> None:
     """Write a campaign report: best-so-far by round, prospective parity, σ calibration, measured vs
     predicted curves, composition map, suggestion / lineage / inventory tables.
 
@@ -29,7 +32,7 @@ def report(obj: Context, name: str, out: str | None, fmt: str | None, as_json: b
 
     fmt = fmt or ("md" if out and Path(out).suffix.lower() == ".md" else "html")
     with obj.store(create=False).reader() as s:
-        data = collect(s, name)
+        data = collect(s, name, map_axes=tuple(map_axes) if map_axes else None)
     path = Path(out or f"{data.campaign}-report.{fmt}")
     written = write_report(data, path, fmt)
     if as_json:

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
+from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.progress import bars
 from drxlab.vocabulary import AcquisitionKind
@@ -27,6 +28,7 @@ from drxlab.vocabulary import AcquisitionKind
               help="Epochs of the initial ensemble trained on the starting data.")
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@threads_option()
 @pass_ctx
 def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int, strategies: str, seeds: int,
              start_from: str, n_start: int, start_epochs: int, out: str, as_json: bool) -> None:

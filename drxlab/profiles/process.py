@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import UnivariateSpline
 
 from drxlab.exceptions import ProfileError
 
@@ -153,6 +152,8 @@ def process_segment(
     if v.size > MAX_SPLINE_POINTS:
         v, q = _thin(v, q, THIN_BINS)
     s = v.size * _noise_variance(q)
+    from scipy.interpolate import UnivariateSpline  # here: scipy costs 0.3 s to import on light commands
+
     spline = UnivariateSpline(v, q, k=3, s=max(s, 1e-8 * v.size))
     grid = np.linspace(v[0], v[-1], n_points)
     q_grid = spline(grid)

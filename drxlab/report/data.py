@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,6 @@ from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import campaigns, models
 
 MAX_PANELS = 12  # discharge-curve small multiples
-MAX_CANDIDATES = 3000  # untested candidates drawn for the composition map
 RATE_TOLERANCE = 1e-6  # mA/g; a test "is at" the objective's rate within this
 SECTIONS = ("progress", "parity", "calibration", "curves", "space", "tables")
 
@@ -145,20 +145,26 @@ class CurvePanel:
 
 @dataclass(frozen=True)
 class SpaceMap:
-    """2-D PCA projection of element-amount vectors (per formula unit).
+    """The candidate space and the samples on two element amounts per formula unit (chemistry
+    axes a chemist reads directly: by default Li vs F, as in the DRXNet paper's Li–Mn–O–F map).
 
     Attributes:
-        elements: columns of the amount vectors.
-        explained: variance fraction of PC1 and PC2.
-        candidates: ``k x 2`` random untested candidates; ``groups``: status -> ``n x 2``.
+        elements: the candidate space's elements.
+        axes: the elements on x and y (amount per formula unit).
+        candidates: ``k x 2`` distinct (x, y) points of untested candidates; ``counts``: ``k``
+            candidates at each point (many compositions share an (x, y) point).
+        groups: status -> ``n x 2`` sample positions.
         n_space: size of the candidate space.
+        step: the space's grid step, per f.u.
     """
 
     elements: tuple[str, ...]
-    explained: tuple[float, float]
+    axes: tuple[str, str]
     candidates: np.ndarray
+    counts: np.ndarray
     groups: dict[str, np.ndarray]
     n_space: int
+    step: float
 
 
 @dataclass(frozen=True)
@@ -224,8 +230,8 @@ class ReportData:
                               "predicted_sigma": None if p.pred_std is None else float(p.pred_std[0])}
                              for p in self.panels],
             "space": None if self.space is None else {
-                "n_candidates": self.space.n_space, "n_shown": len(self.space.candidates),
-                "elements": list(self.space.elements), "explained_variance": list(self.space.explained),
+                "n_candidates": self.space.n_space, "n_untested": int(self.space.counts.sum()),
+                "elements": list(self.space.elements), "axes": list(self.space.axes),
                 "groups": {k: len(v) for k, v in self.space.groups.items()}},
             "pareto": None if self.pareto is None else {
                 "objectives": list(self.pareto.names), "units": list(self.pareto.units),
@@ -236,12 +242,13 @@ class ReportData:
 
 
 # ---------------------------------------------------------------- collection
-def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS, max_candidates: int = MAX_CANDIDATES,
-            seed: int = 0) -> ReportData:
+def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS,
+            map_axes: tuple[str, str] | None = None) -> ReportData:
     """Read everything the report of campaign ``name`` shows (its latest spec revision's objectives).
 
     ``name`` may also be a campaign file, whose ``[campaign] name`` is used (nothing is
-    registered). Raises :class:`CampaignError` for an unknown campaign.
+    registered). ``map_axes``: the composition map's two elements (default :func:`map_axes`).
+    Raises :class:`CampaignError` for an unknown campaign or a map axis not in its space.
     """
     camp, spec = _campaign(session, name)
     ids = queries.campaign_ids(session, camp.name)
@@ -251,7 +258,7 @@ def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS, max_ca
     rounds, syntheses = _progress(rows, notes, obj)
     coverage = _coverage(rows, notes)
     panels = _panels(session, rows, max_panels, notes)
-    space = _space(spec, rows, max_candidates, seed, notes)
+    space = _space(spec, rows, map_axes, notes)
     pareto = _pareto(spec, rows, notes)
     lineage = _lineage(session, camp.name, rows)
     inventory = {"campaign": queries.report_inventory(session, ids), "store": queries.report_inventory(session)}
@@ -435,55 +442,43 @@ def _panels(session: Session, rows: list[SampleRow], max_panels: int, notes: dic
     return out
 
 
-def _space(spec: CampaignSpec, rows: list[SampleRow], max_candidates: int, seed: int,
+def map_axes(elements: Sequence[str], amounts: np.ndarray) -> tuple[str, str]:
+    """Default composition-map axes: Li and F per formula unit (the DRXNet paper's Li–Mn–O–F map);
+    where F does not vary, Li and the element whose amount varies most."""
+    spread = {el: float(np.ptp(amounts[:, i])) if len(amounts) else 0.0 for i, el in enumerate(elements)}
+    if spread.get("F", 0.0) > 0:
+        return "Li", "F"
+    rest = [el for el in elements if el not in ("Li", "O")]
+    return "Li", max(rest, key=lambda el: spread[el], default="O")
+
+
+def _space(spec: CampaignSpec, rows: list[SampleRow], axes: tuple[str, str] | None,
            notes: dict[str, list[str]]) -> SpaceMap | None:
     try:
         chunks = list(iter_candidates(spec))
     except CampaignError as exc:
         notes["space"].append(f"The candidate space cannot be enumerated: {exc}")
         return None
-    cand_els = chunks[0].elements
+    elements = tuple(chunks[0].elements)
     amounts = np.concatenate([c.amounts for c in chunks])
-    extra = sorted({el for r in rows for el in r.amounts if el not in cand_els})
-    elements = tuple(cand_els) + tuple(extra)
-    vec = {r.sample_id: np.array([r.amounts.get(el, 0.0) for el in elements]) for r in rows}
-    taken = {tuple(np.round(v[:len(cand_els)], 6)) for v in vec.values() if not v[len(cand_els):].any()}
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(amounts), size=min(len(amounts), max_candidates + len(taken)), replace=False)
-    pick = np.sort([i for i in pick if tuple(np.round(amounts[i], 6)) not in taken][:max_candidates])
-    cands = np.hstack([amounts[pick], np.zeros((len(pick), len(extra)))])
+    axes = axes or map_axes(elements, amounts)
+    for el in axes:
+        if el not in elements:
+            raise CampaignError(f"composition-map axis {el!r} is not an element of campaign {spec.name!r}; "
+                                f"choose from {', '.join(elements)}")
+    cols = [elements.index(el) for el in axes]
+    taken = {tuple(round(r.amounts.get(el, 0.0), 6) for el in elements) for r in rows}
+    untested = np.fromiter((tuple(round(a, 6) for a in row) not in taken for row in amounts.tolist()), bool,
+                           len(amounts))
+    points, counts = np.unique(np.round(amounts[untested][:, cols], 6), axis=0, return_counts=True)
+    at = {r.sample_id: [r.amounts.get(el, 0.0) for el in axes] for r in rows}
     groups_rows = {"tested": [r for r in rows if r.measured is not None],
                    "failed": [r for r in rows if r.status == SampleStatus.FAILED],
                    "suggested": [r for r in rows if r.measured is None and r.status != SampleStatus.FAILED]}
-    X = np.vstack([cands] + [vec[r.sample_id][None] for r in rows]) if rows else cands
-    proj, explained = pca_2d(X)
-    at = {r.sample_id: proj[len(cands) + i] for i, r in enumerate(rows)}
-    groups = {k: np.array([at[r.sample_id] for r in v]).reshape(-1, 2) for k, v in groups_rows.items()}
+    groups = {k: np.array([at[r.sample_id] for r in v], dtype=float).reshape(-1, 2) for k, v in groups_rows.items()}
     if not rows:
         notes["space"].append("No suggestions yet: the map shows only candidates of the space.")
-    return SpaceMap(elements, explained, proj[:len(cands)], groups, len(amounts))
-
-
-def pca_2d(X: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    """Project ``n x d`` rows on their first two principal components (numpy SVD).
-
-    Returns the ``n x 2`` scores (same unit as ``X``) and the variance fraction of each
-    component. Signs are fixed so each component's largest loading is positive.
-    """
-    Xc = X - X.mean(0)
-    if len(X) < 2:
-        return np.zeros((len(X), 2)), (0.0, 0.0)
-    _, s, vt = np.linalg.svd(Xc, full_matrices=False)
-    vt = vt[:2]
-    sign = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
-    vt = vt * np.where(sign == 0, 1.0, sign)[:, None]
-    scores = Xc @ vt.T
-    total = float((s ** 2).sum())
-    ev = [float(x ** 2 / total) if total > 0 else 0.0 for x in s[:2]]
-    if scores.shape[1] < 2:
-        scores = np.hstack([scores, np.zeros((len(X), 2 - scores.shape[1]))])
-        ev += [0.0] * (2 - len(ev))
-    return scores, (ev[0], ev[1])
+    return SpaceMap(elements, axes, points.reshape(-1, 2), counts, groups, len(amounts), spec.step)
 
 
 def _pareto(spec: CampaignSpec, rows: list[SampleRow], notes: dict[str, list[str]]) -> Pareto | None:

@@ -1,5 +1,8 @@
-"""Matplotlib figures (Agg backend, no display needed); axes always carry units."""
+"""Matplotlib figures (Agg backend, no display needed); axes always carry units, figures a title
+that says what was plotted and under which conditions, so a PNG read alone makes sense."""
 from __future__ import annotations
+
+import re
 
 import matplotlib
 
@@ -7,22 +10,56 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+BAND_LABEL = "ensemble ±1 σ_Q (spread of the members, uncalibrated)"
 
-def curve_plot(pred, labels: list[str], path: str, measured: list[tuple[np.ndarray, np.ndarray]] | None = None) -> None:
-    """Predicted Q(V) with its ±σ band per composition (and measured curves if given) → PNG."""
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
-    for i, label in enumerate(labels):
-        v, m, s = pred.voltage[i], pred.q_mean[i], pred.q_std[i]
-        line, = ax.plot(m, v, label=f"{label} (pred.)")
-        ax.fill_betweenx(v, m - s, m + s, color=line.get_color(), alpha=0.25, lw=0)
-        if measured and i < len(measured) and measured[i] is not None:
-            ax.plot(measured[i][1], measured[i][0], "--", color=line.get_color(), label=f"{label} (measured)")
-    ax.set_xlabel("Capacity Q (mAh/g)")
-    ax.set_ylabel("Voltage (V)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+
+def wrap_formula(formula: str, width: int) -> str:
+    """A formula broken between elements into lines of at most ``width`` characters.
+
+    >>> wrap_formula("Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", 20)
+    'Li1.2Mn0.1Mg0.1Cr0.3\\nTi0.2Nb0.1O1.8F0.2'
+    """
+    lines = [""]
+    for part in re.findall(r"[A-Z][a-z]?[^A-Z]*", formula) or [formula]:
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(lines)
+
+
+def curve_plot(pred, labels: list[str], path: str, measured: list[tuple[np.ndarray, np.ndarray]] | None = None, *,
+               conditions: str = "") -> None:
+    """Predicted Q(V) with its ±σ band per composition (and measured curves if given) → PNG.
+
+    ``conditions`` (e.g. "20 mA/g, 1.5–4.8 V, cycle 1, model version 3") goes in the title with
+    the composition(s).
+    """
+    fig = curve_figure(pred, labels, measured, conditions=conditions)
     fig.savefig(path)
     plt.close(fig)
+
+
+def curve_figure(pred, labels: list[str], measured: list[tuple[np.ndarray, np.ndarray]] | None = None, *,  # noqa: ANN001
+                 conditions: str = ""):  # noqa: ANN201  (matplotlib Figure)
+    """The figure of :func:`curve_plot`."""
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
+    for i, label in enumerate(labels):
+        v, m, s = pred.voltage[i], pred.q_mean[i], pred.q_std[i]
+        line, = ax.plot(m, v, label=f"{label}: ensemble mean")
+        ax.fill_betweenx(v, m - s, m + s, color=line.get_color(), alpha=0.25, lw=0)
+        if measured and i < len(measured) and measured[i] is not None:
+            ax.plot(measured[i][1], measured[i][0], "--", color=line.get_color(), label=f"{label}: measured")
+    ax.set_xlabel("Discharge capacity Q (mAh/g)")
+    ax.set_ylabel("Voltage (V)")
+    handles, _ = ax.get_legend_handles_labels()
+    band = Patch(color=handles[0].get_color() if len(labels) == 1 else "0.6", alpha=0.25, label=BAND_LABEL)
+    ax.legend(handles=[*handles, band], fontsize=7, loc="lower left")
+    what = wrap_formula(labels[0], 48) if len(labels) == 1 else f"{len(labels)} compositions"
+    ax.set_title(f"Predicted discharge curve: {what}" + (f"\n{conditions}" if conditions else ""), fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------- campaign report figures
@@ -72,7 +109,9 @@ def progress_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
         ax.plot(*zip(*pts), "o", ms=3, color="0.7", label="measured samples")
     if measured:
         xs = [(r.round, r.best_so_far) for r in data.rounds if r.best_so_far is not None]
-        ax.plot(*zip(*xs), "-o", color="C0", label="best measured so far")
+        # best-so-far only changes when a round is measured: steps, not slopes between rounds
+        ax.step(*zip(*xs), where="post", color="C0")
+        ax.plot(*zip(*xs), "o", color="C0", label="best measured so far")
     xs = [(r.round, r.predicted_best) for r in data.rounds if r.predicted_best is not None]
     if xs:
         ax.plot(*zip(*xs), "--s", mfc="none", color="C1", label="predicted best of the round")
@@ -88,6 +127,9 @@ def progress_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
         ax.set_xlabel("number of syntheses")
         ax.set_ylabel(f"best measured {_label(data)}")
         _integer_axis(ax.xaxis)
+    o = data.objective
+    fig.suptitle(f"Campaign {data.campaign}: {o.name} at {o.rate:g} mA/g, {o.window[0]:g}–{o.window[1]:g} V, "
+                 f"cycle {o.cycle}", fontsize=10)
     return png(fig)
 
 
@@ -153,15 +195,17 @@ def curves_figure(data) -> bytes | None:  # noqa: ANN001
         return None
     ncol = min(PANEL_COLUMNS, len(panels))
     nrow = -(-len(panels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.5 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.8 * nrow), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, p in zip(axes.flat, panels):
         if p.pred_q is not None:
-            ax.plot(p.pred_q, p.pred_v, color="C0", lw=1, label=f"predicted (v{p.model_version}) ± σ")
+            ax.plot(p.pred_q, p.pred_v, color="C0", lw=1, label=f"predicted (model v{p.model_version}) ±1 σ_Q")
             ax.fill_betweenx(p.pred_v, p.pred_q - p.pred_std, p.pred_q + p.pred_std, color="C0", alpha=0.25, lw=0)
         ax.plot(p.measured_q, p.measured_v, "k", lw=1, label="measured")
-        ax.set_title(f"#{p.sample_id} r{p.round} {p.formula}\n{p.rate:g} mA/g, cycle {p.cycle}", fontsize=6.5)
+        # a panel is ~2.9 in wide: the formula is broken between elements rather than cut at the edge
+        ax.set_title(f"sample {p.sample_id}, round {p.round}\n{wrap_formula(p.formula, 30)}\n"
+                     f"{p.rate:g} mA/g, cycle {p.cycle}", fontsize=6.5)
         ax.set_xlabel("Q (mAh/g)", fontsize=7)
         ax.set_ylabel("V (V)", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -169,25 +213,50 @@ def curves_figure(data) -> bytes | None:  # noqa: ANN001
     return png(fig)
 
 
-def space_figure(data) -> bytes | None:  # noqa: ANN001
-    """PCA map of element-amount vectors: random untested candidates, suggested, tested, failed."""
+def spread_duplicates(points: np.ndarray, radius: float) -> np.ndarray:
+    """``n x 2`` points where the samples sharing a grid point are spread on a small disc of
+    ``radius`` around it (a sunflower pattern), so each stays visible and inside its grid cell."""
+    out = np.array(points, dtype=float).reshape(-1, 2)
+    keys = [tuple(p) for p in np.round(out, 6).tolist()]
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    golden = np.pi * (3.0 - np.sqrt(5.0))
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        for k, i in enumerate(idx):
+            r = radius * np.sqrt((k + 0.5) / len(idx))
+            out[i] += r * np.array([np.cos(k * golden), np.sin(k * golden)])
+    return out
+
+
+def space_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
+    """The candidate space and the samples on two element amounts per f.u. (default Li vs F)."""
     sp = data.space
     if sp is None:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
     if len(sp.candidates):
-        ax.scatter(*sp.candidates.T, s=3, color="0.75", alpha=0.5, lw=0,
-                   label=f"untested candidates ({len(sp.candidates)} of {sp.n_space})")
+        size = 4 + 60 * np.sqrt(sp.counts / sp.counts.max())
+        ax.scatter(*sp.candidates.T, s=size, marker="s", color="0.8", lw=0,
+                   label=f"untested candidates ({int(sp.counts.sum())} of {sp.n_space}; area ∝ number here)")
     style = {"suggested": ("o", "C1", "suggested, not measured"), "tested": ("o", "C2", "tested"),
-             "failed": ("x", "C3", "failed")}
-    for key, (marker, color, label) in style.items():
-        pts = sp.groups.get(key)
-        if pts is not None and len(pts):
-            ax.scatter(*pts.T, s=28, marker=marker, color=color, edgecolor="k" if marker == "o" else None,
-                       lw=0.5, label=f"{label} ({len(pts)})")
-    ax.set_xlabel(f"PC 1 (element amount per f.u., {100 * sp.explained[0]:.0f} % of variance)")
-    ax.set_ylabel(f"PC 2 (element amount per f.u., {100 * sp.explained[1]:.0f} % of variance)")
-    ax.legend(fontsize=7)
+             "failed": ("X", "C3", "failed")}
+    keys = [k for k in style if sp.groups.get(k) is not None and len(sp.groups[k])]
+    allpts = spread_duplicates(np.vstack([sp.groups[k] for k in keys]), 0.4 * sp.step) if keys else None
+    start = 0
+    for key in keys:
+        marker, color, label = style[key]
+        pts = allpts[start:start + len(sp.groups[key])]
+        start += len(pts)
+        ax.scatter(*pts.T, s=30, marker=marker, color=color, edgecolor="k", lw=0.5, label=f"{label} ({len(pts)})")
+    x, y = sp.axes
+    ax.set_xlabel(f"{x} (per formula unit)")
+    ax.set_ylabel(f"{y} (per formula unit)")
+    ax.set_title(f"Composition map of campaign {data.campaign}: {x} vs {y}\n(samples with the same {x} and {y} are "
+                 "drawn around their point)", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
     return png(fig)
 
 
@@ -225,20 +294,47 @@ def report_figures(data) -> dict[str, bytes]:  # noqa: ANN001
     return out
 
 
-def simulation_plot(result, path) -> None:
-    """Best true objective found vs syntheses: median over seeds with min–max band, per strategy."""
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+def simulation_plot(result, path) -> None:  # noqa: ANN001  (SimulationResult)
+    """Best true objective found vs syntheses (:func:`simulation_figure`) → PNG."""
+    fig = simulation_figure(result)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def simulation_figure(result):  # noqa: ANN001, ANN201  (SimulationResult -> matplotlib Figure)
+    """Best true objective found vs syntheses: median over seeds with min–max band, per strategy.
+
+    Best-so-far only changes at a synthesis, so it is drawn as steps over integer syntheses. The
+    true top-1 % threshold is drawn when it lies in the plotted range, else written on the plot.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    lo, hi = np.inf, -np.inf
+    seeds = 0
     for strat in dict.fromkeys(r.strategy for r in result.runs):
         curves = [r.true_best for r in result.runs if r.strategy == strat]
         n = min(len(c) for c in curves)
         arr = np.array([c[:n] for c in curves])
+        seeds = max(seeds, len(curves))
         x = np.arange(1, n + 1)
-        line, = ax.plot(x, np.median(arr, 0), label=strat)
-        ax.fill_between(x, arr.min(0), arr.max(0), color=line.get_color(), alpha=0.15, lw=0)
-    ax.axhline(result.top_threshold, ls="--", color="grey", lw=1, label="true top 1 %")
-    ax.set_xlabel("Syntheses")
-    ax.set_ylabel("Best true capacity found (mAh/g)")
-    ax.legend(fontsize=8)
+        line, = ax.step(x, np.median(arr, 0), where="post", label=f"{strat} (median)")
+        ax.fill_between(x, arr.min(0), arr.max(0), step="post", color=line.get_color(), alpha=0.15, lw=0)
+        lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+    pad = 0.05 * (hi - lo or 1.0)
+    top = result.top_threshold
+    if np.isfinite(top) and lo - pad <= top <= hi + 3 * pad:
+        ax.axhline(top, ls="--", color="grey", lw=1, label=f"true top 1 % (≥ {top:.0f} mAh/g)")
+        hi = max(hi, top)
+    elif np.isfinite(top):
+        ax.text(0.02, 0.98, f"true top 1 % starts at {top:.0f} mAh/g (above this range)", transform=ax.transAxes,
+                ha="left", va="top", fontsize=7, color="0.3")
+    ax.set_ylim(lo - pad, hi + pad)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Syntheses (compositions made)")
+    ax.set_ylabel("Best true capacity found so far (mAh/g)")
+    ax.set_title(f"Simulated campaigns, {result.campaign}: {result.rounds} rounds × {result.batch} syntheses,\n"
+                 f"{result.oracle} oracle; median and min–max over {seeds} seed(s)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

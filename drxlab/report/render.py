@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -120,7 +121,7 @@ def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
                            "suggestions", "current", "metrics"],
                           [(v["id"], v["sha256"], v["source"], v["parent"], v["members"], v["created"],
                             ", ".join(map(str, v["rounds"])) or None, v["suggestions"], "yes" if v["current"] else "",
-                            _metrics(v["metrics"])) for v in data.lineage]))
+                            metrics_text(v["metrics"])) for v in data.lineage]))
     out.append(Block("h3", "Data inventory"))
     out.append(_table(["class", "materials (campaign)", "samples (campaign)", "tests (campaign)",
                        "profiles (campaign)", "materials (store)", "tests (store)", "profiles (store)"],
@@ -128,12 +129,39 @@ def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
     return out
 
 
-def _metrics(metrics: dict) -> str | None:
+METRIC_NAMES = {"train": "training data", "validation": "held-out compositions", "new_before": "new profiles, before",
+                "new_after": "new profiles, after", "heldout_old_before": "held-out old data, before",
+                "heldout_old_after": "held-out old data, after"}
+
+
+def _metric_value(value: Any, unit: str = "") -> str:
+    if isinstance(value, float):
+        return "—" if not math.isfinite(value) else f"{value:.1f}{unit}" if abs(value) >= 1 else f"{value:.3g}{unit}"
+    return str(value)
+
+
+def metrics_text(metrics: dict) -> str | None:
+    """A version's metrics as a chemist reads them: ``'held-out compositions: MAE 18.2 mAh/g,
+    mean σ_Q 6.1 mAh/g (12 profiles)'``; no raw dicts, long floats or nan."""
     if not metrics:
         return None
     parts = []
-    for k, v in sorted(metrics.items()):
-        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    for key, value in metrics.items():
+        name = METRIC_NAMES.get(key, key.removesuffix("_mAh_g").replace("_", " ").replace("mae", "MAE")
+                                           .replace("val ", "validation "))
+        if isinstance(value, dict) and "mae" in value:
+            n = value.get("n")
+            if not n:
+                parts.append(f"{name}: no profiles")
+                continue
+            text = f"{name}: MAE {_metric_value(value['mae'], ' mAh/g')}"
+            if "sigma" in value:
+                text += f", mean σ_Q {_metric_value(value['sigma'], ' mAh/g')}"
+            parts.append(f"{text} ({n} profiles)")
+        elif isinstance(value, dict):
+            parts.append(f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {_metric_value(v)}" for k, v in value.items()))
+        else:
+            parts.append(f"{name} {_metric_value(value, ' mAh/g' if key.endswith('_mAh_g') else '')}")
     return "; ".join(parts)
 
 
@@ -153,7 +181,7 @@ FIGURE_ALT = {
     "parity": "Predicted at suggestion vs measured, coloured by round, with MAE per round",
     "calibration": "Fraction of measurements within 1 and 2 sigma per model version, and z histogram",
     "curves": "Measured discharge curves against predicted curves with sigma bands",
-    "space": "PCA map of compositions: candidates, suggested, tested and failed samples",
+    "space": "Composition map (element amounts per formula unit): candidates, suggested, tested and failed samples",
     "pareto": "Pareto front of the suggestions' predicted objectives",
 }
 

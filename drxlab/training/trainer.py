@@ -32,6 +32,7 @@ from drxlab.exceptions import TrainingError
 from drxlab.model.drxnet import DRXNet
 from drxlab.model.ensemble import Ensemble
 from drxlab.progress import Progress
+from drxlab.threads import requested_threads
 from drxlab.training.dataset import PointBatch, PointSet, TestData, to_points
 
 W_Q, W_DQ, W_Q1, W_DQDC = 1.0, 1.0, 5.0, 1e-4
@@ -42,8 +43,13 @@ MIN_BATCHES = 40  # batches per epoch at the least (small data sets are passed o
 
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)`` (None: leave it), restoring it after."""
+    """Run the block with ``torch.set_num_threads(n)`` (None: leave it), restoring it after.
+
+    A user's ``--threads`` / ``$DRXLAB_THREADS`` for the running command wins over ``n``; otherwise
+    ``n`` is capped by the threads the command chose for the machine's load.
+    """
     old = torch.get_num_threads()
+    n = requested_threads() or (min(n, old) if n else None)
     if n:
         torch.set_num_threads(n)
     try:

@@ -1,6 +1,8 @@
 """Benchmarks of the product's hot paths, each against a baseline timed in the same run."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +14,7 @@ from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec, Species, load_spec
 from drxlab.chem.constants import CATION_SUM, STANDARD_RATE, STANDARD_WINDOW
 from drxlab.model.ensemble import Ensemble
+from drxlab.threads import apply_threads, decide, usable_cores
 from drxlab.workflow.screening import objective_values
 from drxlab.workflow.training import FINETUNE_LR_DATA, FINETUNE_MIN_BATCHES_DATA
 
@@ -28,13 +31,8 @@ def bench_space(spec_path: Path, target: int = 100_000) -> CampaignSpec:
     return spec
 
 
-def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit: int | None = None) -> dict:
-    """Time enumeration, prediction and acquisition of one suggestion round over a whole space.
-
-    Baseline (same run): the same candidates scored one composition per ensemble call, as a
-    per-composition loop would, timed on a 200-candidate sample and extrapolated.
-    """
-    t0 = time.perf_counter()
+def _first_blocks(spec: CampaignSpec, limit: int | None) -> list:
+    """The first ``limit`` candidates of the space (all when None), as generator blocks."""
     blocks, n_seen = [], 0
     for b in iter_candidates(spec, chunk=20_000):
         if limit is not None and n_seen + len(b) > limit:  # the first `limit` candidates of the space
@@ -44,6 +42,17 @@ def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit:
         n_seen += len(b)
         if limit is not None and n_seen >= limit:
             break
+    return blocks
+
+
+def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit: int | None = None) -> dict:
+    """Time enumeration, prediction and acquisition of one suggestion round over a whole space.
+
+    Baseline (same run): the same candidates scored one composition per ensemble call, as a
+    per-composition loop would, timed on a 200-candidate sample and extrapolated.
+    """
+    t0 = time.perf_counter()
+    blocks = _first_blocks(spec, limit)
     t_enum = time.perf_counter() - t0
     xs, ys = [], []
     t1 = time.perf_counter()
@@ -67,6 +76,74 @@ def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit:
             "acquisition_s": t_acq, "enumeration_share": t_enum / total, "prediction_share": t_pred / total,
             "acquisition_share": t_acq / total, "candidates_per_s": n / total, "picked": len(sel),
             "baseline_per_composition_s": t_base, "speedup_vs_per_composition": t_base / total}
+
+
+def _time_suggest(ensemble: Ensemble, spec: CampaignSpec, limit: int, batch: int = 8) -> tuple[float, int]:
+    """Seconds to enumerate, predict and select one batch over the first ``limit`` candidates."""
+    t0 = time.perf_counter()
+    blocks = _first_blocks(spec, limit)
+    ys, xs = [], []
+    for b in blocks:
+        comps = [{el: a for el, a in zip(b.elements, r) if a > 0} for r in b.amounts.tolist()]
+        ys.append(objective_values(ensemble, comps, spec.objectives[0])[..., None])
+        xs.append(b.amounts)
+    select_batch(np.concatenate(xs), np.concatenate(ys, axis=1), kind="ucb", batch=batch, kappa=2.0,
+                 min_distance=0.1, seed=0)
+    return time.perf_counter() - t0, sum(len(x) for x in xs)
+
+
+BUSY_LOOP = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"
+
+
+def start_load(processes: int, max_seconds: float = 1800.0) -> list[subprocess.Popen]:
+    """Start ``processes`` CPU-bound busy loops, each ending by itself after ``max_seconds``."""
+    return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=max_seconds)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for _ in range(processes)]
+
+
+def stop_load(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def bench_suggest_load(ensemble: Ensemble, spec: CampaignSpec, *, load: int = 1, limit: int = 10_000,
+                       baseline_limit: int = 1000, settle_s: float = 1.0) -> dict:
+    """``suggest`` alone and beside ``load`` CPU-bound processes, with drxlab's thread choice and
+    with torch's default (one thread per core), in one run.
+
+    drxlab's choice is made afresh before each timing, as a new ``drxlab suggest`` would make it.
+    torch's default is timed on the first ``baseline_limit`` candidates only (beside a load it can
+    be tens of times slower); every figure is also given per candidate.
+    """
+    cores = usable_cores()
+    out: dict = {"cores": cores, "competing_processes": load}
+
+    def timed(key: str, threads: int, n: int, busy: float | None, source: str = "torch default") -> None:
+        apply_threads(threads)
+        out[f"{key}_threads_from"] = source
+        _time_suggest(ensemble, spec, 64)  # warm-up at this thread count
+        t, n_done = _time_suggest(ensemble, spec, n)
+        out.update({f"{key}_threads": threads, f"{key}_busy_cores": busy, f"{key}_s": t,
+                    f"{key}_candidates": n_done, f"{key}_candidates_per_s": n_done / t})
+
+    choice = decide()
+    timed("drxlab_alone", choice.threads, limit, choice.busy, choice.source)
+    timed("default_alone", cores, baseline_limit, None)
+    procs = start_load(load)
+    try:
+        time.sleep(settle_s)
+        choice = decide()
+        timed("drxlab_loaded", choice.threads, limit, choice.busy, choice.source)
+        timed("default_loaded", cores, baseline_limit, None)
+    finally:
+        stop_load(procs)
+    per = {k: out[f"{k}_s"] / out[f"{k}_candidates"] for k in ("drxlab_alone", "drxlab_loaded", "default_alone",
+                                                                  "default_loaded")}
+    out["drxlab_loaded_vs_alone"] = per["drxlab_loaded"] / per["drxlab_alone"]
+    out["default_loaded_vs_alone"] = per["default_loaded"] / per["default_alone"]
+    out["loaded_speedup_vs_default"] = per["default_loaded"] / per["drxlab_loaded"]
+    return out
 
 
 def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> dict:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from drxlab.exceptions import ModelError
-from drxlab.model.ensemble import Ensemble
-from drxlab.model.io import RELEASED_MEMBERS, ensemble_bytes, ensemble_from_bytes, load_released_ensemble
 from drxlab.store import queries
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow.downloads import RELEASED_REPO_URL, download_verified
+
+if TYPE_CHECKING:  # torch is imported only where weights are read or written (status, model list stay light)
+    from drxlab.model.ensemble import Ensemble
 
 RELEASED_BASE_URL = f"{RELEASED_REPO_URL}/drxnet/pretrained"
 # sha256 of the authors' released checkpoints (their repository's README / commit above)
@@ -40,6 +42,8 @@ def register(session: Session, ensemble: Ensemble, *, source: str, parent_id: in
 
     Returns ``(version, created)``. ``scope=None`` leaves the current version unchanged.
     """
+    from drxlab.model.io import ensemble_bytes
+
     blob = ensemble_bytes(ensemble)
     sha = hashlib.sha256(blob).hexdigest()
     row = queries.model_by_hash(session, sha)
@@ -58,6 +62,8 @@ def load(version: ModelVersion) -> Ensemble:
     if hashlib.sha256(version.weights).hexdigest() != version.sha256:
         raise ModelError(f"model version {version.id} ({version.sha256[:12]}) is corrupt: its weights do not match "
                          "their recorded sha256; restore the database from a backup or select another version")
+    from drxlab.model.io import ensemble_from_bytes
+
     return ensemble_from_bytes(version.weights, label=f"model version {version.id}")
 
 
@@ -97,6 +103,8 @@ def describe(version: ModelVersion) -> dict:
 def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout: float = 60.0,
                       on_file: Callable[[str], None] | None = None) -> Path:
     """Download model_0..4 into ``dest`` and verify each sha256; raise before anything is kept."""
+    from drxlab.model.io import RELEASED_MEMBERS
+
     dest.mkdir(parents=True, exist_ok=True)
     for name in RELEASED_MEMBERS:
         data = download_verified(f"{base_url.rstrip('/')}/{name}", RELEASED_SHA256[name], what=name, error=ModelError,
@@ -111,6 +119,8 @@ def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout:
 def pull_released(session: Session, base_url: str = RELEASED_BASE_URL, scope: str = "",
                   on_file: Callable[[str], None] | None = None) -> tuple[ModelVersion, bool]:
     """Download, verify and register the released DRXNet ensemble."""
+    from drxlab.model.io import load_released_ensemble
+
     with tempfile.TemporaryDirectory(prefix="drxnet-") as tmp:
         download_released(Path(tmp), base_url, on_file=on_file)
         ensemble = load_released_ensemble(tmp)
@@ -119,5 +129,7 @@ def pull_released(session: Session, base_url: str = RELEASED_BASE_URL, scope: st
 
 def import_released(session: Session, directory: Path, scope: str = "") -> tuple[ModelVersion, bool]:
     """Register the released checkpoints from a local folder (model_0 … model_4)."""
+    from drxlab.model.io import load_released_ensemble
+
     ensemble = load_released_ensemble(directory)
     return register(session, ensemble, source="released", training={"origin": str(directory)}, scope=scope)

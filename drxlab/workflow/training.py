@@ -8,19 +8,22 @@ command killed midway leaves the previous version current and no partial version
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlmodel import Session
 
 from drxlab.chem.constants import STANDARD_WINDOW
 from drxlab.exceptions import ModelError, NothingToFinetuneError, TrainingError
-from drxlab.model.ensemble import Ensemble
 from drxlab.store import queries
 from drxlab.store.queries import TestRecord
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
+
+if TYPE_CHECKING:  # `drxlab status` imports this module for MODEL_SIZES and must not pay for torch
+    from drxlab.model.ensemble import Ensemble
 
 TINY_MODEL = {"elem_fea_len": 16, "vol_fea_len": 32, "rate_fea_len": 8, "cycle_fea_len": 8, "n_graph": 2,
               "elem_heads": 2, "elem_gate": 32, "elem_msg": 32, "cry_heads": 2, "cry_gate": 32, "cry_msg": 32}

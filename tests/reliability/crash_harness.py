@@ -34,9 +34,12 @@ from typing import Literal
 
 Mode = Literal["ready", "exec"]
 READY = b"R"
-# the child imports the whole CLI (torch, scipy, pymatgen, botorch) before saying it is ready
-CLI_BOOT = ("import os, sys\n"
-            "from drxlab.cli.main import cli\n"
+# commands import their modules (and torch) only when run: load them before saying "ready", so the
+# delay is spent in the command's own work, as it was when the CLI imported everything at start-up
+CLI_BOOT = ("import importlib, os, sys\n"
+            "from drxlab.cli.main import COMMANDS, cli\n"
+            "for m in sorted({mod for mod, _ in COMMANDS.values()}): importlib.import_module('drxlab.cli.' + m)\n"
+            "import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening, drxlab.model.io\n"
             "quiet = os.open(os.devnull, os.O_WRONLY)\n"
             f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
             "cli(sys.argv[1:], prog_name='drxlab')\n")

@@ -92,13 +92,13 @@ def test_unknown_campaign_exits_with_a_clear_error(run, three_rounds, tmp_path: 
 
 
 @pytest.mark.parametrize("case, figures, notes", [
-    ("empty_campaign", ["PCA map"], ["No samples in this campaign yet", "No suggested sample has a measurement yet",
+    ("empty_campaign", ["Composition map"], ["No samples in this campaign yet", "No suggested sample has a measurement yet",
                             "No tested suggested sample yet", "only candidates of the space",
                             "No suggestions recorded"]),
-    ("proposed_only", ["Best measured", "PCA map"], ["No measured capacity yet", "4 suggested sample(s) are not "
+    ("proposed_only", ["Best measured", "Composition map"], ["No measured capacity yet", "4 suggested sample(s) are not "
                                                      "measured yet", "calibration needs measured values",
                                                      "No tested suggested sample yet"]),
-    ("with_failure", ["Best measured", "PCA map"], ["Failed sample(s)", "No measured capacity yet",
+    ("with_failure", ["Best measured", "Composition map"], ["Failed sample(s)", "No measured capacity yet",
                                                     "calibration needs measured values"]),
 ])
 def test_edge_cases_render_with_notes(run, request, tmp_path: Path, case: str, figures: list[str],  # noqa: ANN001

@@ -8,7 +8,7 @@ import pytest
 
 from drxlab.candidates.spec import parse_spec
 from drxlab.exceptions import CampaignError
-from drxlab.report.data import collect, non_dominated, pca_2d
+from drxlab.report.data import collect, map_axes, non_dominated
 from drxlab.report.render import inventory_rows
 from drxlab.store import queries
 from drxlab.workflow import campaigns, models
@@ -110,8 +110,12 @@ def test_curve_panels_use_the_suggesting_model_version(report, three_rounds) -> 
 def test_composition_map_and_tables(report) -> None:  # noqa: ANN001
     data, _ = report
     sp = data.space
-    assert sp.n_space == 54297 and len(sp.candidates) == 3000 and sp.candidates.shape[1] == 2
+    assert sp.n_space == 54297 and sp.axes == ("Li", "F") and sp.candidates.shape[1] == 2
+    assert int(sp.counts.sum()) == 54297 - 12  # every untested candidate, counted on its (Li, F) point
+    assert len(np.unique(sp.candidates, axis=0)) == len(sp.candidates)
     assert {k: len(v) for k, v in sp.groups.items()} == {"tested": 9, "failed": 1, "suggested": 2}
+    tested = [r for r in data.samples if r.measured is not None]
+    assert sp.groups["tested"].tolist() == [[r.amounts.get("Li", 0.0), r.amounts.get("F", 0.0)] for r in tested]
     assert data.pareto is None and any("single objective" in n for n in data.notes["space"])
     assert [(v["source"], v["rounds"], v["current"]) for v in data.lineage] == [
         ("trained", [1, 2], False), ("finetuned", [3], True)]
@@ -152,13 +156,19 @@ def test_pareto_front_of_two_objectives(tmp_path: Path, ensembles) -> None:  # n
     assert list(pa.front) == [not d for d in dominated] and pa.front.any()
 
 
-def test_non_dominated_and_pca() -> None:
+def test_non_dominated_and_map_axes() -> None:
     pts = np.array([[1.0, 5.0], [2.0, 4.0], [1.5, 3.0], [2.0, 4.0], [0.5, 0.5]])
     assert non_dominated(pts).tolist() == [True, True, False, True, False]
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 5)) * np.array([3.0, 1.0, 0.2, 0.1, 0.1])
-    scores, explained = pca_2d(X)
-    var = np.var(X - X.mean(0), axis=0).sum()
-    assert scores.shape == (200, 2) and explained[0] > explained[1] > 0
-    assert np.var(scores, axis=0) / var == pytest.approx(explained, rel=1e-9)
-    assert pca_2d(X[:1])[0].shape == (1, 2)
+    els = ("Li", "Mn", "Ti", "O", "F")
+    amounts = np.array([[1.2, 0.4, 0.4, 2.0, 0.0], [1.1, 0.6, 0.3, 1.9, 0.1]])
+    assert map_axes(els, amounts) == ("Li", "F")
+    amounts[:, 4], amounts[:, 3] = 0.0, 2.0  # no F in the space: Li against the metal that varies most
+    assert map_axes(els, amounts) == ("Li", "Mn")
+
+
+def test_composition_map_on_chosen_elements(three_rounds) -> None:  # noqa: ANN001
+    with three_rounds.store.reader() as s:
+        sp = collect(s, "he-drx", map_axes=("Mn", "Ti")).space
+        assert sp.axes == ("Mn", "Ti")
+        with pytest.raises(CampaignError, match="'Co' is not an element of campaign 'he-drx'"):
+            collect(s, "he-drx", map_axes=("Li", "Co"))

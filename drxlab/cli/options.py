@@ -1,0 +1,32 @@
+"""Options shared by several commands."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from drxlab.threads import ENV, use_threads
+
+
+def threads_option(needed: Callable[[dict[str, Any]], bool] | None = None) -> Callable:
+    """Add ``--threads N`` (env ``DRXLAB_THREADS``) to a command that runs the model, and give
+    torch its threads once before the command's body runs.
+
+    ``needed(kwargs)`` says whether this invocation runs the model at all (``log`` only with
+    ``--finetune``); when it does not, torch is neither imported nor configured.
+    """
+
+    def decorate(f: Callable) -> Callable:
+        @click.option("--threads", type=click.IntRange(min=1), default=None, envvar=ENV, show_envvar=True,
+                      help="CPU threads for the model [default: one per core other processes leave free].")
+        @functools.wraps(f)
+        def run(*args: Any, threads: int | None, **kwargs: Any) -> Any:
+            if needed is None or needed(kwargs):
+                use_threads(threads)
+            return f(*args, **kwargs)
+
+        return run
+
+    return decorate
