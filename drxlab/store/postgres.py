@@ -79,7 +79,7 @@ def connect_error(url: str, exc: BaseException) -> str:
     reasons = []
     for ln in lines:
         # libpq: 'connection to server at "h" (1.2.3.4), port 5 failed: FATAL:  database "x" does not exist'
-        m = re.search(r"failed:\s*(?:FATAL:\s*)?(.*)$", ln)
+        m = re.search(r".*failed:\s*(?:FATAL:\s*)?(.*)$", ln)
         reason = (m.group(1) if m else ln).strip()
         if reason and not reason.lower().startswith("is the server running") and reason not in reasons:
             reasons.append(reason)

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from drxlab.exceptions import StoreError
 from drxlab.store import postgres
-from drxlab.store.db import Store, open_store, resolve_url
+from drxlab.store.db import Store, make_engine, open_store, resolve_url
 from drxlab.store.tables import SCHEMA_VERSION
 
 SKIP = {"alembic_version"}  # equal in two stores at the same schema version; each keeps its own
@@ -94,9 +94,21 @@ def digest(conn: Connection, table: Table) -> tuple[int, str]:
 
 
 def logical_dump(store: Store) -> dict[str, tuple[int, str]]:
-    """Table → (rows, sha256): equal dumps mean the same data in any two stores."""
+    """Table → (rows, sha256) of drxlab's tables present: equal dumps mean the same data in any
+    two stores, whatever their backends."""
     with _snapshot(store) as conn:
-        return {t.name: digest(conn, t) for t in tables()}
+        present = set(inspect(conn).get_table_names())
+        return {t.name: digest(conn, t) for t in tables() if t.name in present}
+
+
+def logical_dump_url(url: str | os.PathLike) -> dict[str, tuple[int, str]]:
+    """:func:`logical_dump` of the store at a path or URL, opened as it is (never created or migrated)."""
+    url = resolve_url(url)
+    store = Store(url, make_engine(url))
+    try:
+        return logical_dump(store)
+    finally:
+        store.engine.dispose()
 
 
 class _snapshot:

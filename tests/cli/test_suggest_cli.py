@@ -71,14 +71,10 @@ def test_batch_is_diverse_and_new_rounds_exclude_suggested(released, tmp_path: P
     assert status["samples"]["proposed"] == 8
 
 
-def test_same_state_and_seed_give_same_suggestions(released, tmp_path: Path, db_path: Path) -> None:
+def test_same_state_and_seed_give_same_suggestions(released, tmp_path: Path, db_url: str, new_url) -> None:
     spec = campaign(tmp_path)
-    import sqlite3
-
-    copy = tmp_path / "copy.sqlite"
-    src, dst = sqlite3.connect(db_path), sqlite3.connect(copy)
-    src.backup(dst)  # a plain file copy would miss pages still in the WAL
-    src.close(), dst.close()
+    copy = new_url("copy")
+    assert released("db", "copy", db_url, copy).exit_code == 0
     a = _suggest(released, "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7")
     b = json.loads(released("suggest", "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7", "--json",
                             db=copy).output)

@@ -1,0 +1,85 @@
+"""PostgreSQL as a store: connecting, refusing what is not a drxlab store, masking passwords."""
+from __future__ import annotations
+
+import pytest
+
+from drxlab.exceptions import StoreError
+from drxlab.store.db import display_url, open_store, schema_version
+from drxlab.store.tables import SCHEMA_VERSION
+from tests.conftest import query
+from tests.pg import PASSWORD
+
+
+def test_plain_postgresql_url_opens_a_new_store_at_the_current_schema(pg_server) -> None:
+    url = pg_server.new_database()
+    assert url.startswith("postgresql://")
+    store = open_store(url)
+    assert store.dialect == "postgresql" and schema_version(store) == SCHEMA_VERSION
+    store.engine.dispose()
+    assert query(url, "SELECT version_num FROM alembic_version") == [("0002_audit_log",)]
+
+
+def test_password_from_url_and_pgpassword_is_never_shown(pg_server, monkeypatch, tmp_path) -> None:
+    name = pg_server.new_database().split("@/")[1].split("?")[0]
+    url = pg_server.url(name, user="drx_pw", password=PASSWORD)
+    store = open_store(url)
+    assert PASSWORD not in store.name and "***" in store.name
+    store.engine.dispose()
+    with pytest.raises(StoreError) as err:
+        open_store(pg_server.url(name, user="drx_pw", password="wrong-password"))
+    msg = str(err.value)
+    assert "password authentication failed" in msg and "wrong-password" not in msg and "\n" not in msg
+    assert str(pg_server.port) in msg and repr(name) in msg
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    store = open_store(pg_server.url(name, user="drx_pw"))
+    assert schema_version(store) == SCHEMA_VERSION
+    store.engine.dispose()
+    monkeypatch.delenv("PGPASSWORD")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"*:*:*:drx_pw:{PASSWORD}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    open_store(pg_server.url(name, user="drx_pw")).engine.dispose()
+
+
+def test_display_url_masks_the_password() -> None:
+    assert display_url("postgresql+psycopg://u:pw1234@h:5/db") == "postgresql+psycopg://u:***@h:5/db"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda s: s.url("no_such_db"), 'database "no_such_db" does not exist'),
+    (lambda s: s.url().replace(f"port={s.port}", "port=1"), "No such file or directory"),
+    (lambda s: "postgresql://u@127.0.0.1:1/db", "Connection refused"),
+])
+def test_unreachable_server_or_missing_database_is_one_clear_line(pg_server, change, expected) -> None:
+    with pytest.raises(StoreError) as err:
+        open_store(change(pg_server))
+    msg = str(err.value)
+    assert msg.startswith("cannot connect to PostgreSQL server") and expected in msg and "\n" not in msg
+
+
+def test_foreign_database_is_refused_and_left_alone(pg_server) -> None:
+    url = pg_server.new_database()
+    query(url, "SELECT 1")
+    name = url.split("@/")[1].split("?")[0]
+    pg_server.admin("CREATE TABLE inventory (id int primary key, what text)", dbname=name)
+    with pytest.raises(StoreError, match="not a drxlab store"):
+        open_store(url)
+    tables = {r[0] for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert tables == {"inventory"}
+
+
+def test_newer_schema_is_refused(pg_server) -> None:
+    url = pg_server.new_database()
+    open_store(url).engine.dispose()
+    name = url.split("@/")[1].split("?")[0]
+    pg_server.admin(f"UPDATE meta SET value = '{SCHEMA_VERSION + 1}' WHERE key = 'schema_version'", dbname=name)
+    with pytest.raises(StoreError, match="newer than this drxlab supports"):
+        open_store(url)
+
+
+def test_read_only_open_does_not_create_a_store(pg_server) -> None:
+    url = pg_server.new_database()
+    with pytest.raises(StoreError, match="drxlab init"):
+        open_store(url, create=False)
+    assert query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
