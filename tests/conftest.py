@@ -50,7 +50,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 BACKENDS = ["sqlite", "postgresql"]
-# a module runs on both backends with: pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_backends`` (e.g. ``pytestmark = pytest.mark.both_backends`` in a module)
+    that use a store (the ``backend`` fixture, through ``run`` / ``db_url``) run on each backend."""
+    marked = metafunc.definition.get_closest_marker
+    if marked("both_backends") and not marked("one_backend") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture(scope="session")
