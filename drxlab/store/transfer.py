@@ -144,8 +144,22 @@ def copy_store(src: str | os.PathLike | Store, dst: str | os.PathLike | Store, *
     is called as ``progress(table_name, rows_copied)`` after each table. Raises
     :class:`StoreError` and writes nothing if the copy does not verify.
     """
-    source = src if isinstance(src, Store) else open_store(src, create=False)
-    dest = dst if isinstance(dst, Store) else open_store(dst, create=True)
+    opened: list[Store] = []
+
+    def use(ref: str | os.PathLike | Store, create: bool) -> Store:
+        if isinstance(ref, Store):
+            return ref
+        opened.append(open_store(ref, create=create))  # ours to close: no pooled connection outlives the copy
+        return opened[-1]
+
+    try:
+        return _copy(use(src, False), use(dst, True), force, progress)
+    finally:
+        for store in opened:
+            store.engine.dispose()
+
+
+def _copy(source: Store, dest: Store, force: bool, progress: Any) -> TransferReport:
     if resolve_url(source.url) == resolve_url(dest.url):
         raise StoreError(f"source and destination are the same store ({source.name})")
     rows, digests = {}, {}
