@@ -83,3 +83,25 @@ def test_read_only_open_does_not_create_a_store(pg_server) -> None:
     with pytest.raises(StoreError, match="drxlab init"):
         open_store(url, create=False)
     assert query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
+def test_cli_never_prints_or_records_the_password(pg_server, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from drxlab.cli.main import cli
+    from tests.factories import write_drx_td
+
+    name = pg_server.new_database().split("@/")[1].split("?")[0]
+    url = pg_server.url(name, user="drx_pw", password=PASSWORD)
+    runner = CliRunner()
+    outputs = [runner.invoke(cli, ["--db", url, "init"]).output]
+    write_drx_td(tmp_path / "t.json")
+    outputs.append(runner.invoke(cli, ["--db", url, "import", str(tmp_path / "t.json")]).output)
+    outputs.append(runner.invoke(cli, ["db", "copy", url, str(tmp_path / "copy.sqlite")]).output)
+    outputs.append(runner.invoke(cli, ["--db", url, "db", "check"]).output)
+    bad = pg_server.url(name, user="drx_pw", password=PASSWORD + "x")
+    outputs.append(runner.invoke(cli, ["--db", bad, "tests"]).output)
+    assert "store ready" in outputs[0] and "password authentication failed" in outputs[-1]
+    assert all(PASSWORD not in out for out in outputs), outputs
+    audit = query(url, 'SELECT command, args_json, "user", host FROM auditlog')
+    assert audit and all(PASSWORD not in str(row) for row in audit)
