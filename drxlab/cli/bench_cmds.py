@@ -87,9 +87,11 @@ def bench_finetune_cmd(obj: Context, checkpoints: str | None, epochs: int, as_js
 @click.option("--size", type=int, default=100_000, show_default=True, help="Candidates of the suggest round.")
 @click.option("--campaign", "spec_path", default="campaigns/he-drx.toml", show_default=True,
               type=click.Path(exists=True, dir_okay=False), help="Campaign whose space is widened to --size.")
+@click.option("--repeat", type=int, default=2, show_default=True,
+              help="Rounds, in alternating order; the best time of each step is reported.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, spec_path: str,
+def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, spec_path: str, repeat: int,
                     as_json: bool) -> None:
     """Import N DRX-TD tests and run one suggest round on a ~10⁵ space, on a temporary SQLite
     store and on PostgreSQL in the same run (same files, same seeded small ensemble): seconds
@@ -106,7 +108,7 @@ def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, s
         raise StoreError("bench store compares with PostgreSQL: pass --pg URL (an empty database)")
     with tempfile.TemporaryDirectory(prefix="drxlab-bench-") as tmp:
         res = bench_store({"sqlite": str(Path(tmp) / "bench.sqlite"), "postgresql": pg}, Path(tmp),
-                          n_tests=n_tests, size=size, campaign=Path(spec_path))
+                          n_tests=n_tests, size=size, campaign=Path(spec_path), repeat=repeat)
     lite, post = res["sqlite"], res["postgresql"]
     ratios = {k: post[k] / lite[k] for k in lite if k.endswith("_s") and lite[k] > 0}
     if as_json:
