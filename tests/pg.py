@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-PG_BINS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"), Path("/usr/lib/postgresql/17/bin")]
+PG_BINS = [Path(f"/usr/lib/postgresql/{v}/bin") for v in (15, 16, 17)]
 PASSWORD = "s3cret-Pw-1234"
 HBA = """local all drx_pw scram-sha-256
 local all all trust
@@ -63,7 +63,8 @@ class PgServer:
         return (["runuser", "-u", "postgres", "--"] if self.as_root else []) + list(args)
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> None:
-        subprocess.run(self._cmd(*args), input=stdin, check=check, capture_output=True, text=True, timeout=120)
+        subprocess.run(self._cmd(*args), input=stdin, check=check, capture_output=True, text=True,
+                       timeout=120)
 
     def start(self) -> None:
         # C locale: text sorts by code point, as in SQLite, so orderings match across backends

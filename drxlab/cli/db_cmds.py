@@ -139,4 +139,5 @@ def copy_(obj: Context, source: str, dest: str, force: bool, as_json: bool) -> N
                           "schema_version": rep.schema_version, "rows": rep.rows, "sha256": rep.digests})
     click.echo(f"copied {rep.source} to {rep.destination}: {sum(rep.rows.values())} rows, "
                "every table verified (row count and sha256)")
-    click.echo(table(sorted((k, rep.rows[k], rep.digests[k][:16]) for k in rep.rows), ["table", "rows", "sha256"]))
+    rows = sorted((k, rep.rows[k], rep.digests[k][:16]) for k in rep.rows)
+    click.echo(table(rows, ["table", "rows", "sha256"]))

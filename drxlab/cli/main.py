@@ -45,9 +45,9 @@ pass_ctx = click.make_pass_decorator(Context)
 
 @click.group(cls=DrxlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="DRXLAB_DB", default=None, metavar="URL|PATH",
-              help="Experiment store: a SQLite file path, or a shared PostgreSQL server as postgresql://user@host/"
-                   "database (password from the URL, PGPASSWORD or ~/.pgpass; needs pip install "
-                   "'drxlab[postgres]') [default: db/drxlab.sqlite; env DRXLAB_DB].")
+              help="Experiment store: a SQLite file path, or a shared PostgreSQL server as "
+                   "postgresql://user@host/database (password from the URL, PGPASSWORD or ~/.pgpass; "
+                   "needs pip install 'drxlab[postgres]') [default: db/drxlab.sqlite; env DRXLAB_DB].")
 @click.option("-q", "--quiet", is_flag=True, envvar="DRXLAB_QUIET",
               help="No progress bars or informational messages on stderr (errors and results still print).")
 @click.version_option(__version__, prog_name="drxlab")

@@ -277,7 +277,8 @@ def _foreign_key_problems(conn: Connection) -> list[str]:
             orphan = (select(table.c.id if "id" in table.c else child).where(child.is_not(None))
                       .where(~select(p.c[parent.name]).where(p.c[parent.name] == child).exists()))
             for (key,) in conn.execute(orphan).all():
-                problems.append(f"foreign key: {table.name} row {key} refers to a missing {parent.table.name} row")
+                problems.append(f"foreign key: {table.name} row {key} refers to a missing "
+                                f"{parent.table.name} row")
     return problems
 
 

@@ -333,7 +333,8 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> S
         store.engine.dispose()
         if postgres.is_postgres(url) and postgres.is_connect_error(exc):
             raise StoreError(_masked(postgres.connect_error(url, exc), url)) from None
-        raise StoreError(f"cannot open database {shown}: {_masked(getattr(exc, 'orig', None) or exc, url)}") from None
+        reason = _masked(getattr(exc, "orig", None) or exc, url)
+        raise StoreError(f"cannot open database {shown}: {reason}") from None
     return store
 
 

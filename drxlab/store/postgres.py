@@ -69,7 +69,8 @@ def server_name(url: str) -> str:
     if isinstance(host, tuple):
         host = ",".join(host)
     port = u.port or u.query.get("port") or 5432
-    return f"PostgreSQL server {host}:{port}, database {u.database or '(default)'!r}, user {u.username or '(default)'!r}"
+    database, user = u.database or "(default)", u.username or "(default)"
+    return f"PostgreSQL server {host}:{port}, database {database!r}, user {user!r}"
 
 
 def connect_error(url: str, exc: BaseException) -> str:

@@ -185,7 +185,7 @@ def _copy(source: Store, dest: Store, force: bool, progress: Any) -> TransferRep
         for table in tables():
             got = digest(dconn, table)
             if got != (rows[table.name], digests[table.name]):
+                want = f"{rows[table.name]} rows, {digests[table.name][:12]}"
                 raise StoreError(f"copy of table {table.name} does not verify ({got[0]} rows, sha256 "
-                                 f"{got[1][:12]}; source {rows[table.name]} rows, {digests[table.name][:12]}); "
-                                 f"nothing was written to {dest.name}")
+                                 f"{got[1][:12]}; source {want}); nothing was written to {dest.name}")
     return TransferReport(source.name, dest.name, SCHEMA_VERSION, rows, digests)

@@ -20,7 +20,8 @@ from drxlab.store.db import open_store
 
 # charge-balanced Li-Mn-Ti/Nb-O(-F) compositions (amounts per rocksalt formula unit)
 COMPOSITIONS = ({"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}, {"Li": 1.2, "Mn": 0.6, "Nb": 0.2, "O": 2.0},
-                {"Li": 1.1, "Mn": 0.7, "Ti": 0.2, "O": 1.9, "F": 0.1}, {"Li": 1.2, "Mn": 0.5, "Ti": 0.3, "O": 2.0},
+                {"Li": 1.1, "Mn": 0.7, "Ti": 0.2, "O": 1.9, "F": 0.1},
+                {"Li": 1.2, "Mn": 0.5, "Ti": 0.3, "O": 2.0},
                 {"Li": 1.15, "Mn": 0.65, "Ti": 0.2, "O": 1.95, "F": 0.05})
 
 
@@ -145,7 +146,8 @@ def run_store(url: str, files: list[Path], campaign: Path, *, members: int = 2, 
 
 
 def bench_store(urls: dict[str, str], workdir: Path, *, n_tests: int = 1000, size: int = 100_000,
-                campaign: Path = Path("campaigns/he-drx.toml"), repeat: int = 2) -> dict[str, dict[str, float]]:
+                campaign: Path = Path("campaigns/he-drx.toml"),
+                repeat: int = 2) -> dict[str, dict[str, float]]:
     """:func:`run_store` on every store of ``urls`` (label → URL) with the same files and campaign,
     ``repeat`` rounds in alternating order (a busy machine's load drift then hits each store
     alike); the best time of each step."""

@@ -85,8 +85,8 @@ def _bad_files(tmp_path: Path, upstream: Path) -> dict[str, tuple[Path, list[str
 
 @pytest.mark.parametrize("case", ["unparseable", "unknown element", "unbalanced", "nan", "negative", "window",
                                   "too few", "empty", "truncated", "wrong delimiter", "cycler without mass"])
-def test_bad_input_one_message_nonzero_exit_database_unchanged(run, upstream: Path, tmp_path: Path, db_url: str,
-                                                              case: str) -> None:
+def test_bad_input_one_message_nonzero_exit_database_unchanged(run, upstream: Path, tmp_path: Path,
+                                                              db_url: str, case: str) -> None:
     run("import", upstream / "LMTO_example.csv")
     path, extra, fragment = _bad_files(tmp_path, upstream)[case]
     before = store_digest(db_url)

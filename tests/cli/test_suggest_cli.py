@@ -96,7 +96,8 @@ def test_changed_campaign_file_is_a_new_revision(released, tmp_path: Path) -> No
 @pytest.mark.parametrize(("case", "fragment"), [
     ("unknown species", "Xx"), ("bad oxidation state", "Mn9+"), ("empty space", "min_metals"),
     ("n<1", "must be"), ("no model", "drxlab train")])
-def test_bad_input_writes_nothing(run, upstream: Path, tmp_path: Path, db_url: str, case: str, fragment: str) -> None:
+def test_bad_input_writes_nothing(run, upstream: Path, tmp_path: Path, db_url: str, case: str,
+                                  fragment: str) -> None:
     if case != "no model":
         run("model", "import-drxnet", upstream / "pretrained")
     species = {"unknown species": {**SPECIES, "Xx2+": 0.1}, "bad oxidation state": {**SPECIES, "Mn9+": 0.1}}

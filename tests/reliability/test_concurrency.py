@@ -64,7 +64,8 @@ def test_concurrent_imports_equal_sequential_imports(tmp_path: Path, db_url: str
     shared = write_drx_td(tmp_path / "shared.json", cycles=3, cap=275.0)  # every worker races to import it
     own = [_files(tmp_path / f"w{w}", f"w{w}", ROUNDS, 150.0 + 40 * w) for w in range(WORKERS)]
     start = time.time() + 4.0  # after every worker has imported drxlab
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, db_url, str(start), str(shared), *map(str, files)],
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, db_url, str(start), str(shared),
+                               *map(str, files)],
                               env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for files in own]
     time.sleep(max(0.0, start - time.time()) + 0.3)

@@ -45,7 +45,8 @@ def _invoke(db: Path | str, *args: str) -> str:
 
 def _state(db: Path | str) -> tuple:
     rows = sorted((i, st, f, None if q is None else round(q, 6)) for i, st, f, q in query(
-        db, "SELECT s.id, s.status, m.formula, p.capacity FROM sample s JOIN material m ON m.id = s.material_id "
+        db, "SELECT s.id, s.status, m.formula, p.capacity FROM sample s "
+        "JOIN material m ON m.id = s.material_id "
         "LEFT JOIN electrochemtest t ON t.sample_id = s.id LEFT JOIN profile p ON p.test_id = t.id "
         "WHERE s.status != 'proposed'"))
     (suggestions,), = query(db, "SELECT COUNT(*) FROM suggestion")

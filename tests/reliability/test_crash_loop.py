@@ -113,10 +113,12 @@ def read_state(db: Path | str) -> State:
         versions[vid] = (sha, source, parent)
     current = dict(query(db, "SELECT scope, version_id FROM currentmodel"))
     tests = {t: (s, n) for t, s, n in query(
-        db, "SELECT t.id, t.sample_id, COUNT(p.id) FROM electrochemtest t LEFT JOIN profile p ON p.test_id = t.id "
+        db, "SELECT t.id, t.sample_id, COUNT(p.id) FROM electrochemtest t "
+        "LEFT JOIN profile p ON p.test_id = t.id "
         "GROUP BY t.id")}
     samples = dict(query(db, "SELECT id, status FROM sample"))
-    suggestions = {i: (s, m) for i, s, m in query(db, "SELECT id, sample_id, model_version_id FROM suggestion")}
+    suggestions = {i: (s, m)
+                   for i, s, m in query(db, "SELECT id, sample_id, model_version_id FROM suggestion")}
     (audits,), = query(db, "SELECT COUNT(*) FROM auditlog")
     bare = [t for t, (_, n) in tests.items() if n == 0]
     assert not bare, f"tests without profiles: {bare}"
@@ -156,7 +158,8 @@ def run_kills(name: str, args: list[str], db: Path | str, check: Callable[[Path]
     print(f"\n{name}: command {duration:.1f} s after start-up; {len(trials)} trials: {len(mid)} killed mid-command, "
           f"{len(trials) - len(mid)} after completion; store afterwards: {tally.untouched} untouched, "
           f"{tally.committed} with the whole result (re-run {tally.reruns}×)")
-    assert len(mid) >= n_trials // 4, f"{name}: only {len(mid)} of {len(trials)} kills hit the running command"
+    assert len(mid) >= n_trials // 4, \
+        f"{name}: only {len(mid)} of {len(trials)} kills hit the running command"
     bad = [t for t in trials if not t.ok]
     assert not bad, f"{name}: " + "; ".join(f"trial {t.index} (delay {t.delay:.2f} s, exit {t.exit_code}): "
                                             f"{t.error}" for t in bad)

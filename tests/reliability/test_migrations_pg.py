@@ -24,9 +24,10 @@ def make_v1(url: str, rows: bool = True) -> str:
                 "INSERT INTO sample VALUES (1, 1, NULL, 'tested', NULL, '', '2024-05-01 10:00:00', "
                 "'2024-05-01 10:00:00');"
                 "INSERT INTO sourcefile VALUES (1, 'abc', 't.json', 'drx-td-json', '2024-05-01 10:00:00');"
-                "INSERT INTO electrochemtest VALUES (1, 1, 20.0, 1.5, 4.8, NULL, NULL, 't.json', 'abc', '', false, "
-                "'2024-05-01 10:00:00');"
-                "INSERT INTO profile VALUES (1, 1, 1, '\\x00', '\\x00', '\\x00', 250.0, 3.0, 700.0, NULL, NULL);"
+                "INSERT INTO electrochemtest VALUES (1, 1, 20.0, 1.5, 4.8, NULL, NULL, 't.json', 'abc', '', "
+                "false, '2024-05-01 10:00:00');"
+                "INSERT INTO profile VALUES (1, 1, 1, '\\x00', '\\x00', '\\x00', 250.0, 3.0, 700.0, "
+                "NULL, NULL);"
                 "SELECT setval(pg_get_serial_sequence('profile', 'id'), 1)")
     engine.dispose()
     return url
@@ -40,7 +41,8 @@ def structure(url: str) -> dict:
         insp = inspect(conn)
         for n in sorted(set(insp.get_table_names()) - {"alembic_version"}):
             cols = [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(n)]
-            idx = sorted((i["name"], bool(i["unique"]), tuple(i["column_names"])) for i in insp.get_indexes(n))
+            idx = sorted((i["name"], bool(i["unique"]), tuple(i["column_names"]))
+                         for i in insp.get_indexes(n))
             uniq = sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(n))
             fks = sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
                          for f in insp.get_foreign_keys(n))

@@ -12,8 +12,8 @@ from drxlab.store.db import open_store
 from tests.conftest import BACKENDS, db_digest, query, store_digest
 from tests.factories import write_drx_td
 
-SMALL = {"elem_fea_len": 8, "vol_fea_len": 8, "rate_fea_len": 4, "cycle_fea_len": 4, "n_graph": 1, "elem_heads": 1,
-         "elem_gate": 8, "elem_msg": 8, "cry_heads": 1, "cry_gate": 8, "cry_msg": 8}
+SMALL = {"elem_fea_len": 8, "vol_fea_len": 8, "rate_fea_len": 4, "cycle_fea_len": 4, "n_graph": 1,
+         "elem_heads": 1, "elem_gate": 8, "elem_msg": 8, "cry_heads": 1, "cry_gate": 8, "cry_msg": 8}
 
 
 def _fill(run, url: str, tmp_path: Path, name: str = "a", n: int = 3) -> None:
@@ -35,7 +35,8 @@ def _fill(run, url: str, tmp_path: Path, name: str = "a", n: int = 3) -> None:
     with store.transaction() as s:
         parent, _ = models.register(s, Ensemble([DRXNet(**SMALL)]), source="trained")
     with store.transaction() as s:
-        models.register(s, Ensemble([DRXNet(**SMALL), DRXNet(**SMALL)]), source="finetuned", parent_id=parent.id)
+        models.register(s, Ensemble([DRXNet(**SMALL), DRXNet(**SMALL)]), source="finetuned",
+                        parent_id=parent.id)
     store.engine.dispose()
 
 
@@ -119,10 +120,10 @@ def test_check_on_postgresql_lists_every_problem(run, tmp_path: Path, pg_server)
                     "ALTER TABLE suggestion DROP CONSTRAINT suggestion_sample_id_fkey; "
                     "INSERT INTO campaign (id, name, revision, spec_text, spec_hash, created_at) "
                     "VALUES (1, 'c', 1, '', '', now()); "
-                    "INSERT INTO suggestion (sample_id, campaign_id, model_version_id, acquisition, params_json, "
-                    "seed, rank, predicted, predicted_std, acq_value, objectives_json, nearest_formula, "
-                    "nearest_distance, domain, created_at) VALUES (77, 1, 1, 'ucb', '{}', 0, 1, 1, 1, 1, '{}', "
-                    "'', 0, '', now())", dbname=name)
+                    "INSERT INTO suggestion (sample_id, campaign_id, model_version_id, acquisition, "
+                    "params_json, seed, rank, predicted, predicted_std, acq_value, objectives_json, "
+                    "nearest_formula, nearest_distance, domain, created_at) "
+                    "VALUES (77, 1, 1, 'ucb', '{}', 0, 1, 1, 1, 1, '{}', '', 0, '', now())", dbname=name)
     r = run("db", "check", db=url)
     assert r.exit_code == 1
     out = r.output

@@ -73,7 +73,8 @@ def test_newer_schema_is_refused(pg_server) -> None:
     url = pg_server.new_database()
     open_store(url).engine.dispose()
     name = url.split("@/")[1].split("?")[0]
-    pg_server.admin(f"UPDATE meta SET value = '{SCHEMA_VERSION + 1}' WHERE key = 'schema_version'", dbname=name)
+    newer = SCHEMA_VERSION + 1
+    pg_server.admin(f"UPDATE meta SET value = '{newer}' WHERE key = 'schema_version'", dbname=name)
     with pytest.raises(StoreError, match="newer than this drxlab supports"):
         open_store(url)
 

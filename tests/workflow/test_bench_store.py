@@ -11,8 +11,9 @@ from tests.conftest import query
 
 def test_bench_store_times_both_backends_on_the_same_work(pg_server, tmp_path) -> None:
     url = pg_server.new_database()
-    args = ["bench", "store", "--pg", url, "--tests", "12", "--size", "200", "--campaign", "campaigns/li-mn-o-f.toml",
-            "--repeat", "2", "--json"]  # the second round clears both stores first
+    # the second round clears both stores first
+    args = ["bench", "store", "--pg", url, "--tests", "12", "--size", "200",
+            "--campaign", "campaigns/li-mn-o-f.toml", "--repeat", "2", "--json"]
     r = CliRunner().invoke(cli, ["--db", str(tmp_path / "unused.sqlite"), *args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
