@@ -106,3 +106,46 @@ def test_cli_never_prints_or_records_the_password(pg_server, tmp_path) -> None:
     assert all(PASSWORD not in out for out in outputs), outputs
     audit = query(url, 'SELECT command, args_json, "user", host FROM auditlog')
     assert audit and all(PASSWORD not in str(row) for row in audit)
+
+
+def test_writers_queue_on_the_advisory_lock_and_a_held_lock_is_reported(pg_server, monkeypatch) -> None:
+    import threading
+    import time
+
+    import psycopg
+
+    from drxlab.store import db, postgres
+    from drxlab.store.tables import Meta
+
+    url = pg_server.new_database()
+    store = open_store(url)
+    name = url.split("@/")[1].split("?")[0]
+    holder = psycopg.connect(host=str(pg_server.root), port=pg_server.port, user="postgres", dbname=name)
+    holder.execute(f"SELECT pg_advisory_xact_lock({postgres.WRITE_LOCK_KEY})")  # another writer, mid-transaction
+    done = []
+
+    def write() -> None:
+        with store.transaction() as s:
+            s.add(Meta(key="probe", value="1"))
+        done.append(time.monotonic())
+
+    t = threading.Thread(target=write)
+    t.start()
+    time.sleep(1.0)
+    assert not done  # waits for the lock instead of failing or writing beside the other writer
+    released = time.monotonic()
+    holder.rollback()
+    t.join(30)
+    assert done and done[0] >= released
+    assert query(url, "SELECT value FROM meta WHERE key = 'probe'") == [("1",)]
+    # a lock held past every retry: one clear error, nothing written
+    holder.execute(f"SELECT pg_advisory_xact_lock({postgres.WRITE_LOCK_KEY})")
+    monkeypatch.setattr("drxlab.store.sqlite.BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    with pytest.raises(StoreError, match="locked by another process"):
+        with store.transaction() as s:
+            s.add(Meta(key="probe2", value="1"))
+    holder.rollback()
+    holder.close()
+    store.engine.dispose()
+    assert query(url, "SELECT count(*) FROM meta WHERE key = 'probe2'") == [(0,)]
