@@ -142,9 +142,8 @@ def test_writers_queue_on_the_advisory_lock_and_a_held_lock_is_reported(pg_serve
     holder.execute(f"SELECT pg_advisory_xact_lock({postgres.WRITE_LOCK_KEY})")
     monkeypatch.setattr("drxlab.store.sqlite.BUSY_TIMEOUT_MS", 200)
     monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
-    with pytest.raises(StoreError, match="locked by another process"):
-        with store.transaction() as s:
-            s.add(Meta(key="probe2", value="1"))
+    with pytest.raises(StoreError, match="locked by another process"), store.transaction() as s:
+        s.add(Meta(key="probe2", value="1"))
     holder.rollback()
     holder.close()
     store.engine.dispose()
