@@ -74,8 +74,69 @@ def db_path(tmp_path: Path) -> Path:
     return path
 
 
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_backends`` (e.g. ``pytestmark = pytest.mark.both_backends`` in a module)
+    that use a store (the ``backend`` fixture, through ``run`` / ``db_url``) run on each backend."""
+    marked = metafunc.definition.get_closest_marker
+    if marked("both_backends") and not marked("one_backend") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for the whole session (started on first use), or skip / fail under CI."""
+    from tests.pg import PgServer, find_bin, missing
+
+    bindir = find_bin()
+    if bindir is None:
+        missing("no initdb/pg_ctl (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ModuleNotFoundError:
+        missing("the psycopg driver is not installed (pip install 'drxlab[postgres]')")
+    server = PgServer(bindir)
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001
+        server.stop()
+        missing(f"the server did not start: {getattr(exc, 'stderr', '') or exc}")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def run(db_path: Path):
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` unless the module parametrises it (indirect) over :data:`BACKENDS`, or
+    ``$DRXLAB_TEST_BACKEND`` (a developer running every ``run`` test on PostgreSQL)."""
+    return getattr(request, "param", os.environ.get("DRXLAB_TEST_BACKEND", "sqlite"))
+
+
+@pytest.fixture
+def new_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest):
+    """Factory of URLs of new, empty stores of the test's backend: ``new_url("name")``."""
+    if backend == "sqlite":
+        return lambda name="extra": str(tmp_path / f"{name}.sqlite")
+    server = request.getfixturevalue("pg_server")
+    return lambda name="extra": server.new_database()
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, new_url) -> str:
+    """``--db`` value of a fresh, initialised store: the SQLite path, or a PostgreSQL URL."""
+    if backend == "sqlite":
+        return str(request.getfixturevalue("db_path"))
+    from drxlab.store.db import open_store
+
+    url = new_url()
+    open_store(url).engine.dispose()
+    return url
+
+
+@pytest.fixture
+def run(db_url: str):
     """Invoke the CLI on the temporary store: ``run("tests", "--json")`` → click Result."""
     from click.testing import CliRunner
 
@@ -83,8 +144,8 @@ def run(db_path: Path):
 
     runner = CliRunner()
 
-    def _run(*args: str, db: Path | None = None):
-        return runner.invoke(cli, ["--db", str(db or db_path), *map(str, args)], catch_exceptions=False)
+    def _run(*args: str, db: Path | str | None = None):
+        return runner.invoke(cli, ["--db", str(db or db_url), *map(str, args)], catch_exceptions=False)
 
     return _run
 
@@ -112,3 +173,31 @@ def serve():
     yield _serve
     for s in servers:
         s.shutdown()
+
+
+def query(url: str | Path, sql: str, **params: object) -> list[tuple]:
+    """Rows of a read-only SQL query on any store (a path or URL), bypassing drxlab."""
+    from sqlalchemy import create_engine, text
+
+    from drxlab.store.db import resolve_url
+
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as con:
+            return [tuple(r) for r in con.execute(text(sql), params).all()]
+    finally:
+        engine.dispose()
+
+
+def store_digest(url: str | Path) -> str:
+    """Backend-independent digest of a store's data (its logical dump); "absent" if no SQLite file."""
+    import hashlib
+    import json
+
+    from drxlab.store.db import resolve_url, sqlite_path
+    from drxlab.store.transfer import logical_dump_url
+
+    path = sqlite_path(resolve_url(url))
+    if path is not None and not path.exists():
+        return "absent"
+    return hashlib.sha256(json.dumps(logical_dump_url(url), sort_keys=True).encode()).hexdigest()

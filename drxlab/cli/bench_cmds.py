@@ -110,3 +110,43 @@ def bench_import_cmd(files: tuple[str, ...], composition: str, active_mass: floa
                        r["segment_s"], r["profiles_s"], r["full_rows_per_s"], r["full_over_library"]) for r in res],
                      ["file", "format", "rows", "cycles", "library (rows/s)", "read (s)", "segment (s)",
                       "profiles (s)", "full (rows/s)", "full/library"], [0, 0, 0, 0, 0, 3, 3, 3, 0, 2]))
+
+
+@bench.command("store")
+@click.option("--pg", "pg_url", default=None, metavar="URL",
+              help="An empty PostgreSQL database to compare with [default: --db when it is PostgreSQL].")
+@click.option("--tests", "n_tests", type=int, default=1000, show_default=True, help="DRX-TD tests to import.")
+@click.option("--size", type=int, default=100_000, show_default=True, help="Candidates of the suggest round.")
+@click.option("--campaign", "spec_path", default="campaigns/he-drx.toml", show_default=True,
+              type=click.Path(exists=True, dir_okay=False), help="Campaign whose space is widened to --size.")
+@click.option("--repeat", type=int, default=2, show_default=True,
+              help="Rounds, in alternating order; the best time of each step is reported.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, spec_path: str, repeat: int,
+                    as_json: bool) -> None:
+    """Import N DRX-TD tests and run one suggest round on a ~10⁵ space, on a temporary SQLite
+    store and on PostgreSQL in the same run (same files, same seeded small ensemble): seconds
+    per step and the PostgreSQL / SQLite ratio."""
+    import tempfile
+
+    from drxlab.exceptions import StoreError
+    from drxlab.store.db import display_url, resolve_url
+    from drxlab.store.postgres import is_postgres
+    from drxlab.workflow.bench_store import bench_store
+
+    pg = pg_url or (obj.db if obj.db and is_postgres(resolve_url(obj.db)) else None)
+    if pg is None:
+        raise StoreError("bench store compares with PostgreSQL: pass --pg URL (an empty database)")
+    with tempfile.TemporaryDirectory(prefix="drxlab-bench-") as tmp:
+        res = bench_store({"sqlite": str(Path(tmp) / "bench.sqlite"), "postgresql": pg}, Path(tmp),
+                          n_tests=n_tests, size=size, campaign=Path(spec_path), repeat=repeat)
+    lite, post = res["sqlite"], res["postgresql"]
+    ratios = {k: post[k] / lite[k] for k in lite if k.endswith("_s") and lite[k] > 0}
+    if as_json:
+        return echo_json({"stores": {"sqlite": "temporary file", "postgresql": display_url(resolve_url(pg))},
+                          **res, "ratio_postgresql_to_sqlite": ratios})
+    click.echo(f"bench store: {int(lite['tests'])} tests imported, suggest over {int(lite['candidates'])} "
+               f"candidates; PostgreSQL {display_url(resolve_url(pg))}")
+    rows = [(k, lite[k], post[k], ratios.get(k)) for k in lite if k.endswith("_s")]
+    click.echo(table(rows, ["step", "SQLite (s)", "PostgreSQL (s)", "PostgreSQL / SQLite"], [0, 2, 2, 2]))

@@ -24,7 +24,7 @@ from drxlab.workflow.ingest import import_files
 def init(obj: Context) -> None:
     """Create the experiment store (or check an existing one)."""
     store = obj.store()
-    click.echo(f"store ready: {store.url} (schema version {schema_version(store)})")
+    click.echo(f"store ready: {store.name} (schema version {schema_version(store)})")
 
 
 @cli.command("import")

@@ -102,7 +102,11 @@ def click_command() -> tuple[str, dict[str, Any]]:
     while node is not None:
         args = {**{k: v for k, v in node.params.items() if k != "db"}, **args}
         node = node.parent
-    return ctx.command_path, args
+    from drxlab.store.db import display_url
+
+    # a URL argument (db copy) may carry a password: the audit log keeps it masked
+    return ctx.command_path, {k: display_url(v) if isinstance(v, str) and "://" in v else v
+                              for k, v in args.items()}
 
 
 class Context:
@@ -162,7 +166,9 @@ pass_ctx = click.make_pass_decorator(Context)
 
 @click.group(cls=DrxlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="DRXLAB_DB", default=None, metavar="URL|PATH",
-              help="Experiment store: a SQLite path or any SQLAlchemy URL [default: db/drxlab.sqlite; env DRXLAB_DB].")
+              help="Experiment store: a SQLite file path, or a shared PostgreSQL server as "
+                   "postgresql://user@host/database (password from the URL, PGPASSWORD or ~/.pgpass; "
+                   "needs pip install 'drxlab[postgres]') [default: db/drxlab.sqlite; env DRXLAB_DB].")
 @click.option("-q", "--quiet", is_flag=True, envvar="DRXLAB_QUIET",
               help="No progress bars or informational messages on stderr (errors and results still print).")
 @click.version_option(__version__, prog_name="drxlab")

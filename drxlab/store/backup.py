@@ -1,9 +1,12 @@
-"""Backups, restores and health checks of a SQLite experiment store.
+"""Backups, restores and health checks of the experiment store.
 
-Copies use SQLite's online backup API (:meth:`sqlite3.Connection.backup`): a consistent
-snapshot even while other processes write. A copy is written to a temporary file beside its
-destination, checked with ``PRAGMA integrity_check`` and only then moved into place, so a
-backup file either is complete and sound or does not exist.
+A backup is always a SQLite file: portable, self-contained, itself a store. A SQLite store is
+copied with SQLite's online backup API (:meth:`sqlite3.Connection.backup`), a PostgreSQL store
+with drxlab's own verified row-by-row copy from one snapshot (:mod:`drxlab.store.transfer`;
+``pg_dump`` is not needed). Either way a consistent snapshot even while other processes write.
+A copy is written to a temporary file beside its destination, checked with
+``PRAGMA integrity_check`` and only then moved into place, so a backup file either is complete
+and sound or does not exist.
 
 Example:
     >>> report = backup(store, Path("lab-2025-01-31.sqlite"))   # doctest: +SKIP
@@ -22,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel, select
 
 from drxlab.exceptions import StoreError
-from drxlab.store.db import BUSY_TIMEOUT_MS, HEAD_REVISION, Store, sqlite_path
+from drxlab.store import postgres, sqlite
+from drxlab.store.db import HEAD_REVISION, Store, open_store, sqlite_path
 from drxlab.store.tables import (
     SCHEMA_VERSION,
     CurrentModel,
@@ -61,18 +66,11 @@ class CheckReport:
         return not self.problems
 
 
-# ---------------------------------------------------------------- raw SQLite helpers
-def _connect(path: Path) -> sqlite3.Connection:
-    # read-write even to read: a read-only handle cannot open a WAL database whose -shm is absent
-    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    return con
-
-
+# ---------------------------------------------------------------- files
 def _store_path(store: Store | Path | str) -> Path:
     path = store.path if isinstance(store, Store) else sqlite_path(str(store)) or Path(store)
     if path is None:
-        raise StoreError(f"{store.url} is not a SQLite file; back it up with the database's own tools")
+        raise StoreError(f"{store.name} is not a SQLite file")
     return path
 
 
@@ -86,37 +84,17 @@ def free_name(path: Path) -> Path:
     return cand
 
 
-def integrity(con: sqlite3.Connection) -> list[str]:
-    """Problems reported by ``PRAGMA integrity_check`` (empty = sound)."""
-    rows = [r[0] for r in con.execute("PRAGMA integrity_check").fetchall()]
-    return [] if rows == ["ok"] else rows
-
-
-def _counts(con: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    return {n: con.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}
-
-
-def _version(con: sqlite3.Connection) -> int:
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    except sqlite3.DatabaseError:
-        return 0
-    return int(row[0]) if row else 0
-
-
 def verify(path: Path) -> CopyReport:
     """Check a database file (integrity, drxlab schema version) and count its rows."""
     if not Path(path).is_file():
         raise StoreError(f"{path}: no such database file")
     try:
-        con = _connect(Path(path).resolve())
+        con = sqlite.connect(Path(path).resolve())
         try:
-            problems = integrity(con)
+            problems = sqlite.integrity(con)
             if problems:
                 raise StoreError(f"{path} fails PRAGMA integrity_check: {'; '.join(problems[:5])}")
-            rows, version = _counts(con), _version(con)
+            rows, version = sqlite.counts(con), sqlite.version(con)
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
@@ -126,34 +104,41 @@ def verify(path: Path) -> CopyReport:
     return CopyReport(Path(path), Path(path).stat().st_size, version, rows)
 
 
-def copy_database(src: Path, dest: Path) -> None:
-    """Snapshot ``src`` into a new file ``dest`` with the online backup API (single file, fsynced)."""
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        source = _connect(src)
-        target = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            source.backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")  # a self-contained file: no -wal beside it
-        finally:
-            target.close()
-            source.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.link(tmp, dest)  # fails if dest appeared meanwhile: never overwrite here
-    except (sqlite3.Error, OSError) as exc:
-        raise StoreError(f"cannot copy {src} to {dest}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+copy_database = sqlite.copy_file  # the name before PostgreSQL stores
 
 
 # ---------------------------------------------------------------- backup and restore
+def _snapshot_to_file(store: Store | Path | str, dest: Path) -> None:
+    """A consistent copy of the store in a new SQLite file ``dest``: SQLite's backup API for a
+    SQLite store, drxlab's verified row-by-row copy (:mod:`drxlab.store.transfer`) for others."""
+    if isinstance(store, Store) and store.path is None:
+        from drxlab.store.transfer import copy_store
+
+        target = None
+        try:
+            target = open_store(sqlite.url_of(dest))
+            copy_store(store, target)
+        except BaseException:
+            for leftover in (dest, dest.with_name(dest.name + "-wal"), dest.with_name(dest.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+            raise
+        finally:
+            if target is not None:
+                target.engine.dispose()
+        sqlite.make_self_contained(dest)
+        return
+    sqlite.copy_file(_store_path(store), dest)
+
+
 def backup(store: Store | Path | str, dest: Path, *, force: bool = False) -> CopyReport:
-    """Copy the store to a new file ``dest`` (``force`` replaces an existing one) and verify it."""
-    src = _store_path(store)
+    """Copy the store to a new SQLite file ``dest`` (``force`` replaces an existing one) and verify it.
+
+    Any store (SQLite or PostgreSQL) backs up to a SQLite file: portable, one file, and itself
+    a store that ``drxlab --db FILE`` opens.
+    """
+    src = store.path if isinstance(store, Store) else _store_path(store)
     dest = Path(dest).expanduser().resolve()
-    if dest == src.resolve():
+    if src is not None and dest == src.resolve():
         raise StoreError(f"backup target {dest} is the store itself")
     if dest.is_dir():
         raise StoreError(f"backup target {dest} is a directory; give a file name")
@@ -161,7 +146,7 @@ def backup(store: Store | Path | str, dest: Path, *, force: bool = False) -> Cop
         raise StoreError(f"backup target {dest} exists; pass --force to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staged = free_name(dest.with_name(f"{dest.name}.new"))
-    copy_database(src, staged)
+    _snapshot_to_file(store, staged)
     try:
         report = verify(staged)
         if force:
@@ -175,18 +160,28 @@ def backup(store: Store | Path | str, dest: Path, *, force: bool = False) -> Cop
     return CopyReport(dest, dest.stat().st_size, report.schema_version, report.rows)
 
 
-def restore(store_path: Path, source: Path, *, force: bool = False) -> tuple[CopyReport, Path | None]:
-    """Replace the store's contents with a verified backup, via the backup API.
-
-    An existing store with data needs ``force``; its contents are first saved to
-    ``<file>.pre-restore-<UTC time>.bak`` (returned). A backup with an older schema is
-    migrated the next time the store is opened.
-    """
-    store_path = Path(store_path).resolve()
+def _check_source(source: Path) -> CopyReport:
     report = verify(Path(source))
     if report.schema_version > SCHEMA_VERSION:
         raise StoreError(f"{source} has schema version {report.schema_version}, newer than this drxlab "
                          f"supports ({SCHEMA_VERSION}); upgrade drxlab to restore it")
+    return report
+
+
+def restore(store: Store | Path, source: Path, *, force: bool = False) -> tuple[CopyReport, Path | None]:
+    """Replace the store's contents with a verified backup file.
+
+    A SQLite store is overwritten through the backup API; an existing one with data needs
+    ``force`` and its contents are first saved to ``<file>.pre-restore-<UTC time>.bak``
+    (returned); a backup with an older schema is migrated the next time the store is opened.
+    A PostgreSQL store gets the backup's rows through drxlab's verified copy (a copy of the
+    backup file is migrated first, the file itself is never changed); with ``force`` its
+    previous contents are saved beside the backup file as ``<backup>.pre-restore-<time>.sqlite``.
+    """
+    if isinstance(store, Store) and store.path is None:
+        return _restore_server(store, Path(source), force)
+    store_path = Path(store.path if isinstance(store, Store) else store).resolve()
+    report = _check_source(Path(source))
     if Path(source).resolve() == store_path:
         raise StoreError(f"{source} is the store itself")
     saved = None
@@ -194,19 +189,11 @@ def restore(store_path: Path, source: Path, *, force: bool = False) -> tuple[Cop
         if not force:
             raise StoreError(f"{store_path} exists; pass --force to replace its contents with {source} "
                              "(a copy of the current contents is kept)")
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        saved = free_name(store_path.with_name(f"{store_path.name}.pre-restore-{stamp}.bak"))
-        copy_database(store_path, saved)
+        saved = free_name(store_path.with_name(f"{store_path.name}.pre-restore-{_stamp()}.bak"))
+        sqlite.copy_file(store_path, saved)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        src = _connect(Path(source).resolve())
-        dst = _connect(store_path)
-        try:
-            src.backup(dst)
-            problems = integrity(dst)
-        finally:
-            dst.close()
-            src.close()
+        problems = sqlite.restore_file(Path(source).resolve(), store_path)
     except sqlite3.Error as exc:
         kept = f"; the previous contents are in {saved}" if saved else ""
         raise StoreError(f"restoring {source} into {store_path} failed: {exc}{kept}") from None
@@ -215,21 +202,58 @@ def restore(store_path: Path, source: Path, *, force: bool = False) -> tuple[Cop
     return CopyReport(store_path, store_path.stat().st_size, report.schema_version, report.rows), saved
 
 
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _restore_server(store: Store, source: Path, force: bool) -> tuple[CopyReport, Path | None]:
+    import tempfile
+
+    from drxlab.store.transfer import copy_store, is_empty
+
+    report = _check_source(source)
+    with store.engine.connect() as conn:
+        empty = is_empty(conn)
+    saved = None
+    if not empty:
+        if not force:
+            raise StoreError(f"{store.name} holds data; pass --force to replace its contents with {source} "
+                             "(a copy of the current contents is kept)")
+        saved = free_name(source.resolve().with_name(f"{source.name}.pre-restore-{_stamp()}.sqlite"))
+        backup(store, saved)
+    with tempfile.TemporaryDirectory(prefix="drxlab-restore-") as tmp:
+        work = Path(tmp) / "restore.sqlite"
+        sqlite.copy_file(source.resolve(), work)  # opening migrates it: never touch the user's file
+        src = open_store(work, create=False)
+        try:
+            copy_store(src, store, force=True)
+        except StoreError as exc:
+            kept = f"; the previous contents are in {saved}" if saved else ""
+            raise StoreError(f"restoring {source} into {store.name} failed: {exc}{kept}") from None
+        finally:
+            src.engine.dispose()
+    return CopyReport(source, source.stat().st_size, report.schema_version, report.rows), saved
+
+
 # ---------------------------------------------------------------- health check
 def check(store: Store, *, load_model: Callable[[ModelVersion], Any] | None = None) -> CheckReport:
-    """SQLite integrity and foreign keys, schema version, and drxlab's own invariants.
+    """The database's own checks, schema version, and drxlab's own invariants.
 
+    SQLite: ``PRAGMA integrity_check`` and ``foreign_key_check``. PostgreSQL: every foreign key
+    verified by query, constraints validated, B-tree indexes through ``amcheck`` if installed.
     ``load_model`` (e.g. :func:`drxlab.workflow.models.load`) is tried on every current model
     version; any exception it raises is a problem.
     """
     rep = CheckReport()
     with store.engine.connect() as conn:
-        if store.engine.dialect.name == "sqlite":
-            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchall()]
-            rep.checked["integrity_check"] = rows[0] if rows == ["ok"] else f"{len(rows)} problem(s)"
-            rep.problems += [f"integrity_check: {r}" for r in rows if r != "ok"]
-            for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall():
-                rep.problems.append(f"foreign key: {table} row {rowid} refers to a missing {parent} row")
+        if store.dialect == "sqlite":
+            rep.checked["integrity_check"], problems = sqlite.engine_problems(conn)
+        else:
+            problems = _foreign_key_problems(conn)
+            if store.dialect == "postgresql":
+                rep.checked["server_checks"], more = postgres.engine_problems(conn)
+                problems += more
+        rep.problems += problems
         version = conn.execute(text("SELECT value FROM meta WHERE key='schema_version'")).scalar()
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     rep.checked["schema_version"] = version
@@ -241,6 +265,21 @@ def check(store: Store, *, load_model: Callable[[ModelVersion], Any] | None = No
         _check_rows(s, rep)
         _check_models(s, rep, load_model)
     return rep
+
+
+def _foreign_key_problems(conn: Connection) -> list[str]:
+    """Rows whose foreign key names a missing parent, for every foreign key of every table."""
+    problems = []
+    for table in SQLModel.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            child, parent = fk.parent, fk.column
+            p = parent.table.alias("p")
+            orphan = (select(table.c.id if "id" in table.c else child).where(child.is_not(None))
+                      .where(~select(p.c[parent.name]).where(p.c[parent.name] == child).exists()))
+            for (key,) in conn.execute(orphan).all():
+                problems.append(f"foreign key: {table.name} row {key} refers to a missing "
+                                f"{parent.table.name} row")
+    return problems
 
 
 def _check_rows(s: Session, rep: CheckReport) -> None:

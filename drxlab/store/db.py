@@ -1,13 +1,16 @@
-"""Opening the experiment store: URL resolution, SQLite pragmas, schema migrations, transactions.
+"""Opening the experiment store: URL resolution, schema migrations, transactions.
+
+The store is a SQLite file or a PostgreSQL database (psycopg 3); backend-specific SQL lives in
+:mod:`drxlab.store.sqlite` and :mod:`drxlab.store.postgres`, everything here is portable.
 
 Every command works inside one :meth:`Store.transaction`: either everything it wrote is
-committed, or nothing is. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (it
-takes the write lock before its first read), so concurrent writers queue on the busy timeout
-instead of failing with "database is locked" when a read lock cannot be upgraded.
+committed, or nothing is. A write transaction takes the store's write lock before its first
+read (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``pg_advisory_xact_lock``), so concurrent writers
+queue instead of failing, and none acts on a read another writer is about to invalidate.
 
 Opening a store brings its schema to this drxlab's version: a new database is created at the
 head revision and stamped; an older one is upgraded by the Alembic migrations in
-``drxlab/store/migrations`` (in one transaction, after a backup copy
+``drxlab/store/migrations`` (in one transaction; a SQLite file is first copied to
 ``<file>.pre-migration-<version>.bak``); a newer one is refused.
 """
 from __future__ import annotations
@@ -23,19 +26,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import delete, event, insert, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from drxlab.exceptions import DrxlabError, StoreError
-from drxlab.store import tables
+from drxlab.store import postgres, sqlite, tables
+from drxlab.store.sqlite import BUSY_TIMEOUT_MS
 from drxlab.store.tables import SCHEMA_VERSION, AuditLog, Meta, dumps
 
 DEFAULT_PATH = Path("db") / "drxlab.sqlite"
 ENV_VAR = "DRXLAB_DB"
-BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another's write lock
-LOCK_RETRIES = 3  # BEGIN IMMEDIATE attempts after the busy timeout (each waits BUSY_TIMEOUT_MS)
+LOCK_RETRIES = 3  # write-lock attempts after a timeout / deadlock (each waits up to BUSY_TIMEOUT_MS)
 MIGRATIONS = Path(__file__).with_name("migrations")
 REVISIONS: dict[int, str] = {1: "0001_initial", 2: "0002_audit_log"}  # schema version → Alembic revision
 HEAD_REVISION = REVISIONS[SCHEMA_VERSION]
@@ -47,12 +50,20 @@ _audit_source: AuditSource | None = None
 def resolve_url(db: str | os.PathLike | None = None) -> str:
     """SQLAlchemy URL from ``--db``, ``$DRXLAB_DB`` or the default ``db/drxlab.sqlite``.
 
-    A plain path means SQLite at that path.
+    A plain path means SQLite at that path; ``postgresql://`` means PostgreSQL through psycopg 3.
     """
     value = str(db) if db else os.environ.get(ENV_VAR) or str(DEFAULT_PATH)
     if "://" in value:
-        return value
-    return f"sqlite:///{Path(value).expanduser().resolve()}"
+        return postgres.normalise_url(value)
+    return sqlite.url_of(Path(value))
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown: a password in it is masked (``***``)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@", 1)[-1] if "@" in url else url
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -62,29 +73,12 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:
-    dbapi_conn.isolation_level = None  # the driver's implicit BEGIN is off; _sqlite_begin emits it
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    """BEGIN IMMEDIATE for write transactions (execution option ``drxlab_begin``), else BEGIN."""
-    mode = conn.get_execution_options().get("drxlab_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
-
-
 def make_engine(url: str) -> Engine:
-    """An engine; for SQLite with drxlab's pragmas and explicit (transactional DDL) BEGIN."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
+    """An engine with the backend's connection settings and write lock (see module docstring)."""
+    if sqlite.is_sqlite(url):
+        return sqlite.make_engine(url)
+    if postgres.is_postgres(url):
+        return postgres.make_engine(url)
     return create_engine(url)
 
 
@@ -100,7 +94,7 @@ def set_audit_source(source: AuditSource | None) -> None:
 
 
 def _is_locked(exc: BaseException) -> bool:
-    return "database is locked" in str(exc) or "database is busy" in str(exc)
+    return sqlite.is_locked(exc) or postgres.is_retryable(exc)
 
 
 class Store:
@@ -116,11 +110,22 @@ class Store:
         """File path of a SQLite store (None for other databases)."""
         return sqlite_path(self.url)
 
+    @property
+    def name(self) -> str:
+        """What to call the store in messages: its file, or its URL with the password masked."""
+        return str(self.path) if self.path else display_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (SQLAlchemy's dialect name)."""
+        return self.engine.dialect.name
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose changes are committed on success and rolled back on any error.
 
-        The write lock is taken at the start (SQLite ``BEGIN IMMEDIATE``; waits up to
+        The write lock is taken at the start (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+        ``pg_advisory_xact_lock``; waits up to
         :data:`BUSY_TIMEOUT_MS`, retried :data:`LOCK_RETRIES` times). A transaction that wrote
         anything also writes one :class:`~drxlab.store.tables.AuditLog` row.
         """
@@ -163,7 +168,7 @@ class Store:
             yield session
 
     def _where(self) -> str:
-        return str(self.path) if self.path else self.url
+        return self.name
 
 
 def _track_changes(session: Session) -> dict[str, list[int]]:
@@ -254,8 +259,9 @@ def _create(conn: Connection) -> None:
     from alembic import command
 
     SQLModel.metadata.create_all(conn)
-    conn.execute(text("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', :v)"),
-                 {"v": str(SCHEMA_VERSION)})
+    meta = Meta.__table__
+    conn.execute(delete(meta).where(meta.c.key == "schema_version"))
+    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
     command.stamp(alembic_config(conn), HEAD_REVISION)
 
 
@@ -264,10 +270,10 @@ def _upgrade(store: Store, conn: Connection, names: set[str], version: int) -> N
 
     saved = None
     if store.path is not None:
-        from drxlab.store.backup import copy_database, free_name
+        from drxlab.store.backup import free_name
 
         saved = free_name(store.path.with_name(f"{store.path.name}.pre-migration-{version}.bak"))
-        copy_database(store.path, saved)
+        sqlite.copy_file(store.path, saved)
     cfg = alembic_config(conn)
     try:
         if "alembic_version" not in names:
@@ -279,20 +285,22 @@ def _upgrade(store: Store, conn: Connection, names: set[str], version: int) -> N
     except Exception as exc:
         kept = f"; a copy from before is at {saved}" if saved else ""
         reason = getattr(exc, "orig", None) or exc
-        raise StoreError(f"upgrading {store.url} from schema version {version} to {SCHEMA_VERSION} failed "
+        raise StoreError(f"upgrading {store.name} from schema version {version} to {SCHEMA_VERSION} failed "
                          f"({reason}); the database is unchanged{kept}") from exc
 
 
-def _prepare(store: Store) -> None:
+def _prepare(store: Store, create: bool = True) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION` (create / upgrade) or refuse the database."""
     with store.engine.connect() as conn:
         names, version = _state(conn)
-        _check(store.url, conn, names, version)
+        _check(store.name, conn, names, version)
     if version == SCHEMA_VERSION:
         return
+    if version is None and not create and store.path is None:
+        raise StoreError(f"{store.name} holds no drxlab store yet; run `drxlab init` or pass --db")
     with store._writer.begin() as conn:  # the write lock: one process creates or upgrades
         names, version = _state(conn)
-        _check(store.url, conn, names, version)
+        _check(store.name, conn, names, version)
         if version is None:
             _create(conn)
         elif version < SCHEMA_VERSION:
@@ -307,19 +315,36 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> S
         if not create:
             raise StoreError(f"no database at {path}; run `drxlab init` or pass --db")
         path.parent.mkdir(parents=True, exist_ok=True)
+    shown = display_url(url)
     try:
         store = Store(url, make_engine(url))
+    except DrxlabError:
+        raise
     except Exception as exc:  # noqa: BLE001 (any driver error: a bad URL, a missing driver)
-        raise StoreError(f"cannot open database {url}: {exc}") from None
+        raise StoreError(f"cannot open database {shown}: {_masked(exc, url)}") from None
     try:
-        _prepare(store)
+        _prepare(store, create)
     except DrxlabError:
         store.engine.dispose()
         raise
     except SQLAlchemyError as exc:
         store.engine.dispose()
-        raise StoreError(f"cannot open database {url}: {getattr(exc, 'orig', None) or exc}") from None
+        if postgres.is_postgres(url) and postgres.is_connect_error(exc):
+            raise StoreError(_masked(postgres.connect_error(url, exc), url)) from None
+        reason = _masked(getattr(exc, "orig", None) or exc, url)
+        raise StoreError(f"cannot open database {shown}: {reason}") from None
     return store
+
+
+def _masked(message: object, url: str) -> str:
+    """``message`` with the URL's password (if any) replaced by ``***``."""
+    text_ = str(message)
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return text_
+    # a very short password would mask unrelated letters; libpq never echoes passwords anyway
+    return text_.replace(str(password), "***") if password and len(str(password)) >= 4 else text_
 
 
 def schema_version(store: Store) -> int:

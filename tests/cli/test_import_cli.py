@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import db_digest
+from tests.conftest import store_digest
 from tests.factories import drx_td_doc, write_cycler, write_drx_td
+
+pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
 
 def test_help_lists_commands(run) -> None:
@@ -25,20 +27,20 @@ def test_lmto_import_shows_ten_profiles_and_cycle1_capacity(run, upstream: Path)
     assert abs(row["capacity_cycle1_mAh_g"] - 250.317) < 1.0
 
 
-def test_reimport_is_a_noop_with_a_message(run, upstream: Path, db_path: Path) -> None:
+def test_reimport_is_a_noop_with_a_message(run, upstream: Path, db_url: str) -> None:
     run("import", upstream / "LMTO_example.csv")
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("import", upstream / "LMTO_example.csv")
     assert r.exit_code == 0
     assert "already imported" in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
 
 
-def test_export_round_trips_through_import(run, upstream: Path, tmp_path: Path) -> None:
+def test_export_round_trips_through_import(run, upstream: Path, tmp_path: Path, new_url) -> None:
     run("import", upstream / "LMTO_example.csv")
     out = tmp_path / "export.csv"
     assert run("export", "-o", out).exit_code == 0
-    other = tmp_path / "other.sqlite"
+    other = new_url("other")
     assert run("import", out, db=other).exit_code == 0
     (row,) = json.loads(run("tests", "--json", db=other).output)
     assert row["profiles"] == 10 and abs(row["capacity_cycle1_mAh_g"] - 250.317) < 1e-3
@@ -83,16 +85,16 @@ def _bad_files(tmp_path: Path, upstream: Path) -> dict[str, tuple[Path, list[str
 
 @pytest.mark.parametrize("case", ["unparseable", "unknown element", "unbalanced", "nan", "negative", "window",
                                   "too few", "empty", "truncated", "wrong delimiter", "cycler without mass"])
-def test_bad_input_one_message_nonzero_exit_database_unchanged(run, upstream: Path, tmp_path: Path, db_path: Path,
-                                                              case: str) -> None:
+def test_bad_input_one_message_nonzero_exit_database_unchanged(run, upstream: Path, tmp_path: Path,
+                                                              db_url: str, case: str) -> None:
     run("import", upstream / "LMTO_example.csv")
     path, extra, fragment = _bad_files(tmp_path, upstream)[case]
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("import", path, *extra)
     assert r.exit_code != 0
     assert r.output.startswith("Error: ") and fragment in r.output
     assert path.name in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
 
 
 def test_allow_unbalanced_imports_an_unbalanced_composition(run, tmp_path: Path) -> None:
@@ -102,7 +104,7 @@ def test_allow_unbalanced_imports_an_unbalanced_composition(run, tmp_path: Path)
     assert run("import", path, "--allow-unbalanced").exit_code == 0
 
 
-def test_multi_file_import_is_all_or_nothing_unless_keep_going(run, tmp_path: Path, db_path: Path) -> None:
+def test_multi_file_import_is_all_or_nothing_unless_keep_going(run, tmp_path: Path, db_url: str) -> None:
     d = tmp_path / "batch"
     d.mkdir()
     for i in range(6):
@@ -110,10 +112,10 @@ def test_multi_file_import_is_all_or_nothing_unless_keep_going(run, tmp_path: Pa
     bad = drx_td_doc()
     bad["discharge_list"][0]["Q_std"][0] = float("nan")
     (d / "f6.json").write_text(json.dumps(bad))
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("import", d)
     assert r.exit_code != 0 and "f6.json" in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
     r = run("import", d, "--keep-going")
     assert r.exit_code == 0 and "f6.json" in r.output
     assert len(json.loads(run("tests", "--json").output)) == 6

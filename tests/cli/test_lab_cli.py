@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from drxlab.workflow.simulate import random_median_draws
-from tests.conftest import db_digest
+from tests.conftest import store_digest
 from tests.factories import campaign_toml
+
+pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
 SMALL = campaign_toml("simsmall", {"Mn2+": 0.2, "Mn3+": 0.3, "Cr3+": 0.2, "V3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2},
                       f=(0.0, 0.2), batch=2)
@@ -45,11 +47,11 @@ def test_drxnet_oracle_without_noise_equals_the_model(run, upstream: Path) -> No
     (["Li1.2Mn0.4Ti0.4O2", "--cycles", "0-3"], "cycle"),
     (["Li1.2Mn0.4Ti0.4O2", "--rate", "-5"], "rate"),
 ])
-def test_measure_bad_input_writes_nothing(run, db_path: Path, args: list[str], fragment: str) -> None:
-    before = db_digest(db_path)
+def test_measure_bad_input_writes_nothing(run, db_url: str, args: list[str], fragment: str) -> None:
+    before = store_digest(db_url)
     r = run("lab", "measure", *args)
     assert r.exit_code != 0 and r.output.startswith("Error:") and fragment in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
 
 
 def test_seed_makes_a_lab_history(run) -> None:
@@ -62,6 +64,7 @@ def test_seed_makes_a_lab_history(run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend  # simulate records into its own OUT/simulation.sqlite, whatever --db is
 def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text(SMALL)

@@ -9,8 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from drxlab.cli.main import cli
-from tests.conftest import db_digest
+from tests.conftest import store_digest
 from tests.factories import campaign_toml, write_drx_td
+
+pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
 CAMPAIGN = campaign_toml("loop", {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}, li=(1.15, 1.25),
                          f=(0.0, 0.05), batch=3)
@@ -32,12 +34,18 @@ def trained_store(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def loop(trained_store, tmp_path: Path):
-    base, spec = trained_store
-    db = tmp_path / "loop.sqlite"
-    src, dst = sqlite3.connect(base), sqlite3.connect(db)
-    src.backup(dst)
-    src.close(), dst.close()
+def loop(trained_store, tmp_path: Path, backend: str, new_url):
+    base, _spec = trained_store
+    if backend == "sqlite":
+        db = tmp_path / "loop.sqlite"
+        src, dst = sqlite3.connect(base), sqlite3.connect(db)
+        src.backup(dst)
+        src.close(), dst.close()
+    else:
+        from drxlab.store.transfer import copy_store
+
+        db = new_url("loop")
+        copy_store(base, db)
     runner = CliRunner()
 
     def run(*args):
@@ -90,10 +98,10 @@ def test_log_then_finetune_registers_child_version(loop, tmp_path: Path) -> None
     assert child["parent"] == before[-1]["id"] and child["current_for"] == ["(lab)"]
     assert out["finetune_metrics"]["new_after"]["n"] == 1
     # nothing new any more: a clear no-op, nothing written
-    digest = db_digest(loop.db)
+    digest = store_digest(loop.db)
     r = loop("finetune")
     assert r.exit_code != 0 and "nothing new" in r.output
-    assert db_digest(loop.db) == digest
+    assert store_digest(loop.db) == digest
 
 
 @pytest.mark.parametrize("case", ["unknown sample", "already tested", "window", "no cycle 1", "wrong composition"])
@@ -102,7 +110,7 @@ def test_bad_logs_write_nothing(loop, tmp_path: Path, case: str) -> None:
     sid, formula = w[0]["sample_id"], w[0]["formula"]
     if case == "already tested":
         assert loop("log", "--sample", sid, _measured_file(tmp_path, formula)).exit_code == 0
-    digest = db_digest(loop.db)
+    digest = store_digest(loop.db)
     path = _measured_file(tmp_path, formula, window=(2.0, 4.6) if case == "window" else (1.5, 4.8))
     if case == "no cycle 1":
         doc = json.loads(path.read_text())
@@ -115,7 +123,7 @@ def test_bad_logs_write_nothing(loop, tmp_path: Path, case: str) -> None:
     expected = {"unknown sample": "not found", "already tested": "--replace", "window": "planned",
                 "no cycle 1": "no cycle 1", "wrong composition": "does not match"}[case]
     assert expected in r.output
-    assert db_digest(loop.db) == digest
+    assert store_digest(loop.db) == digest
 
 
 def test_replace_keeps_history(loop, tmp_path: Path) -> None:
@@ -146,7 +154,7 @@ def test_logei_improves_on_the_best_measured_capacity(loop, tmp_path: Path) -> N
         out = json.loads(loop("log", "--sample", x["sample_id"], _measured_file(tmp_path, x["formula"], cap=210.0 + 30 * k),
                               "--json").output)
         caps.append(out["measured_mAh_g"])
-    spec = loop.db.parent / "again.toml"
+    spec = tmp_path / "again.toml"
     spec.write_text(CAMPAIGN)
     r = json.loads(loop("suggest", "--campaign", spec, "-n", "2", "--acq", "logei", "--json").output)
     assert r["params"]["best_f"] == pytest.approx(max(caps))
@@ -191,10 +199,10 @@ def test_suggest_sheet_then_log_batch_all_rows_or_none(loop, tmp_path: Path) -> 
             w.writerows(rs)
 
     write([rows[0], bad])
-    before = db_digest(loop.db)
+    before = store_digest(loop.db)
     r = loop("log", "--batch", sheet)
     assert r.exit_code != 0 and r.output.startswith("Error: ") and "row 3" in r.output and "missing.json" in r.output
-    assert db_digest(loop.db) == before
+    assert store_digest(loop.db) == before
     write(rows)
     r = loop("log", "--batch", sheet, "--json")
     assert r.exit_code == 0, r.output

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import db_digest
+from tests.conftest import store_digest
+
+pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
 
 def test_pull_from_local_server_registers_verified_ensemble(run, upstream: Path, serve) -> None:
@@ -24,27 +26,27 @@ def test_pull_from_local_server_registers_verified_ensemble(run, upstream: Path,
 
 
 def test_pull_with_a_corrupted_file_registers_nothing(run, upstream: Path, serve, tmp_path: Path,
-                                                      db_path: Path) -> None:
+                                                      db_url: str) -> None:
     bad = tmp_path / "pretrained"
     shutil.copytree(upstream / "pretrained", bad)
     (bad / "model_3").chmod(0o644)
     data = bytearray((bad / "model_3").read_bytes())
     data[1000] ^= 0xFF
     (bad / "model_3").write_bytes(bytes(data))
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("model", "pull", "--base-url", serve(bad))
     assert r.exit_code != 0 and "model_3" in r.output and "does not match" in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
 
 
-def test_pull_offline_is_a_clear_error(run, db_path: Path) -> None:
-    before = db_digest(db_path)
+def test_pull_offline_is_a_clear_error(run, db_url: str) -> None:
+    before = store_digest(db_url)
     r = run("model", "pull", "--base-url", "http://127.0.0.1:9")
     assert r.exit_code != 0 and "cannot download" in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
 
 
-def test_mismatched_checkpoint_names_keys(run, upstream: Path, tmp_path: Path, db_path: Path) -> None:
+def test_mismatched_checkpoint_names_keys(run, upstream: Path, tmp_path: Path, db_url: str) -> None:
     import torch
 
     bad = tmp_path / "pretrained"
@@ -54,10 +56,10 @@ def test_mismatched_checkpoint_names_keys(run, upstream: Path, tmp_path: Path, d
     sd["extra.weight"] = torch.zeros(2)
     (bad / "model_2").chmod(0o644)
     torch.save(sd, bad / "model_2")
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("model", "import-drxnet", bad)
     assert r.exit_code != 0 and "fc.fc.bias" in r.output and "extra.weight" in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before
 
 
 def test_predict_needs_a_model(run) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import db_digest
+from tests.conftest import store_digest
 from tests.factories import campaign_toml
+
+pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
 SPECIES = {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2, "Mg2+": 0.1}
 
@@ -71,14 +73,10 @@ def test_batch_is_diverse_and_new_rounds_exclude_suggested(released, tmp_path: P
     assert status["samples"]["proposed"] == 8
 
 
-def test_same_state_and_seed_give_same_suggestions(released, tmp_path: Path, db_path: Path) -> None:
+def test_same_state_and_seed_give_same_suggestions(released, tmp_path: Path, db_url: str, new_url) -> None:
     spec = campaign(tmp_path)
-    import sqlite3
-
-    copy = tmp_path / "copy.sqlite"
-    src, dst = sqlite3.connect(db_path), sqlite3.connect(copy)
-    src.backup(dst)  # a plain file copy would miss pages still in the WAL
-    src.close(), dst.close()
+    copy = new_url("copy")
+    assert released("db", "copy", db_url, copy).exit_code == 0
     a = _suggest(released, "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7")
     b = json.loads(released("suggest", "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7", "--json",
                             db=copy).output)
@@ -98,13 +96,14 @@ def test_changed_campaign_file_is_a_new_revision(released, tmp_path: Path) -> No
 @pytest.mark.parametrize(("case", "fragment"), [
     ("unknown species", "Xx"), ("bad oxidation state", "Mn9+"), ("empty space", "min_metals"),
     ("n<1", "must be"), ("no model", "drxlab train")])
-def test_bad_input_writes_nothing(run, upstream: Path, tmp_path: Path, db_path: Path, case: str, fragment: str) -> None:
+def test_bad_input_writes_nothing(run, upstream: Path, tmp_path: Path, db_url: str, case: str,
+                                  fragment: str) -> None:
     if case != "no model":
         run("model", "import-drxnet", upstream / "pretrained")
     species = {"unknown species": {**SPECIES, "Xx2+": 0.1}, "bad oxidation state": {**SPECIES, "Mn9+": 0.1}}
     spec = campaign(tmp_path, species=species.get(case, SPECIES), min_metals=7 if case == "empty space" else 3)
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("suggest", "--campaign", spec, "-n", "0" if case == "n<1" else "3")
     assert r.exit_code != 0 and r.output.startswith("Error:")
     assert fragment in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before

@@ -5,11 +5,13 @@ import json
 
 import pytest
 
-from tests.conftest import db_digest
+from tests.conftest import store_digest
+
+pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
 
 @pytest.mark.slow
-def test_train_registers_a_version_and_evaluate_reports_per_class(run, db_path) -> None:
+def test_train_registers_a_version_and_evaluate_reports_per_class(run, db_url) -> None:
     assert run("lab", "seed", "--n", "8", "--classes", "2TM,3TM", "--seed", "2").exit_code == 0
     r = run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "1")
     assert r.exit_code == 0, r.output
@@ -21,7 +23,7 @@ def test_train_registers_a_version_and_evaluate_reports_per_class(run, db_path) 
     assert len(json.loads(run("model", "list", "--json").output)) == 1
     assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "2").exit_code == 0
     assert len(json.loads(run("model", "list", "--json").output)) == 2
-    before = db_digest(db_path)
+    before = store_digest(db_url)
     r = run("evaluate", "--train-class", "2TM", "--test-class", "3TM", "--members", "2", "--epochs", "2",
             "--size", "small", "--json")
     assert r.exit_code == 0, r.output
@@ -30,13 +32,13 @@ def test_train_registers_a_version_and_evaluate_reports_per_class(run, db_path) 
     c = out["classes"]["3TM"]
     assert c["capacity_mae_mAh_g"] > 0 and c["capacity_mad_baseline_mAh_g"] > 0 and c["avg_voltage_mae_V"] >= 0
     assert "1" in out["cycles"] and out["cycles"]["1"]["profiles"] > 0
-    assert db_digest(db_path) == before  # evaluation writes nothing
+    assert store_digest(db_url) == before  # evaluation writes nothing
 
 
-def test_train_bad_input(run, db_path) -> None:
-    before = db_digest(db_path)
+def test_train_bad_input(run, db_url) -> None:
+    before = store_digest(db_url)
     r = run("train", "--epochs", "2")
     assert r.exit_code != 0 and "no profiles to train on" in r.output
     r = run("train", "--members", "0")
     assert r.exit_code != 0 and "members" in r.output
-    assert db_digest(db_path) == before
+    assert store_digest(db_url) == before

@@ -5,8 +5,9 @@ Usage (any command; the lead can reuse it for ``log --finetune``, ``suggest``, `
     reports = kill_trials(["import", str(data_dir)], db_path, n=20, check=my_check, seed=1)
     assert all(r.ok for r in reports)
 
-Each trial restores the store to its state when :func:`kill_trials` was called (through SQLite's
-backup API: files are never swapped under open connections), starts
+Each trial restores the store to its state when :func:`kill_trials` was called (SQLite: through
+the backup API, files are never swapped under open connections; PostgreSQL: the database is
+dropped and re-created from a template database), starts
 ``drxlab --db DB <cmd_args>``, sends SIGKILL after a seeded random delay in ``[0, duration)``
 (``duration`` = one full, uninterrupted run, measured first unless given) and calls
 ``check(db_path)``, which raises (e.g. ``AssertionError``) if the store is damaged.
@@ -56,6 +57,61 @@ class Trial:
     exit_code: int | None
     ok: bool
     error: str = ""
+
+
+def _pg_admin(url: str, *statements: str) -> None:
+    """Run statements on the server of ``url`` (connected to its ``postgres`` database, autocommit)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from drxlab.store.db import resolve_url
+
+    u = make_url(resolve_url(url))
+    with psycopg.connect(host=u.host or u.query.get("host"), port=u.port or u.query.get("port"),
+                         user=u.username, password=u.password, dbname="postgres", autocommit=True) as con:
+        for sql in statements:
+            con.execute(sql)
+
+
+def _pg_name(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from drxlab.store.db import resolve_url
+
+    return make_url(resolve_url(url)).database
+
+
+class _Template:
+    """The store as it was, to restore before each trial: a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, db: Path | str) -> None:
+        self.db = db
+        self.pg = "://" in str(db)
+        if self.pg:
+            name = _pg_name(str(db))
+            self.name, self.copy = name, f"{name}_harness_template"
+            _pg_admin(str(db), f'DROP DATABASE IF EXISTS "{self.copy}"',
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+                      f'CREATE DATABASE "{self.copy}" TEMPLATE "{name}"')
+        else:
+            self.path = Path(db).with_name(Path(db).name + ".harness-template")
+            self.path.unlink(missing_ok=True)
+            _copy(Path(db), self.path, single_file=True)
+
+    def restore(self) -> None:
+        if self.pg:
+            # a killed client's server process may linger a moment; FORCE ends it
+            _pg_admin(str(self.db), f'DROP DATABASE "{self.name}" WITH (FORCE)',
+                      f'CREATE DATABASE "{self.name}" TEMPLATE "{self.copy}"')
+        else:
+            _copy(self.path, Path(self.db), single_file=False)
+
+    def remove(self) -> None:
+        if self.pg:
+            _pg_admin(str(self.db), f'DROP DATABASE IF EXISTS "{self.copy}" WITH (FORCE)')
+        else:
+            self.path.unlink(missing_ok=True)
 
 
 def _copy(src_path: Path, dest_path: Path, *, single_file: bool) -> None:
@@ -118,7 +174,7 @@ def _start(args: list[str], mode: Mode, env: dict[str, str] | None, timeout: flo
     return run
 
 
-def run_once(cmd_args: Sequence[str], db_path: Path, *, mode: Mode = "ready",
+def run_once(cmd_args: Sequence[str], db_path: Path | str, *, mode: Mode = "ready",
              env: dict[str, str] | None = None, timeout: float = TIMEOUT) -> tuple[int, float]:
     """Run the command to completion: (exit code, seconds from start or from ready, by ``mode``)."""
     run = _start(["--db", str(db_path), *cmd_args], mode, env, timeout)
@@ -126,18 +182,17 @@ def run_once(cmd_args: Sequence[str], db_path: Path, *, mode: Mode = "ready",
     return code, time.perf_counter() - run.t0
 
 
-def kill_trials(cmd_args: Sequence[str], db_path: Path, n: int, check: Callable[[Path], None], *,
+def kill_trials(cmd_args: Sequence[str], db_path: Path | str, n: int, check: Callable[[Path], None], *,
                 seed: int = 0, duration: float | None = None, span: tuple[float, float] = (0.0, 1.0),
                 mode: Mode = "ready", env: dict[str, str] | None = None,
                 timeout: float = TIMEOUT) -> list[Trial]:
     """``n`` SIGKILL trials of ``drxlab --db db_path <cmd_args>``; every trial starts from the
     store as it is now and ends with ``check(db_path)``. Delays are uniform over ``span`` (fractions
     of ``duration``; e.g. ``(0.5, 1.1)`` to aim at a command's final write). The store is left
-    as the last trial left it."""
-    db_path = Path(db_path)
-    template = db_path.with_name(db_path.name + ".harness-template")
-    template.unlink(missing_ok=True)
-    _copy(db_path, template, single_file=True)
+    as the last trial left it. ``db_path`` is a SQLite file or a PostgreSQL URL (whose server
+    lets its user create databases)."""
+    db_path = db_path if "://" in str(db_path) else Path(db_path)
+    template = _Template(db_path)
     try:
         if duration is None:
             code, duration = run_once(cmd_args, db_path, mode=mode, env=env, timeout=timeout)
@@ -146,7 +201,7 @@ def kill_trials(cmd_args: Sequence[str], db_path: Path, n: int, check: Callable[
         rng = random.Random(seed)
         trials = []
         for i in range(n):
-            _copy(template, db_path, single_file=False)
+            template.restore()
             delay = rng.uniform(span[0] * duration, span[1] * duration)
             run = _start(["--db", str(db_path), *cmd_args], mode, env, timeout)
             time.sleep(max(0.0, delay - (time.perf_counter() - run.t0)))
@@ -161,4 +216,4 @@ def kill_trials(cmd_args: Sequence[str], db_path: Path, n: int, check: Callable[
                 trials.append(Trial(i, delay, finished, code, False, f"{type(exc).__name__}: {exc}"))
         return trials
     finally:
-        template.unlink(missing_ok=True)
+        template.remove()

@@ -1,10 +1,10 @@
-"""Four lab members logging results into one store while a fifth runs `suggest`: no lost rows,
-no "database is locked" reaching anyone, the same final state as logging one after another."""
+"""Four lab members logging results into one store (SQLite or PostgreSQL) while a fifth runs
+`suggest`: no lost rows, no "database is locked" reaching anyone, the same final state as logging
+one after another."""
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,6 +16,8 @@ from click.testing import CliRunner
 
 from drxlab.chem.compositions import amounts
 from drxlab.cli.main import cli
+from drxlab.store.transfer import copy_store
+from tests.conftest import BACKENDS, query
 from tests.factories import campaign_toml, write_drx_td
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,31 +37,25 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def _invoke(db: Path, *args: str) -> str:
+def _invoke(db: Path | str, *args: str) -> str:
     r = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return r.output
 
 
-def _copy(src: Path, dst: Path) -> None:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    a.backup(b)
-    a.close(), b.close()
-
-
-def _state(db: Path) -> tuple:
-    con = sqlite3.connect(db)
-    rows = sorted(con.execute(
-        "SELECT s.id, s.status, m.formula, round(p.capacity, 6) FROM sample s JOIN material m ON m.id = s.material_id "
+def _state(db: Path | str) -> tuple:
+    rows = sorted((i, st, f, None if q is None else round(q, 6)) for i, st, f, q in query(
+        db, "SELECT s.id, s.status, m.formula, p.capacity FROM sample s "
+        "JOIN material m ON m.id = s.material_id "
         "LEFT JOIN electrochemtest t ON t.sample_id = s.id LEFT JOIN profile p ON p.test_id = t.id "
-        "WHERE s.status != 'proposed'").fetchall())
-    suggestions = con.execute("SELECT COUNT(*) FROM suggestion").fetchone()[0]
-    con.close()
+        "WHERE s.status != 'proposed'"))
+    (suggestions,), = query(db, "SELECT COUNT(*) FROM suggestion")
     return rows, suggestions
 
 
 @pytest.mark.slow
-def test_four_loggers_and_a_suggest_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_four_loggers_and_a_suggest_at_once(tmp_path: Path, new_url) -> None:
     base = tmp_path / "base.sqlite"
     spec_a, spec_b = tmp_path / "a.toml", tmp_path / "b.toml"
     spec_a.write_text(campaign_toml("conc-a", SPECIES, metals=(2, 3), batch=8, min_distance=0.05))
@@ -73,16 +69,16 @@ def test_four_loggers_and_a_suggest_at_once(tmp_path: Path) -> None:
     for k, w in enumerate(waiting):
         f = write_drx_td(tmp_path / f"s{w['sample_id']}.json", composition=amounts(w["formula"]), cap=200.0 + k)
         jobs.append(f"log|--sample|{w['sample_id']}|{f}")
-    sequential, parallel = tmp_path / "seq.sqlite", tmp_path / "par.sqlite"
-    _copy(base, sequential)
-    _copy(base, parallel)
+    sequential, parallel = new_url("seq"), new_url("par")
+    copy_store(base, sequential)
+    copy_store(base, parallel)
     for j in jobs:
         _invoke(sequential, *j.split("|"))
     _invoke(sequential, "suggest", "--campaign", str(spec_b), "-n", "4")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     start = time.time() + 4.0
     groups = [jobs[i::4] for i in range(4)] + [[f"suggest|--campaign|{spec_b}|-n|4"]]
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(parallel), str(start), *g], env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, parallel, str(start), *g], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for g in groups]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outs):

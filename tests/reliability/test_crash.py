@@ -1,16 +1,19 @@
-"""SIGKILL `drxlab import` at random moments: the store is always sound and never half-written.
+"""SIGKILL `drxlab import` at random moments: the store (SQLite or PostgreSQL) is always sound and
+never half-written.
 
 The import writes all files in one transaction, so after any kill the store holds either none
-or all of them, each test with every profile of its source file, and it still opens.
+or all of them, each test with every profile of its source file, and it still opens. PostgreSQL
+gets fewer trials (each re-creates the database from a template): its transactions are the
+server's, so the trials check drxlab's transaction boundaries rather than the file format.
 """
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from drxlab.store.db import open_store
+from tests.conftest import BACKENDS, query
 from tests.factories import write_drx_td
 from tests.reliability.crash_harness import kill_trials, run_once
 
@@ -30,34 +33,34 @@ def data_dir(tmp_path: Path) -> Path:
     return d
 
 
-def check_import(db_path: Path) -> None:
+def check_import(db: Path | str) -> None:
     """Integrity ok; all-or-nothing; every test has all its source file's cycles; store opens."""
-    con = sqlite3.connect(db_path)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
-        files = dict(con.execute("SELECT sha256, name FROM sourcefile").fetchall())
-        tests = con.execute("SELECT t.id, t.source_file, t.source_sha256, COUNT(p.id) FROM electrochemtest t "
-                            "LEFT JOIN profile p ON p.test_id = t.id GROUP BY t.id").fetchall()
-        audits = con.execute("SELECT COUNT(*) FROM auditlog").fetchone()[0]
-    finally:
-        con.close()
+    if "://" not in str(db):
+        assert query(db, "PRAGMA integrity_check") == [("ok",)]
+        assert query(db, "PRAGMA foreign_key_check") == []
+    files = dict(query(db, "SELECT sha256, name FROM sourcefile"))
+    tests = query(db, "SELECT t.id, t.source_file, t.source_sha256, COUNT(p.id) FROM electrochemtest t "
+                      "LEFT JOIN profile p ON p.test_id = t.id GROUP BY t.id")
+    (audits,), = query(db, "SELECT COUNT(*) FROM auditlog")
     assert len(files) in (0, N_FILES), f"partial import: {len(files)} of {N_FILES} files"
     assert len(tests) == len(files) and audits == (1 if files else 0)
     assert {sha for _, _, sha, _ in tests} == set(files)  # no source-file row without its test, and back
     for _tid, name, _sha, n_profiles in tests:
         assert n_profiles == cycles_of(int(name[1:3])), f"{name}: {n_profiles} profiles"
-    open_store(db_path).engine.dispose()
+    open_store(db).engine.dispose()
 
 
 @pytest.mark.slow
-def test_import_survives_sigkill_anywhere(db_path: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_import_survives_sigkill_anywhere(db_url: str, backend: str, data_dir: Path) -> None:
+    db_path = db_url
     args = ["import", str(data_dir)]
     trials, batch = [], 0
+    wanted = 20 if backend == "sqlite" else 8
     # batches of 6 (each re-measures the command's duration under the current machine load),
-    # alternating kills anywhere in the run and kills aimed at its final write, until ≥ 20
+    # alternating kills anywhere in the run and kills aimed at its final write, until ≥ `wanted`
     # trials have killed the command mid-run
-    while sum(not t.finished for t in trials) < 20 and batch < 10:
+    while sum(not t.finished for t in trials) < wanted and batch < 10:
         span = (0.0, 1.0) if batch % 2 == 0 else (0.5, 1.0)
         trials += kill_trials(args, db_path, 6, check_import, seed=batch, span=span)
         batch += 1
@@ -66,13 +69,11 @@ def test_import_survives_sigkill_anywhere(db_path: Path, data_dir: Path) -> None
     bad = [t for t in trials if not t.ok]
     assert not bad, bad
     killed = [t for t in trials if not t.finished]
-    assert len(killed) >= 20, f"only {len(killed)} of {len(trials)} runs were still going when killed"
+    assert len(killed) >= wanted, f"only {len(killed)} of {len(trials)} runs were still going when killed"
     print(f"\nkill trials: {len(trials)} run, {len(killed)} killed mid-command, "
           f"{len(trials) - len(bad)} passed the store check")
     # after the last kill the same command completes the job
     code, _ = run_once(args, db_path)
     assert code == 0
     check_import(db_path)
-    con = sqlite3.connect(db_path)
-    assert con.execute("SELECT COUNT(*) FROM sourcefile").fetchone()[0] == N_FILES
-    con.close()
+    assert query(db_path, "SELECT COUNT(*) FROM sourcefile") == [(N_FILES,)]

@@ -8,7 +8,7 @@ sound and hold either nothing of the command or all of it:
 * no partial rows: every test has its profiles, every suggestion its (proposed) sample, every
   model version weights that hash to its sha256, and every current version loads;
 * nothing of the command (the store is *logically identical* to the one it started from:
-  same ``db_digest``) or all of it (+1 model version; +3 proposed suggestions; the sample
+  same ``store_digest``) or all of it (+1 model version; +3 proposed suggestions; the sample
   tested with its test *and* the fine-tuned version — never one without the other);
 * the command still works afterwards. A store left logically identical to the starting one is
   the state the uninterrupted (measured) run started from, so the command succeeds there; a
@@ -38,13 +38,14 @@ from drxlab.cli.main import cli
 from drxlab.store.db import open_store
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
-from tests.conftest import db_digest
+from tests.conftest import BACKENDS, query, store_digest
 from tests.factories import campaign_toml, write_drx_td
 from tests.reliability.crash_harness import Trial, kill_trials, run_once
 
 pytestmark = pytest.mark.slow
 
 N_TRIALS = 20
+PG_TRIALS = 8
 N_SUGGEST = 3
 TRAIN = ["train", "--members", "2", "--epochs", "2", "--size", "small"]
 # 533 charge-balanced candidates (2–4 metals): screening takes a few seconds with a tiny ensemble
@@ -53,8 +54,14 @@ CAMPAIGN = campaign_toml("crash-loop", {"Mn3+": 0.4, "Cr3+": 0.2, "Ni2+": 0.2, "
 
 
 # ---------------------------------------------------------------- helpers
-def copy_store(src: Path, dest: Path) -> Path:
-    """Copy a store through SQLite's backup API (a file copy would miss pages still in the -wal)."""
+def copy_store(src: Path, dest: Path | str) -> Path | str:
+    """Copy a store: to a SQLite file through SQLite's backup API (a file copy would miss pages
+    still in the -wal), to a PostgreSQL URL with drxlab's verified copy."""
+    if "://" in str(dest):
+        from drxlab.store.transfer import copy_store as transfer
+
+        transfer(src, dest)
+        return dest
     s, d = sqlite3.connect(src), sqlite3.connect(dest)
     try:
         s.backup(d)
@@ -64,7 +71,7 @@ def copy_store(src: Path, dest: Path) -> Path:
     return dest
 
 
-def invoke(db: Path, *args: str):
+def invoke(db: Path | str, *args: str):
     """Run a drxlab command in this process; the stores it opened are disposed afterwards (no
     pooled connection to ``db`` outlives the call)."""
     opened = []
@@ -94,26 +101,25 @@ class State:
     digest: str
 
 
-def read_state(db: Path) -> State:
+def read_state(db: Path | str) -> State:
     """The store's rows relevant here, after the structural checks every trial must pass."""
-    con = sqlite3.connect(db)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
-        versions = {}
-        for vid, sha, source, parent, weights in con.execute(
-                "SELECT id, sha256, source, parent_id, weights FROM modelversion"):
-            assert hashlib.sha256(weights).hexdigest() == sha, f"model version {vid}: weights do not match sha256"
-            versions[vid] = (sha, source, parent)
-        current = dict(con.execute("SELECT scope, version_id FROM currentmodel"))
-        tests = {t: (s, n) for t, s, n in con.execute(
-            "SELECT t.id, t.sample_id, COUNT(p.id) FROM electrochemtest t LEFT JOIN profile p ON p.test_id = t.id "
-            "GROUP BY t.id")}
-        samples = dict(con.execute("SELECT id, status FROM sample"))
-        suggestions = {i: (s, m) for i, s, m in con.execute("SELECT id, sample_id, model_version_id FROM suggestion")}
-        audits = con.execute("SELECT COUNT(*) FROM auditlog").fetchone()[0]
-    finally:
-        con.close()
+    if "://" not in str(db):
+        assert query(db, "PRAGMA integrity_check") == [("ok",)]
+        assert query(db, "PRAGMA foreign_key_check") == []
+    versions = {}
+    for vid, sha, source, parent, weights in query(db, "SELECT id, sha256, source, parent_id, weights "
+                                                       "FROM modelversion"):
+        assert hashlib.sha256(weights).hexdigest() == sha, f"model version {vid}: weights do not match sha256"
+        versions[vid] = (sha, source, parent)
+    current = dict(query(db, "SELECT scope, version_id FROM currentmodel"))
+    tests = {t: (s, n) for t, s, n in query(
+        db, "SELECT t.id, t.sample_id, COUNT(p.id) FROM electrochemtest t "
+        "LEFT JOIN profile p ON p.test_id = t.id "
+        "GROUP BY t.id")}
+    samples = dict(query(db, "SELECT id, status FROM sample"))
+    suggestions = {i: (s, m)
+                   for i, s, m in query(db, "SELECT id, sample_id, model_version_id FROM suggestion")}
+    (audits,), = query(db, "SELECT COUNT(*) FROM auditlog")
     bare = [t for t, (_, n) in tests.items() if n == 0]
     assert not bare, f"tests without profiles: {bare}"
     assert set(current.values()) <= set(versions), f"current model rows point at missing versions: {current}"
@@ -128,7 +134,7 @@ def read_state(db: Path) -> State:
                 assert len(models.load(s.get(ModelVersion, vid))) >= 1
     finally:
         store.engine.dispose()
-    return State(versions, current, tests, samples, suggestions, audits, db_digest(db))
+    return State(versions, current, tests, samples, suggestions, audits, store_digest(db))
 
 
 @dataclass
@@ -138,21 +144,22 @@ class Tally:
     reruns: int = 0
 
 
-def run_kills(name: str, args: list[str], db: Path, check: Callable[[Path], None],
-              tally: Tally, seed: int) -> list[Trial]:
-    """Measure one uninterrupted run on a scratch copy, then N_TRIALS kills spread over it."""
-    scratch = copy_store(db, db.with_name(f"{name}-measure.sqlite"))
+def run_kills(name: str, args: list[str], db: Path | str, check: Callable[[Path], None],
+              tally: Tally, seed: int, scratch: Path | str, n_trials: int = N_TRIALS) -> list[Trial]:
+    """Measure one uninterrupted run on a scratch copy, then ``n_trials`` kills spread over it."""
+    scratch = copy_store(db, scratch)
     code, duration = run_once(args, scratch)  # from drxlab imported to exit
     assert code == 0, f"drxlab {' '.join(args)} fails without a kill (exit {code})"
     check(scratch)  # the uninterrupted run passes the same check (and commits)
     assert tally.committed == 1
     tally.committed = tally.untouched = tally.reruns = 0
-    trials = kill_trials(args, db, N_TRIALS, check, seed=seed, duration=duration, span=(0.0, 1.0))
+    trials = kill_trials(args, db, n_trials, check, seed=seed, duration=duration, span=(0.0, 1.0))
     mid = [t for t in trials if not t.finished]
     print(f"\n{name}: command {duration:.1f} s after start-up; {len(trials)} trials: {len(mid)} killed mid-command, "
           f"{len(trials) - len(mid)} after completion; store afterwards: {tally.untouched} untouched, "
           f"{tally.committed} with the whole result (re-run {tally.reruns}×)")
-    assert len(mid) >= N_TRIALS // 4, f"{name}: only {len(mid)} of {len(trials)} kills hit the running command"
+    assert len(mid) >= n_trials // 4, \
+        f"{name}: only {len(mid)} of {len(trials)} kills hit the running command"
     bad = [t for t in trials if not t.ok]
     assert not bad, f"{name}: " + "; ".join(f"trial {t.index} (delay {t.delay:.2f} s, exit {t.exit_code}): "
                                             f"{t.error}" for t in bad)
@@ -204,12 +211,13 @@ def test_train_survives_sigkill(bases, tmp_path: Path) -> None:
         assert r.exit_code == 0, f"re-run after the kill: {r.output}"
         assert len(read_state(path).versions) in (1, 2)
 
-    run_kills("train", TRAIN, db, check, tally, seed=11)
+    run_kills("train", TRAIN, db, check, tally, seed=11, scratch=tmp_path / "train-measure.sqlite")
 
 
 # ---------------------------------------------------------------- suggest
-def test_suggest_survives_sigkill(bases, tmp_path: Path) -> None:
-    db = copy_store(bases["trained"], tmp_path / "lab.sqlite")
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_suggest_survives_sigkill(bases, tmp_path: Path, backend: str, new_url) -> None:
+    db = copy_store(bases["trained"], new_url("lab"))
     args = ["suggest", "--campaign", str(bases["spec"]), "-n", str(N_SUGGEST)]
     start = read_state(db)
     assert len(start.versions) == 1 and not start.suggestions
@@ -234,14 +242,16 @@ def test_suggest_survives_sigkill(bases, tmp_path: Path) -> None:
         assert r.exit_code == 0, f"re-run after the kill: {r.output}"
         assert len(read_state(path).suggestions) == 2 * N_SUGGEST
 
-    run_kills("suggest", args, db, check, tally, seed=22)
+    run_kills("suggest", args, db, check, tally, seed=22, scratch=new_url("measure"),
+              n_trials=N_TRIALS if backend == "sqlite" else PG_TRIALS)
 
 
 # ---------------------------------------------------------------- log --finetune
-def test_log_finetune_survives_sigkill(bases, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_log_finetune_survives_sigkill(bases, tmp_path: Path, backend: str, new_url) -> None:
     from drxlab.chem.compositions import amounts
 
-    db = copy_store(bases["suggested"], tmp_path / "lab.sqlite")
+    db = copy_store(bases["suggested"], new_url("lab"))
     target = bases["waiting"][0]
     sid = target["sample_id"]
     measured = write_drx_td(tmp_path / "measured.json", composition=amounts(target["formula"]), cycles=3)
@@ -276,7 +286,7 @@ def test_log_finetune_survives_sigkill(bases, tmp_path: Path) -> None:
         # the same command again: refused (already tested), nothing written
         r = invoke(path, *args)
         assert r.exit_code == 1 and "already tested" in r.output, r.output
-        assert db_digest(path) == st.digest
+        assert store_digest(path) == st.digest
         # with --replace the sample is logged again and fine-tuned again
         tally.reruns += 1
         r = invoke(path, *args, "--replace")
@@ -284,4 +294,5 @@ def test_log_finetune_survives_sigkill(bases, tmp_path: Path) -> None:
         again = read_state(path)
         assert again.samples[sid] == "tested" and len(again.versions) == len(start.versions) + 2
 
-    run_kills("log --finetune", args, db, check, tally, seed=33)
+    run_kills("log --finetune", args, db, check, tally, seed=33, scratch=new_url("measure"),
+              n_trials=N_TRIALS if backend == "sqlite" else PG_TRIALS)

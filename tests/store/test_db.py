@@ -15,7 +15,9 @@ from drxlab.store.tables import SCHEMA_VERSION, pack, unpack
 
 def test_plain_path_means_sqlite_and_env_var_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_url(tmp_path / "x.sqlite") == f"sqlite:///{(tmp_path / 'x.sqlite').resolve()}"
-    assert resolve_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert resolve_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"  # psycopg 3, not psycopg2
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url("postgres://u:pw@h:5433/db") == "postgresql+psycopg://u:pw@h:5433/db"
     monkeypatch.setenv("DRXLAB_DB", str(tmp_path / "env.sqlite"))
     assert resolve_url(None).endswith("env.sqlite")
 
