@@ -8,20 +8,38 @@ import click
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 
-DEFAULT_CHECKPOINTS = Path("..") / "shared" / "drxnet-upstream" / "pretrained"
+# the authors' released checkpoints beside the repository (not the working folder)
+SHARED_CHECKPOINTS = Path(__file__).resolve().parents[3] / "shared" / "drxnet-upstream" / "pretrained"
 
 
 def _ensemble(obj: Context, checkpoints: str | None):
-    """The released ensemble from a folder, else the store's current model."""
+    """(what, ensemble): the folder asked for, else the store's current model, else the released
+    checkpoints in ../shared beside the repository; the title always says which."""
+    from drxlab.exceptions import ModelError, StoreError
     from drxlab.model.io import load_released_ensemble
     from drxlab.workflow import models
 
-    path = Path(checkpoints) if checkpoints else DEFAULT_CHECKPOINTS
-    if path.is_dir():
+    if checkpoints:
+        path = Path(checkpoints).expanduser()
+        if not path.is_dir():
+            raise ModelError(f"--checkpoints {path.absolute()} is not a folder; expected the released "
+                             "model_0 … model_4 folders (e.g. ../shared/drxnet-upstream/pretrained)")
         return f"released checkpoints in {path}", load_released_ensemble(path)
-    with obj.store().reader() as s:
-        row, ens = models.current(s)
-    return f"model version {row.id}", ens
+    from drxlab.store import queries
+
+    why = ""
+    try:
+        with obj.store(create=False).reader() as s:
+            row = queries.current_model(s)
+            if row is not None:
+                return f"current model version {row.id} ({row.source}) of the store", models.load(row)
+        why = "the store has no current model"
+    except StoreError as exc:
+        why = str(exc)
+    if SHARED_CHECKPOINTS.is_dir():
+        return f"released checkpoints in {SHARED_CHECKPOINTS}", load_released_ensemble(SHARED_CHECKPOINTS)
+    raise ModelError(f"no model to benchmark ({why}; no {SHARED_CHECKPOINTS}): pass --checkpoints DIR "
+                     "or register one (`drxlab model pull`)")
 
 
 def _show(title: str, res: dict, as_json: bool) -> None:
@@ -37,8 +55,8 @@ def bench() -> None:
 
 
 @bench.command("predict")
-@click.option("--checkpoints", default=None, help="Released checkpoint folder [default: ../shared/…/pretrained, "
-              "else the current model].")
+@click.option("--checkpoints", default=None, help="Released checkpoint folder [default: the store's current "
+              "model, else ../shared/drxnet-upstream/pretrained beside the repository].")
 @click.option("--n", "n", type=int, default=4000, show_default=True, help="Compositions to screen.")
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -52,8 +70,8 @@ def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, threads: in
 
 
 @bench.command("suggest")
-@click.option("--campaign", "spec_path", default="campaigns/he-drx.toml", show_default=True,
-              type=click.Path(exists=True, dir_okay=False))
+@click.option("--campaign", "spec_path", default="he-drx", show_default=True,
+              help="Campaign file (TOML) or the name of a shipped one.")
 @click.option("--size", type=int, default=100_000, show_default=True, help="Candidates (the space is widened to it).")
 @click.option("--checkpoints", default=None)
 @click.option("--json", "as_json", is_flag=True)
@@ -63,7 +81,9 @@ def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str 
     from drxlab.workflow.bench import bench_space, bench_suggest
 
     what, ens = _ensemble(obj, checkpoints)
-    spec = bench_space(Path(spec_path), size)
+    from drxlab.workflow.campaigns import locate_file
+
+    spec = bench_space(locate_file(spec_path), size)
     _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
 
 

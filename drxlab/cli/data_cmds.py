@@ -77,7 +77,7 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
 @pass_ctx
 def materials(obj: Context, as_json: bool) -> None:
     """List materials (normalised formula, class, oxidation states, number of tests)."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         rows = queries.material_rows(s)
     if as_json:
         return echo_json(rows)
@@ -92,7 +92,7 @@ def materials(obj: Context, as_json: bool) -> None:
 @pass_ctx
 def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
     """List electrochemical tests with conditions and first-cycle capacity."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         cid = campaigns.find(s, campaign).id if campaign else None
         rows = queries.test_rows(s, cid)
     if as_json:
@@ -109,7 +109,7 @@ def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
 @pass_ctx
 def export(obj: Context, out: str, test_ids: tuple[int, ...]) -> None:
     """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable)."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         records = queries.test_records(s, test_ids=list(test_ids) or None)
     fh = sys.stdout if out == "-" else open(out, "w", newline="")
     try:

@@ -49,7 +49,7 @@ def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: 
     """Train a new DRXNet ensemble from scratch on every profile in the store (split by composition)."""
     bar = Progress("training")
     try:
-        store = obj.store()
+        store = obj.store(create=False)
         with store.reader() as s:  # training holds no write lock; registering is one short write
             fitted = training.fit_from_scratch(s, members=members, epochs=epochs, batch=batch, seed=seed, size=size,
                                                classes=[c.strip() for c in classes.split(",")] if classes else None,
@@ -86,7 +86,7 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
     registers a new version whose parent is the current one."""
     bar = Progress("fine-tuning")
     try:
-        store = obj.store()
+        store = obj.store(create=False)
         with store.reader() as s:
             fitted = training.fit_finetune(s, scope=campaign, epochs=epochs, seed=seed, progress=bar)
         with store.transaction() as s:
@@ -165,7 +165,7 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
 @pass_ctx
 def status(obj: Context, campaign: str | None, as_json: bool) -> None:
     """Samples by state, what is waiting for results, and the current model with its lineage."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         st = results.status(s, campaign)
     if as_json:
         return echo_json(st)
@@ -201,7 +201,7 @@ def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: 
 
     bar = Progress("training")
     try:
-        with obj.store().reader() as s:
+        with obj.store(create=False).reader() as s:
             res = evaluate_split(s, train_classes=train_class.split(","), test_classes=test_class.split(","),
                                  with_first_cycle=with_first_cycle, members=members, epochs=epochs, seed=seed,
                                  size=size, progress=bar)

@@ -55,7 +55,7 @@ def list_(obj: Context, as_json: bool) -> None:
     """List model versions with lineage and which is current."""
     from drxlab.store import queries
 
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         rows = [models.describe(v) for v in queries.model_versions(s)]
         scopes = queries.current_scopes(s)
     for r in rows:
@@ -75,7 +75,7 @@ def use(obj: Context, version: str, campaign: str) -> None:
     """Make VERSION (id or sha256 prefix) the current model."""
     from drxlab.store import queries
 
-    with obj.store().transaction() as s:
+    with obj.store(create=False).transaction() as s:
         row, _ = models.resolve(s, version)
         queries.set_current_model(s, row.id, campaign)
     click.echo(f"model version {row.id} is current for {'campaign ' + campaign if campaign else 'the lab'}")
@@ -99,7 +99,7 @@ def predict(obj: Context, composition: tuple[str, ...], rate: float, window: tup
     Example: drxlab predict Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2 --rate 20 --window 1.5 4.8
     """
     formulas = [compositions.normalise(c) for c in composition]
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         row, ens = models.resolve(s, version, campaign)
     pred = ens.predict_curves(formulas, rate, window[0], window[1], cycle)
     cap, sd = pred.capacity_mean, pred.capacity_std

@@ -271,9 +271,8 @@ def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS, max_ca
 
 
 def _campaign(session: Session, ref: str):  # noqa: ANN202  (Campaign, CampaignSpec)
-    name = ref
-    if ref.endswith(".toml") and Path(ref).is_file():
-        name = load_spec(ref).name
+    # a file names its campaign; else a path such as campaigns/he-drx.toml from another folder means he-drx
+    name = load_spec(ref).name if Path(ref).is_file() else campaigns.campaign_name(ref)
     return campaigns.registered(session, name, label=ref)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from drxlab.exceptions import StoreError
-from drxlab.store.db import BUSY_TIMEOUT_MS, HEAD_REVISION, Store, sqlite_path
+from drxlab.store.db import BUSY_TIMEOUT_MS, HEAD_REVISION, Store, describe_url, sqlite_path
 from drxlab.store.tables import (
     SCHEMA_VERSION,
     CurrentModel,
@@ -72,7 +72,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _store_path(store: Store | Path | str) -> Path:
     path = store.path if isinstance(store, Store) else sqlite_path(str(store)) or Path(store)
     if path is None:
-        raise StoreError(f"{store.url} is not a SQLite file; back it up with the database's own tools")
+        raise StoreError(f"{describe_url(store.url)} is not a SQLite file; back it up with the database's own tools")
     return path
 
 

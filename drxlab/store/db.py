@@ -55,6 +55,19 @@ def resolve_url(db: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
+def describe_url(url: str) -> str:
+    """A store URL for messages: the file path of SQLite, any other URL without its password."""
+    path = sqlite_path(url)
+    if path is not None:
+        return str(path)
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 — an unparsable URL: keep only the scheme
+        return url.split("://", 1)[0] + "://…"
+
+
 def sqlite_path(url: str) -> Path | None:
     """File path of a SQLite URL (None for in-memory SQLite and other databases)."""
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
@@ -165,7 +178,7 @@ class Store:
             yield session
 
     def _where(self) -> str:
-        return str(self.path) if self.path else self.url
+        return describe_url(self.url)
 
 
 def _track_changes(session: Session) -> dict[str, list[int]]:
@@ -281,7 +294,7 @@ def _upgrade(store: Store, conn: Connection, names: set[str], version: int) -> N
     except Exception as exc:
         kept = f"; a copy from before is at {saved}" if saved else ""
         reason = getattr(exc, "orig", None) or exc
-        raise StoreError(f"upgrading {store.url} from schema version {version} to {SCHEMA_VERSION} failed "
+        raise StoreError(f"upgrading {describe_url(store.url)} from schema version {version} to {SCHEMA_VERSION} failed "
                          f"({reason}); the database is unchanged{kept}") from exc
 
 
@@ -289,12 +302,12 @@ def _prepare(store: Store) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION` (create / upgrade) or refuse the database."""
     with store.engine.connect() as conn:
         names, version = _state(conn)
-        _check(store.url, conn, names, version)
+        _check(describe_url(store.url), conn, names, version)
     if version == SCHEMA_VERSION:
         return
     with store._writer.begin() as conn:  # the write lock: one process creates or upgrades
         names, version = _state(conn)
-        _check(store.url, conn, names, version)
+        _check(describe_url(store.url), conn, names, version)
         if version is None:
             _create(conn)
         elif version < SCHEMA_VERSION:
@@ -304,15 +317,23 @@ def _prepare(store: Store) -> None:
 def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> Store:
     """Open (and by default create) the store at the current schema; refuse a newer schema."""
     url = resolve_url(db)
+    shown = describe_url(url)
     path = sqlite_path(url)
+    if path is not None and path.is_dir():
+        raise StoreError(f"--db {path} is a folder, not a database file; give a file path such as "
+                         f"{path / DEFAULT_PATH.name}")
     if path is not None and not path.exists():
         if not create:
-            raise StoreError(f"no database at {path}; run `drxlab init` or pass --db")
+            given = "--db / $DRXLAB_DB" if db or os.environ.get(ENV_VAR) else f"the default {DEFAULT_PATH} in {Path.cwd()}"
+            raise StoreError(f"no store at {path} (from {given}); create it with `drxlab init`, "
+                             "or point --db / $DRXLAB_DB at an existing store")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise StoreError(f"cannot create the store {path}: {path.parent} is a file, not a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         store = Store(url, make_engine(url))
     except Exception as exc:  # noqa: BLE001 (any driver error: a bad URL, a missing driver)
-        raise StoreError(f"cannot open database {url}: {exc}") from None
+        raise StoreError(f"cannot open database {shown}: {_hide(str(exc), url)}") from None
     try:
         _prepare(store)
     except DrxlabError:
@@ -320,8 +341,19 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> S
         raise
     except SQLAlchemyError as exc:
         store.engine.dispose()
-        raise StoreError(f"cannot open database {url}: {getattr(exc, 'orig', None) or exc}") from None
+        raise StoreError(f"cannot open database {shown}: {_hide(str(getattr(exc, 'orig', None) or exc), url)}") from None
     return store
+
+
+def _hide(message: str, url: str) -> str:
+    """A driver message with the URL's password (if any) blanked out."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001
+        return message
+    return message.replace(str(password), "***") if password else message
 
 
 def schema_version(store: Store) -> int:
@@ -331,4 +363,4 @@ def schema_version(store: Store) -> int:
     return int(row.value) if row else 0
 
 
-__all__ = ["Store", "open_store", "resolve_url", "schema_version", "set_audit_source", "tables"]
+__all__ = ["Store", "describe_url", "open_store", "resolve_url", "schema_version", "set_audit_source", "tables"]
