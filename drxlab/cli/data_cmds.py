@@ -82,8 +82,9 @@ def materials(obj: Context, as_json: bool) -> None:
     if as_json:
         return echo_json(rows)
     click.echo(table([(r["id"], r["formula"], r["class"], r["n_metals"],
-                       " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()), r["tests"]) for r in rows],
-                     ["id", "formula", "class", "metals", "oxidation states", "tests"]))
+                       " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()),
+                       r["tests"] - r["virtual_tests"], r["virtual_tests"]) for r in rows],
+                     ["id", "formula", "class", "metals", "oxidation states", "tests", "virtual tests"]))
 
 
 @cli.command()
@@ -106,11 +107,17 @@ def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="-", help="CSV file [default: stdout].")
 @click.option("--test", "test_ids", type=int, multiple=True, help="Only these test ids.")
+@click.option("--include-virtual", is_flag=True, help="Also export virtual-lab tests (`lab seed`/`lab measure`).")
 @pass_ctx
-def export(obj: Context, out: str, test_ids: tuple[int, ...]) -> None:
-    """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable)."""
+def export(obj: Context, out: str, test_ids: tuple[int, ...], include_virtual: bool) -> None:
+    """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable).
+    Virtual-lab tests are left out unless --include-virtual."""
     with obj.store(create=False).reader() as s:
-        records = queries.test_records(s, test_ids=list(test_ids) or None)
+        everything = queries.test_records(s, test_ids=list(test_ids) or None)
+    records = [r for r in everything if include_virtual or not r.virtual]
+    if len(records) < len(everything) and not obj.quiet:
+        click.echo(f"left out {len(everything) - len(records)} virtual-lab test(s); --include-virtual to export "
+                   "them", err=True)
     fh = sys.stdout if out == "-" else open(out, "w", newline="")
     try:
         w = csv.writer(fh)

@@ -131,10 +131,14 @@ def material_rows(session: Session) -> list[dict]:
     counts = dict(session.exec(select(Sample.material_id, func.count(ElectrochemTest.id))
                                .join(ElectrochemTest, ElectrochemTest.sample_id == Sample.id, isouter=True)
                                .group_by(Sample.material_id)).all())
+    virtual = dict(session.exec(select(Sample.material_id, func.count(ElectrochemTest.id))
+                                .join(ElectrochemTest, ElectrochemTest.sample_id == Sample.id)
+                                .where(ElectrochemTest.virtual).group_by(Sample.material_id)).all())
     rows = []
     for m in session.exec(select(Material).order_by(Material.id)):
         rows.append({"id": m.id, "formula": m.formula, "class": m.klass, "n_metals": m.n_metals,
-                     "oxidation_states": json.loads(m.oxidation_json), "tests": int(counts.get(m.id, 0))})
+                     "oxidation_states": json.loads(m.oxidation_json), "tests": int(counts.get(m.id, 0)),
+                     "virtual_tests": int(virtual.get(m.id, 0))})
     return rows
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 import urllib.error
 import urllib.request
@@ -90,11 +91,26 @@ def lineage(session: Session, version: ModelVersion) -> list[ModelVersion]:
     return out
 
 
+def _no_nan(obj: object) -> object:
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_no_nan(v) for v in obj]
+    return obj
+
+
+def metrics_of(version: ModelVersion) -> dict:
+    """A version's recorded metrics, with NaN (an empty split in versions before 0.3) as None."""
+    return _no_nan(json.loads(version.metrics_json))
+
+
 def describe(version: ModelVersion) -> dict:
     """A JSON-friendly summary of a version."""
     return {"id": version.id, "sha256": version.sha256, "source": version.source, "parent": version.parent_id,
             "members": version.n_members, "created": version.created_at.isoformat(),
-            "metrics": json.loads(version.metrics_json), "training": json.loads(version.training_json)}
+            "metrics": metrics_of(version), "training": json.loads(version.training_json)}
 
 
 def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout: float = 60.0,

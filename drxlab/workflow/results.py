@@ -164,8 +164,10 @@ def status(session: Session, campaign: str | None = None) -> dict:
     lineage = [models.describe(v) for v in models.lineage(session, current)] if current else []
     for v in lineage:
         v.pop("training", None)
+    tests = queries.test_rows(session) if ids is None else [t for i in ids for t in queries.test_rows(session, i)]
+    n_virtual = sum(1 for t in tests if t["virtual"])
     return {"campaign": campaign, "samples": counts, "waiting": waiting, "model": lineage,
-            "tests": len(queries.test_rows(session)) if campaign is None else None}
+            "tests": len(tests) - n_virtual, "virtual_tests": n_virtual}
 
 
 __all__ = ["Logged", "log_test", "log_failed", "status", "planned_conditions"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import db_digest
+from tests.conftest import db_digest, without_store_line
 
 
 @pytest.fixture
@@ -110,4 +110,4 @@ def test_predict_bad_input(run, upstream: Path, args: list[str], fragment: str) 
     run("model", "import-drxnet", upstream / "pretrained")
     r = run("predict", *args)
     assert r.exit_code != 0
-    assert r.output.startswith("Error:") and fragment.lower() in r.output.lower()
+    assert without_store_line(r.output).startswith("Error:") and fragment.lower() in r.output.lower()
