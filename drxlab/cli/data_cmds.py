@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
+from drxlab.exceptions import DrxlabError
 from drxlab.profiles import importers
 from drxlab.store import queries
 from drxlab.store.db import schema_version
@@ -64,12 +65,16 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
     summary.skipped = bad + summary.skipped
     if as_json:
         echo_json({"files": summary.files, "tests": summary.tests, "profiles": summary.profiles,
-                   "materials": sorted(summary.materials), "skipped": summary.skipped})
-        return
-    for msg in summary.skipped:
-        click.echo(msg, err=True)
-    click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
-               f"{len(summary.materials)} material(s)")
+                   "materials": sorted(summary.materials), "skipped": summary.skipped, "rejected": bad})
+    else:
+        for msg in summary.skipped:
+            click.echo(msg, err=True)
+        click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
+                   f"{len(summary.materials)} material(s)")
+    if bad:
+        # the good files are in; a script must still see that some were not
+        raise DrxlabError(f"{len(bad)} of {len(files)} file(s) rejected (listed above); the other "
+                          f"{len(files) - len(bad)} were imported")
 
 
 @cli.command()

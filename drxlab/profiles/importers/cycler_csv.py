@@ -126,6 +126,16 @@ def _table(path: Path) -> tuple[list[str], np.ndarray]:
     return header, data
 
 
+def _cell(path: Path, row: int, col: int) -> str:
+    """The raw text of one cell (row 0 = header), for error messages."""
+    text = path.read_text(encoding="utf-8-sig")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    first = lines[0]
+    delim = "\t" if first.count("\t") > first.count(",") else ("," if "," in first else ";")
+    cells = next(csv.reader([lines[row]], delimiter=delim))
+    return cells[col] if col < len(cells) else ""
+
+
 def _segments(current: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) index ranges of consecutive negative-current (discharge) rows."""
     neg = np.concatenate([[False], current < 0, [False]])
@@ -154,8 +164,11 @@ def read(path: Path, *, composition: str | None, active_mass: float | None, rate
                               "to normalise to mAh/g")
     bad = ~np.isfinite(t) | ~np.isfinite(v) | ~np.isfinite(i)
     if bad.any():
-        r = int(np.flatnonzero(bad)[0]) + 2
-        raise ImportFileError(f"{where}: row {r}: time/voltage/current is empty or not a number")
+        r = int(np.flatnonzero(bad)[0])
+        q = next(q for q, arr in (("time", t), ("voltage", v), ("current", i)) if not np.isfinite(arr[r]))
+        raise ImportFileError(f"{where}: row {r + 2}, field {header[cols.index[q]]!r} ({q}) is "
+                              f"{_cell(path, r + 1, cols.index[q])!r}; expected a number"
+                              + (" of seconds (export the time as seconds, not hh:mm:ss)" if q == "time" else ""))
     segs = [s for s in _segments(i) if s[1] - s[0] >= 2]
     if not segs:
         raise ImportFileError(f"{where}: no discharge segment (rows with negative current) found")
