@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
-from drxlab.exceptions import DrxlabError
+from drxlab.exceptions import DrxlabError, ImportFileError
 from drxlab.profiles import importers
 from drxlab.store import queries
 from drxlab.store.db import schema_version
@@ -38,12 +38,15 @@ def init(obj: Context) -> None:
               help="Voltage window of a cycler file, V [default: from the data].")
 @click.option("--instrument", default="", help="Cycler name, stored with the test.")
 @click.option("--allow-unbalanced", is_flag=True, help="Accept compositions no common oxidation states balance.")
-@click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing.")
+@click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing; "
+              "exits 1 if any file was rejected.")
+@click.option("--force", is_flag=True, help="Import values that look like a unit slip (active mass outside "
+              "1e-5–0.1 g, first-cycle capacity outside 20–450 mAh/g).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @pass_ctx
 def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None, composition: str | None,
             active_mass: float | None, rate: float | None, window: tuple[float, float] | None, instrument: str,
-            allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
+            allow_unbalanced: bool, keep_going: bool, force: bool, as_json: bool) -> None:
     """Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and
     raw cycler exports (time, voltage, current[, capacity, cycle] columns).
 
@@ -56,6 +59,9 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
     with tqdm(total=len(files), desc="reading", unit="file", disable=len(files) < 20 or None, file=sys.stderr) as bar:
         parsed, bad = importers.read_files(files, fmt, allow_unbalanced=allow_unbalanced, cycler=opts,
                                            keep_going=keep_going, on_file=lambda _p: bar.update())
+    if not force:
+        parsed, implausible = _plausible(parsed, keep_going)
+        bad += implausible
     store = obj.store()
     with store.transaction() as session:
         campaign_id = None
@@ -75,6 +81,24 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
         # the good files are in; a script must still see that some were not
         raise DrxlabError(f"{len(bad)} of {len(files)} file(s) rejected (listed above); the other "
                           f"{len(files) - len(bad)} were imported")
+
+
+def _plausible(parsed: list, keep_going: bool) -> tuple[list, list[str]]:
+    """Files whose tests pass the plausibility checks, and messages for the others."""
+    from drxlab.profiles import plausibility
+
+    good, bad = [], []
+    for pf in parsed:
+        msgs = [f"{t.source}: {p}; pass --force if the value is right" for t in pf.tests
+                for p in plausibility.problems(t)]
+        if msgs and not keep_going:
+            raise ImportFileError(msgs[0] + (f" (and {len(msgs) - 1} more)" if len(msgs) > 1 else "")
+                                  + "; nothing imported")
+        if msgs:
+            bad.append(msgs[0])
+        else:
+            good.append(pf)
+    return good, bad
 
 
 @cli.command()

@@ -133,11 +133,13 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, include_virtua
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
 @click.option("--allow-unbalanced", is_flag=True)
+@click.option("--force", is_flag=True, help="Log even a file already stored or values that look like a unit slip "
+              "(active mass outside 1e-5–0.1 g, cycle-1 capacity outside 20–450 mAh/g).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
         fmt: str, rate: float | None, window, active_mass: float | None, failed: bool, reason: str, replace: bool,
-        then_finetune: bool, allow_unbalanced: bool, as_json: bool) -> None:
+        then_finetune: bool, allow_unbalanced: bool, force: bool, as_json: bool) -> None:
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
@@ -153,7 +155,8 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
                 raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
             opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None)
             logged = results.log_test(s, Path(file), sample_id=sample_id, composition=composition, campaign=campaign,
-                                      fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
+                                      fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced,
+                                      force=force)
         res = None
         if then_finetune and not failed:
             bar = Progress("fine-tuning")

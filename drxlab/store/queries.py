@@ -62,6 +62,14 @@ def source_known(session: Session, sha256: str) -> SourceFile | None:
     return session.exec(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
 
 
+def tests_with_source(session: Session, sha256: str) -> list[tuple[ElectrochemTest, Sample, Material]]:
+    """Tests stored from a file with this content hash, with their sample and material."""
+    q = (select(ElectrochemTest, Sample, Material).join(Sample, ElectrochemTest.sample_id == Sample.id)
+         .join(Material, Sample.material_id == Material.id).where(ElectrochemTest.source_sha256 == sha256)
+         .order_by(ElectrochemTest.id))
+    return list(session.exec(q).all())
+
+
 def add_source(session: Session, sha256: str, name: str, fmt: str) -> SourceFile:
     row = SourceFile(sha256=sha256, name=name, format=fmt)
     session.add(row)

@@ -114,8 +114,10 @@ def test_multi_file_import_is_all_or_nothing_unless_keep_going(run, tmp_path: Pa
     r = run("import", d)
     assert r.exit_code != 0 and "f6.json" in r.output
     assert db_digest(db_path) == before
+    # issue 19 item 8: the good files go in, but a rejected file makes the exit code non-zero
     r = run("import", d, "--keep-going")
-    assert r.exit_code == 0 and "f6.json" in r.output
+    assert r.exit_code == 1 and "f6.json" in r.output, r.output
+    assert "imported 6 file(s)" in r.output and "1 of 7 file(s) rejected" in r.output
     assert len(json.loads(run("tests", "--json").output)) == 6
 
 

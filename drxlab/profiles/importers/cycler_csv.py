@@ -192,9 +192,15 @@ def read(path: Path, *, composition: str | None, active_mass: float | None, rate
             raise wrap_profile_error(exc, swhere) from None
         profiles.append((cycle, prof, v[a:b], q, swhere))
         currents.append(np.median(np.abs(i[a:b])) / (1.0 if cols.specific["current"] else mass_g))
-    rate_ = float(rate) if rate is not None else float(round(np.median(currents), 1))
-    v_low, v_high = window if window else (round(float(min(p[1].voltage.min() for p in profiles)), 2),
-                                           round(float(max(p[1].voltage.max() for p in profiles)), 2))
+    # What the file's protocol shows: the charge cut-off the cell reached (the discharge itself starts
+    # below it, after the IR drop) and the lowest raw discharge voltage; a smoothed profile is not used.
+    shown = {"rate_mA_g": float(round(np.median(currents), 1)),
+             "discharge_min_V": round(float(min(p[2].min() for p in profiles)), 3),
+             "discharge_start_V": round(float(max(p[2][0] for p in profiles)), 3),
+             "charge_max_V": round(float(v[i > 0].max()), 3) if (i > 0).any() else None}
+    rate_ = float(rate) if rate is not None else shown["rate_mA_g"]
+    inferred_high = max(shown["charge_max_V"] or 0.0, shown["discharge_start_V"])
+    v_low, v_high = window if window else (round(shown["discharge_min_V"], 2), round(inferred_high, 2))
     check_conditions(rate_, v_low, v_high, where)
     parsed = []
     for cycle, prof, rv, rq, swhere in profiles:
@@ -202,4 +208,5 @@ def read(path: Path, *, composition: str | None, active_mass: float | None, rate
         parsed.append(ParsedProfile(cycle=cycle, profile=prof, raw_voltage=rv, raw_capacity=rq))
     return [ParsedTest(source=where, formula=formula, amounts=amts, oxidation_states=states, rate=rate_,
                        v_low=v_low, v_high=v_high, profiles=tuple(parsed), active_mass=active_mass,
-                       instrument=instrument, label=path.stem)]
+                       instrument=instrument, label=path.stem,
+                       extra={"file_shows": shown, "window_given": window is not None, "rate_given": rate is not None})]
