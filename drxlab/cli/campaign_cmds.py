@@ -59,8 +59,8 @@ def _spec(obj: Context, ref: str):
         store = obj.store(create=False)
     except StoreError as exc:
         if campaigns.bundled_file(ref) is None:
-            raise CampaignError(f"campaign {ref!r} is neither a file nor a shipped campaign, and no store to "
-                                f"look it up in: {exc}") from None
+            raise CampaignError(f"campaign {ref!r} not found: neither a file nor a shipped campaign, and no "
+                                f"store to look it up in ({exc})") from None
         return campaigns.spec_of(None, ref)  # no store yet: the shipped campaign files still work
     with store.reader() as s:
         return campaigns.spec_of(s, ref)

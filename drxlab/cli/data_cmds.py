@@ -11,7 +11,7 @@ from tqdm import tqdm
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import DrxlabError, ImportFileError
-from drxlab.profiles import importers
+from drxlab.profiles import importers, plausibility
 from drxlab.store import queries
 from drxlab.store.db import schema_version
 from drxlab.workflow import campaigns
@@ -53,6 +53,8 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
     All files are read and checked first; nothing is written unless every file is good
     (or --keep-going, which skips and reports the bad ones). Re-importing a file is a no-op.
     """
+    if not force and (why := plausibility.mass_problem(active_mass)) is not None:
+        raise ImportFileError(f"--active-mass: {why}; nothing imported (pass --force if the value is right)")
     files = importers.expand(paths)
     opts = importers.CyclerOptions(composition=composition, active_mass=active_mass, rate=rate,
                                    window=tuple(window) if window else None, instrument=instrument)
@@ -85,8 +87,6 @@ def import_(obj: Context, paths: tuple[str, ...], fmt: str, campaign: str | None
 
 def _plausible(parsed: list, keep_going: bool) -> tuple[list, list[str]]:
     """Files whose tests pass the plausibility checks, and messages for the others."""
-    from drxlab.profiles import plausibility
-
     good, bad = [], []
     for pf in parsed:
         msgs = [f"{t.source}: {p}; pass --force if the value is right" for t in pf.tests

@@ -15,17 +15,25 @@ MASS_RANGE = (1e-5, 0.1)
 """g: active mass of a coin-cell cathode (typically 1–20 mg)."""
 
 
+def mass_problem(mass: float | None) -> str | None:
+    """Why an active mass (g) is implausible for a coin cell, or None."""
+    if mass is None:
+        return None
+    if mass > MASS_RANGE[1]:
+        return (f"active mass {mass:g} g is implausible for a coin cell (> {MASS_RANGE[1]:g} g): was it typed in "
+                f"mg? {mass:g} mg would be --active-mass {mass / 1000:g}")
+    if mass < MASS_RANGE[0]:
+        return (f"active mass {mass:g} g is implausible for a coin cell (< {MASS_RANGE[0]:g} g): a unit slip "
+                "(µg or kg instead of g)?")
+    return None
+
+
 def problems(test: ParsedTest) -> list[str]:
     """What is implausible about a test (empty when nothing is): each names the value and the likely cause."""
     out = []
     mass = test.active_mass
-    if mass is not None:
-        if mass > MASS_RANGE[1]:
-            out.append(f"active mass {mass:g} g is implausible for a coin cell (> {MASS_RANGE[1]:g} g): was it "
-                       f"typed in mg? {mass:g} mg would be --active-mass {mass / 1000:g}")
-        elif mass < MASS_RANGE[0]:
-            out.append(f"active mass {mass:g} g is implausible for a coin cell (< {MASS_RANGE[0]:g} g): a unit slip "
-                       f"(µg or kg instead of g)?")
+    if (why := mass_problem(mass)) is not None:
+        out.append(why)
     if test.profiles:
         first = min(test.profiles, key=lambda p: p.cycle)
         q = float(first.profile.capacity)

@@ -458,7 +458,8 @@ def _space(spec: CampaignSpec, rows: list[SampleRow], max_candidates: int, seed:
     taken = {tuple(np.round(v[:len(cand_els)], 6)) for v in vec.values() if not v[len(cand_els):].any()}
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(amounts), size=min(len(amounts), max_candidates + len(taken)), replace=False)
-    pick = np.sort([i for i in pick if tuple(np.round(amounts[i], 6)) not in taken][:max_candidates])
+    pick = np.sort(np.array([i for i in pick if tuple(np.round(amounts[i], 6)) not in taken][:max_candidates],
+                            dtype=int))
     cands = np.hstack([amounts[pick], np.zeros((len(pick), len(extra)))])
     groups_rows = {"tested": [r for r in rows if r.measured is not None],
                    "failed": [r for r in rows if r.status == "failed"],

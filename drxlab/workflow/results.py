@@ -91,6 +91,9 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
         formula = queries.material(session, smp.material_id).formula
     else:
         formula = compositions.normalise(composition)
+    # a mass in mg typed as g also wrecks the rate read from the file: say so before reading it
+    if not force and (why := plausibility.mass_problem(cycler.active_mass)) is not None:
+        raise ImportFileError(f"{path}: {why}; nothing logged (pass --force if the value is right)")
     opts = CyclerOptions(composition=cycler.composition or formula, active_mass=cycler.active_mass, rate=cycler.rate,
                          window=cycler.window, instrument=cycler.instrument)
     pf = read_file(path, fmt, allow_unbalanced=allow_unbalanced, cycler=opts)

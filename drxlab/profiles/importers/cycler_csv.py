@@ -194,7 +194,7 @@ def read(path: Path, *, composition: str | None, active_mass: float | None, rate
         currents.append(np.median(np.abs(i[a:b])) / (1.0 if cols.specific["current"] else mass_g))
     # What the file's protocol shows: the charge cut-off the cell reached (the discharge itself starts
     # below it, after the IR drop) and the lowest raw discharge voltage; a smoothed profile is not used.
-    shown = {"rate_mA_g": float(round(np.median(currents), 1)),
+    shown = {"rate_mA_g": float(f"{np.median(currents):.3g}"),  # 3 digits: 0.02 mA/g must not become 0
              "discharge_min_V": round(float(min(p[2].min() for p in profiles)), 3),
              "discharge_start_V": round(float(max(p[2][0] for p in profiles)), 3),
              "charge_max_V": round(float(v[i > 0].max()), 3) if (i > 0).any() else None}
