@@ -17,7 +17,7 @@ LMTO = "Li1.2Mn0.4Ti0.4O2"
 PLAN = campaign_toml("plan", {"Mn3+": 0.4, "Ti4+": 0.4}, li=(1.2, 1.2), f=(0.0, 0.0), metals=(2, 2), batch=1)
 
 
-def invoke(*args: object, db: Path | str | None = None):  # noqa: ANN201  (a click Result)
+def invoke(*args: object, db: Path | str | None = None):  # -> click.testing.Result
     """Run drxlab (stdout and stderr apart) with --db when given."""
     runner = CliRunner()
     argv = (["--db", str(db)] if db else []) + [str(a) for a in args]
