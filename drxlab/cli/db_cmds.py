@@ -57,7 +57,8 @@ def backup_(obj: Context, path: str, force: bool, as_json: bool) -> None:
 
 @db.command()
 @click.argument("backup_file", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Replace the contents of an existing store.")
+@click.option("--force", is_flag=True, help="Replace the contents of an existing store (needed unless the store "
+              "does not exist yet; the current contents are saved first).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @pass_ctx
 def restore(obj: Context, backup_file: str, force: bool, as_json: bool) -> None:
@@ -66,6 +67,8 @@ def restore(obj: Context, backup_file: str, force: bool, as_json: bool) -> None:
     path = sqlite_path(resolve_url(obj.db))
     if path is None:
         raise StoreError("db restore works on SQLite stores only; restore other databases with their own tools")
+    if not obj.quiet and not as_json:
+        click.echo(f"store: {path}", err=True)
     rep, saved = backups.restore(path, Path(backup_file), force=force)
     if saved:
         click.echo(f"previous contents saved to {saved}", err=True)

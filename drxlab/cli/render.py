@@ -30,7 +30,18 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], digits: Sequenc
 
 
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=_default))
+    """Print JSON; NaN (not JSON, and never a metric to show) becomes null."""
+    click.echo(json.dumps(_no_nan(obj), indent=2, default=_default))
+
+
+def _no_nan(obj: Any) -> Any:
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_no_nan(v) for v in obj]
+    return obj
 
 
 def _default(o: Any) -> Any:

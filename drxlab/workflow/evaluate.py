@@ -60,7 +60,7 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
         a = arr[klass == k]
         out["classes"][k] = {"profiles": int(len(a)), "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
                              "capacity_mad_baseline_mAh_g": float(np.abs(a[:, 1] - a[:, 1].mean()).mean()),
-                             "avg_voltage_mae_V": float(np.nanmean(np.abs(a[:, 4] - a[:, 5]))),
+                             "avg_voltage_mae_V": _nanmean(np.abs(a[:, 4] - a[:, 5])),
                              "avg_voltage_mad_baseline_V": float(np.nanmean(np.abs(a[:, 4] - np.nanmean(a[:, 4])))),
                              "sigma_mean_mAh_g": float(a[:, 3].mean())}
     for c in sorted(set(arr[:, 0].astype(int))):
@@ -68,6 +68,13 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
         out["cycles"][int(c)] = {"profiles": int(len(a)), "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
                                  "sigma_mean_mAh_g": float(a[:, 3].mean())}
     return out
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    """Mean of the finite values; None (never NaN) when there is none, e.g. a model whose curves
+    never reach the 2.0–4.4 V window's ends."""
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
 
 
 def evaluate_split(session: Session, *, train_classes: Sequence[str], test_classes: Sequence[str],
