@@ -113,7 +113,7 @@ class Lab:
         self.folder, self.base_url = folder, base_url
         self.runner = CliRunner()
 
-    def run(self, argv: list[str]):  # noqa: ANN201  (click Result)
+    def run(self, argv: list[str]):  # -> click.testing.Result
         return self.runner.invoke(cli, argv, catch_exceptions=False)
 
     def _formula_of(self, sample: str) -> str:
@@ -177,7 +177,7 @@ def test_readme_blocks_run_as_written(tmp_path: Path, monkeypatch) -> None:
             r = lab.run(real)
             shown = "drxlab " + " ".join(argv)
             assert r.exit_code == 0, f"{shown}\n{r.output}"
-            assert re.search(_expected(argv), r.stdout, re.M | re.S), f"{shown}\n{r.output}"
+            assert re.search(_expected(argv), r.stdout, re.MULTILINE | re.DOTALL), f"{shown}\n{r.output}"
             assert "nan" not in r.stdout.lower().replace("nan-", ""), f"{shown}\n{r.output}"
             if "--db" not in argv:  # the store it names is the one in this folder
                 assert f"store: {folder / 'db' / 'drxlab.sqlite'}" in r.stderr or "store:" not in r.stderr, shown
