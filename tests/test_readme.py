@@ -60,7 +60,7 @@ EXPECT = [
     ("train", r"model version 1 .* validation \d+\.\d mAh/g .*\n.*now current for the lab"),
     ("evaluate", r"trained on 2TM \(\d+ tests\), tested on 3TM"),
     ("simulate", r"syntheses to top 1 %"),
-    ("init", r"store ready: sqlite:///.*db/drxlab.sqlite"),
+    ("init", r"store ready: /.*/db/drxlab.sqlite"),
     ("import ", r"imported \d+ file\(s\): \d+ test\(s\)"),
     ("materials", r"virtual tests"),
     ("tests", r"^\["),

@@ -13,7 +13,7 @@ from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import DrxlabError, ImportFileError
 from drxlab.profiles import importers, plausibility
 from drxlab.store import queries
-from drxlab.store.db import schema_version
+from drxlab.store.db import describe_url, schema_version
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import import_files
 
@@ -23,7 +23,7 @@ from drxlab.workflow.ingest import import_files
 def init(obj: Context) -> None:
     """Create the experiment store (or check an existing one)."""
     store = obj.store()
-    click.echo(f"store ready: {store.url} (schema version {schema_version(store)})")
+    click.echo(f"store ready: {describe_url(store.url)} (schema version {schema_version(store)})")
 
 
 @cli.command("import")

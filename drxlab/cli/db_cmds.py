@@ -10,7 +10,7 @@ from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import StoreError
 from drxlab.store import backup as backups
-from drxlab.store.db import resolve_url, set_audit_source, sqlite_path
+from drxlab.store.db import describe_url, resolve_url, set_audit_source, sqlite_path
 
 
 def _click_command() -> tuple[str, dict[str, Any]]:
@@ -93,6 +93,6 @@ def check(obj: Context, as_json: bool) -> None:
         for p in rep.problems:
             click.echo(f"problem: {p}")
     if not rep.ok:
-        raise StoreError(f"{len(rep.problems)} problem(s) found in {store.path or store.url}")
+        raise StoreError(f"{len(rep.problems)} problem(s) found in {describe_url(store.url)}")
     if not as_json:
-        click.echo(f"{store.path or store.url}: no problems found")
+        click.echo(f"{describe_url(store.url)}: no problems found")
