@@ -101,7 +101,7 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
         raise ImportFileError(f"{path}: holds {len(pf.tests)} tests; a log needs exactly one test of one sample")
     test = pf.tests[0]
     if not force:
-        _refuse_duplicate(session, path, pf.sha256, smp)
+        _refuse_duplicate(session, path, pf.sha256, smp, replace)
         for problem in plausibility.problems(test):
             raise ImportFileError(f"{path}: {problem}; nothing logged (pass --force if the value is right)")
     if test.formula != formula:
@@ -126,11 +126,14 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
     return _logged(session, smp, t.id, next(p.profile.capacity for p in test.profiles if p.cycle == 1))
 
 
-def _refuse_duplicate(session: Session, path: Path, sha256: str, smp: Sample | None) -> None:
-    """A file whose bytes are already stored is almost always the wrong file picked twice."""
+def _refuse_duplicate(session: Session, path: Path, sha256: str, smp: Sample | None, replace: bool) -> None:
+    """A file whose bytes are already stored is almost always the wrong file picked twice; only
+    ``--replace`` of the same sample's own results (e.g. with a corrected mass) may reuse it."""
     known = queries.source_known(session, sha256)
     earlier = queries.tests_with_source(session, sha256)
     if known is None and not earlier:
+        return
+    if replace and smp is not None and earlier and all(sample.id == smp.id for _, sample, _ in earlier):
         return
     where = []
     for test, sample, mat in earlier[:3]:

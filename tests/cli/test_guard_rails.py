@@ -158,6 +158,10 @@ def test_the_same_file_logged_for_another_sample_is_refused(run, db_path: Path, 
     assert r.exit_code == 1
     assert "already in the store" in r.output and f"another sample {first} ({LMTO})" in r.output
     assert db_digest(db_path) == before
+    # the same sample's own file again: refused, unless it replaces that sample's results
+    assert run("log", "--sample", first, cell, "--active-mass", "0.0021").exit_code == 1
+    r = run("log", "--sample", first, cell, "--active-mass", "0.0022", "--replace")
+    assert r.exit_code == 0, r.output
 
 
 # ---------------------------------------------------------------- item 5: virtual data stays apart
