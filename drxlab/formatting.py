@@ -5,6 +5,21 @@ import math
 from typing import Any
 
 
+def no_nan(obj: Any) -> Any:
+    """``obj`` with every NaN float (not JSON, and never a value to show) replaced by None, recursively.
+
+        >>> no_nan({"mae": float("nan"), "n": [1.0, float("nan")]})
+        {'mae': None, 'n': [1.0, None]}
+    """
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [no_nan(v) for v in obj]
+    return obj
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     """A table cell: floats rounded to ``digits``, None and NaN as '—', sequences comma-joined.
 

@@ -42,6 +42,11 @@ def upstream() -> Path:
     return require_shared(UPSTREAM)
 
 
+def without_store_line(output: str) -> str:
+    """CLI output without the informational ``store: …`` line every command prints on stderr."""
+    return "".join(ln for ln in output.splitlines(keepends=True) if not ln.startswith("store: "))
+
+
 def db_digest(path: Path) -> str:
     """sha256 of a SQLite database's logical dump (equal dumps = unchanged database)."""
     import hashlib

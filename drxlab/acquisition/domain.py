@@ -20,11 +20,14 @@ from drxlab.exceptions import CampaignError
 
 __all__ = [
     "DISTANCE_THRESHOLD",
+    "DRX_ELEMENTS",
     "EXTRAPOLATING",
     "IN_DOMAIN",
+    "OUT_OF_DOMAIN",
     "SIGMA_FACTOR",
     "UNCERTAIN",
     "domain_flag",
+    "foreign_elements",
     "nearest_known",
     "sigma_threshold",
 ]
@@ -36,6 +39,16 @@ SIGMA_FACTOR = 2.0
 """σ_Q above ``SIGMA_FACTOR`` x median σ_Q over the candidate space is flagged uncertain."""
 
 IN_DOMAIN = "in-domain"
+OUT_OF_DOMAIN = "out-of-domain: elements outside the DRX data"
+
+DRX_ELEMENTS = frozenset({
+    "Li", "O", "F",
+    # cations of the disordered-rocksalt literature the DRXNet training data (DRX-TD) draws on:
+    # redox-active 3d metals, d0 / high-valent charge compensators and a few inactive dopants
+    "Mg", "Al", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga",
+    "Y", "Zr", "Nb", "Mo", "Ru", "In", "Sn", "Sb", "Ta", "W",
+})
+"""Elements a DRX cathode model has seen; anything else (e.g. Tl, Po) is outside its domain."""
 EXTRAPOLATING = "extrapolating: far from data"
 UNCERTAIN = "uncertain: σ high"
 
@@ -108,3 +121,13 @@ def domain_flag(
     if sigma > sigma_threshold:
         return UNCERTAIN
     return IN_DOMAIN
+
+
+def foreign_elements(amounts: dict[str, float], known: frozenset[str] | set[str] = DRX_ELEMENTS) -> list[str]:
+    """Elements of a composition outside ``known`` (by default :data:`DRX_ELEMENTS`), sorted.
+
+    Example:
+        >>> foreign_elements({"Li": 1.2, "Tl": 0.4, "Ti": 0.4, "O": 2.0})
+        ['Tl']
+    """
+    return sorted(el for el, a in amounts.items() if a > 0 and el not in known)

@@ -9,20 +9,38 @@ from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
 
-DEFAULT_CHECKPOINTS = Path("..") / "shared" / "drxnet-upstream" / "pretrained"
+# the authors' released checkpoints beside the repository (not the working folder)
+SHARED_CHECKPOINTS = Path(__file__).resolve().parents[3] / "shared" / "drxnet-upstream" / "pretrained"
 
 
 def _ensemble(obj: Context, checkpoints: str | None):
-    """The released ensemble from a folder, else the store's current model."""
+    """(what, ensemble): the folder asked for, else the store's current model, else the released
+    checkpoints in ../shared beside the repository; the title always says which."""
+    from drxlab.exceptions import ModelError, StoreError
     from drxlab.model.io import load_released_ensemble
     from drxlab.workflow import models
 
-    path = Path(checkpoints) if checkpoints else DEFAULT_CHECKPOINTS
-    if path.is_dir():
+    if checkpoints:
+        path = Path(checkpoints).expanduser()
+        if not path.is_dir():
+            raise ModelError(f"--checkpoints {path.absolute()} is not a folder; expected the released "
+                             "model_0 … model_4 folders (e.g. ../shared/drxnet-upstream/pretrained)")
         return f"released checkpoints in {path}", load_released_ensemble(path)
-    with obj.store().reader() as s:
-        row, ens = models.current(s)
-    return f"model version {row.id}", ens
+    from drxlab.store import queries
+
+    why = ""
+    try:
+        with obj.store(create=False).reader() as s:
+            row = queries.current_model(s)
+            if row is not None:
+                return f"current model version {row.id} ({row.source}) of the store", models.load(row)
+        why = "the store has no current model"
+    except StoreError as exc:
+        why = str(exc)
+    if SHARED_CHECKPOINTS.is_dir():
+        return f"released checkpoints in {SHARED_CHECKPOINTS}", load_released_ensemble(SHARED_CHECKPOINTS)
+    raise ModelError(f"no model to benchmark ({why}; no {SHARED_CHECKPOINTS}): pass --checkpoints DIR "
+                     "or register one (`drxlab model pull`)")
 
 
 def _show(title: str, res: dict, as_json: bool) -> None:
@@ -38,8 +56,8 @@ def bench() -> None:
 
 
 @bench.command("predict")
-@click.option("--checkpoints", default=None, help="Released checkpoint folder [default: ../shared/…/pretrained, "
-              "else the current model].")
+@click.option("--checkpoints", default=None, help="Released checkpoint folder [default: the store's current "
+              "model, else ../shared/drxnet-upstream/pretrained beside the repository].")
 @click.option("--n", "n", type=int, default=4000, show_default=True, help="Compositions to screen.")
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
@@ -53,8 +71,8 @@ def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, as_json: bo
 
 
 @bench.command("suggest")
-@click.option("--campaign", "spec_path", default="campaigns/he-drx.toml", show_default=True,
-              type=click.Path(exists=True, dir_okay=False))
+@click.option("--campaign", "spec_path", default="he-drx", show_default=True,
+              help="Campaign file (TOML) or the name of a shipped one.")
 @click.option("--size", type=int, default=100_000, show_default=True, help="Candidates (the space is widened to it).")
 @click.option("--checkpoints", default=None)
 @click.option("--competing-load", type=click.IntRange(min=0), default=0, show_default=True,
@@ -71,7 +89,9 @@ def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str 
     from drxlab.workflow.bench import bench_space, bench_suggest, bench_suggest_load
 
     what, ens = _ensemble(obj, checkpoints)
-    spec = bench_space(Path(spec_path), size)
+    from drxlab.workflow.campaigns import locate_file
+
+    spec = bench_space(locate_file(spec_path), size)
     if competing_load:
         res = bench_suggest_load(ens, spec, load=competing_load, limit=size, baseline_limit=min(baseline_size, size))
         return _show(f"bench suggest beside {competing_load} CPU-bound process(es): {what}", res, as_json)
@@ -117,8 +137,8 @@ def bench_import_cmd(files: tuple[str, ...], composition: str, active_mass: floa
               help="An empty PostgreSQL database to compare with [default: --db when it is PostgreSQL].")
 @click.option("--tests", "n_tests", type=int, default=1000, show_default=True, help="DRX-TD tests to import.")
 @click.option("--size", type=int, default=100_000, show_default=True, help="Candidates of the suggest round.")
-@click.option("--campaign", "spec_path", default="campaigns/he-drx.toml", show_default=True,
-              type=click.Path(exists=True, dir_okay=False), help="Campaign whose space is widened to --size.")
+@click.option("--campaign", "spec_path", default="he-drx", show_default=True,
+              help="Campaign file or shipped campaign name whose space is widened to --size.")
 @click.option("--repeat", type=int, default=2, show_default=True,
               help="Rounds, in alternating order; the best time of each step is reported.")
 @click.option("--json", "as_json", is_flag=True)
@@ -134,13 +154,14 @@ def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, s
     from drxlab.store.db import display_url, resolve_url
     from drxlab.store.postgres import is_postgres
     from drxlab.workflow.bench_store import bench_store
+    from drxlab.workflow.campaigns import locate_file
 
     pg = pg_url or (obj.db if obj.db and is_postgres(resolve_url(obj.db)) else None)
     if pg is None:
         raise StoreError("bench store compares with PostgreSQL: pass --pg URL (an empty database)")
     with tempfile.TemporaryDirectory(prefix="drxlab-bench-") as tmp:
         res = bench_store({"sqlite": str(Path(tmp) / "bench.sqlite"), "postgresql": pg}, Path(tmp),
-                          n_tests=n_tests, size=size, campaign=Path(spec_path), repeat=repeat)
+                          n_tests=n_tests, size=size, campaign=locate_file(spec_path), repeat=repeat)
     lite, post = res["sqlite"], res["postgresql"]
     ratios = {k: post[k] / lite[k] for k in lite if k.endswith("_s") and lite[k] > 0}
     if as_json:

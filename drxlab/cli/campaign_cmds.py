@@ -11,7 +11,7 @@ from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.options import threads_option
 from drxlab.cli.render import echo_json, table
-from drxlab.exceptions import CampaignError
+from drxlab.exceptions import CampaignError, StoreError
 from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.vocabulary import AcquisitionKind, describe, values
@@ -39,7 +39,7 @@ def campaign_add(obj: Context, file: str) -> None:
 @pass_ctx
 def campaign_list(obj: Context, as_json: bool) -> None:
     """List campaigns with their revisions."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         rows = [{"name": c.name, "revision": c.revision, "sha256": c.spec_hash, "created": c.created_at.isoformat(),
                  "samples": len(queries.samples_of_campaign(s, [c.id]))} for c in queries.campaigns(s)]
     if as_json:
@@ -49,12 +49,18 @@ def campaign_list(obj: Context, as_json: bool) -> None:
 
 
 def _spec(obj: Context, ref: str):
-    if Path(ref).exists() or ref.endswith(".toml"):
-        if not Path(ref).is_file():
-            raise CampaignError(f"campaign file {ref} does not exist")
-        return load_spec(ref)
-    with obj.store().reader() as s:
-        return campaigns.resolve(s, ref)[1]
+    """A campaign's spec from a file, a registered name or a shipped file (see workflow.campaigns)."""
+    if Path(ref).expanduser().is_file():
+        return load_spec(Path(ref).expanduser())
+    try:
+        store = obj.store(create=False)
+    except StoreError as exc:
+        if campaigns.bundled_file(ref) is None:
+            raise CampaignError(f"campaign {ref!r} not found: neither a file nor a shipped campaign, and no "
+                                f"store to look it up in ({exc})") from None
+        return campaigns.spec_of(None, ref)  # no store yet: the shipped campaign files still work
+    with store.reader() as s:
+        return campaigns.spec_of(s, ref)
 
 
 @cli.command()
@@ -114,7 +120,7 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
     store = obj.store()
     # screen the space without holding the write lock, then record the round in one short write
     with store.reader() as s, ProgressBar("screening", unit="candidates", enabled=not obj.quiet) as bar:
-        spec = _spec(obj, ref) if Path(ref).exists() or ref.endswith(".toml") else campaigns.resolve(s, ref)[1]
+        spec = campaigns.spec_of(s, ref)
         version, ensemble = models.resolve(s, model_ref, spec.name)
         scored = screen(spec, ensemble, on_chunk=bar.update)
     with store.transaction() as s:

@@ -9,8 +9,8 @@ import numpy as np
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
-from drxlab.exceptions import ImportFileError
-from drxlab.profiles import importers
+from drxlab.exceptions import DrxlabError, ImportFileError
+from drxlab.profiles import importers, plausibility
 from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.store.db import schema_version
@@ -48,13 +48,16 @@ def init(obj: Context) -> None:
 @click.option("--keep-initial-discharge", is_flag=True,
               help="Count a partial discharge from OCV before the first charge as cycle 1 (default: reported, skipped).")
 @click.option("--allow-unbalanced", is_flag=True, help="Accept compositions no common oxidation states balance.")
-@click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing.")
+@click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing; "
+              "exits 1 if any file was rejected.")
+@click.option("--force", is_flag=True, help="Import values that look like a unit slip (active mass outside "
+              "1e-5–0.1 g, first-cycle capacity outside 20–450 mAh/g).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @pass_ctx
 def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url: str | None, fmt: str,
             campaign: str | None, composition: str | None, active_mass: float | None, rate: float | None,
             window: tuple[float, float] | None, instrument: str, keep_initial_discharge: bool,
-            allow_unbalanced: bool, keep_going: bool, as_json: bool) -> None:
+            allow_unbalanced: bool, keep_going: bool, force: bool, as_json: bool) -> None:
     """Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and
     cycler files: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX, Maccor, Landt,
     or any CSV with time, voltage and current columns. Check a cycler file first with `drxlab inspect`.
@@ -66,6 +69,8 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
     """
     if not paths and not example:
         raise ImportFileError("give the files to import (PATHS) or --example NAME (e.g. --example lmto)")
+    if not force and (why := plausibility.mass_problem(active_mass)) is not None:
+        raise ImportFileError(f"--active-mass: {why}; nothing imported (pass --force if the value is right)")
     files = importers.expand(paths)
     if example:
         path, downloaded = examples.pull(example, base_url)
@@ -78,6 +83,9 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
     with ProgressBar("reading", len(files), "file", enabled=not obj.quiet) as bar:
         parsed, bad = importers.read_files(files, fmt, allow_unbalanced=allow_unbalanced, cycler=opts,
                                            keep_going=keep_going, on_file=bar.step)
+    if not force:
+        parsed, implausible = _plausible(parsed, keep_going)
+        bad += implausible
     store = obj.store()
     with store.transaction() as session:
         campaign_id = None
@@ -87,17 +95,37 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
     summary.skipped = bad + summary.skipped
     if as_json:
         echo_json({"files": summary.files, "tests": summary.tests, "profiles": summary.profiles,
-                   "materials": sorted(summary.materials), "skipped": summary.skipped})
-        return
-    for msg in summary.skipped:
-        click.echo(msg, err=True)
-    for pf in parsed:  # cycles of a cycler file that could not be used are named, never dropped silently
-        for t in pf.tests:
-            for note in t.extra.get("notes", ()):
-                if "left out" in note:
-                    click.echo(f"note: {pf.path}: {note}", err=True)
-    click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
-               f"{len(summary.materials)} material(s)")
+                   "materials": sorted(summary.materials), "skipped": summary.skipped, "rejected": bad})
+    else:
+        for msg in summary.skipped:
+            click.echo(msg, err=True)
+        for pf in parsed:  # cycles of a cycler file that could not be used are named, never dropped silently
+            for t in pf.tests:
+                for note in t.extra.get("notes", ()):
+                    if "left out" in note:
+                        click.echo(f"note: {pf.path}: {note}", err=True)
+        click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
+                   f"{len(summary.materials)} material(s)")
+    if bad:
+        # the good files are in; a script must still see that some were not
+        raise DrxlabError(f"{len(bad)} of {len(files)} file(s) rejected (listed above); the other "
+                          f"{len(files) - len(bad)} were imported")
+
+
+def _plausible(parsed: list, keep_going: bool) -> tuple[list, list[str]]:
+    """Files whose tests pass the plausibility checks, and messages for the others."""
+    good, bad = [], []
+    for pf in parsed:
+        msgs = [f"{t.source}: {p}; pass --force if the value is right" for t in pf.tests
+                for p in plausibility.problems(t)]
+        if msgs and not keep_going:
+            raise ImportFileError(msgs[0] + (f" (and {len(msgs) - 1} more)" if len(msgs) > 1 else "")
+                                  + "; nothing imported")
+        if msgs:
+            bad.append(msgs[0])
+        else:
+            good.append(pf)
+    return good, bad
 
 
 @cli.command()
@@ -105,13 +133,14 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
 @pass_ctx
 def materials(obj: Context, as_json: bool) -> None:
     """List materials (normalised formula, class, oxidation states, number of tests)."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         rows = queries.material_rows(s)
     if as_json:
         return echo_json(rows)
     click.echo(table([(r["id"], r["formula"], r["class"], r["n_metals"],
-                       " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()), r["tests"]) for r in rows],
-                     ["id", "formula", "class", "metals", "oxidation states", "tests"]))
+                       " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()),
+                       r["tests"] - r["virtual_tests"], r["virtual_tests"]) for r in rows],
+                     ["id", "formula", "class", "metals", "oxidation states", "tests", "virtual tests"]))
 
 
 @cli.command()
@@ -120,7 +149,7 @@ def materials(obj: Context, as_json: bool) -> None:
 @pass_ctx
 def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
     """List electrochemical tests with conditions and first-cycle capacity."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         cid = campaigns.find(s, campaign).id if campaign else None
         rows = queries.test_rows(s, cid)
     if as_json:
@@ -134,11 +163,17 @@ def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="-", help="CSV file [default: stdout].")
 @click.option("--test", "test_ids", type=int, multiple=True, help="Only these test ids.")
+@click.option("--include-virtual", is_flag=True, help="Also export virtual-lab tests (`lab seed`/`lab measure`).")
 @pass_ctx
-def export(obj: Context, out: str, test_ids: tuple[int, ...]) -> None:
-    """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable)."""
-    with obj.store().reader() as s:
-        records = queries.test_records(s, test_ids=list(test_ids) or None)
+def export(obj: Context, out: str, test_ids: tuple[int, ...], include_virtual: bool) -> None:
+    """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable).
+    Virtual-lab tests are left out unless --include-virtual."""
+    with obj.store(create=False).reader() as s:
+        everything = queries.test_records(s, test_ids=list(test_ids) or None)
+    records = [r for r in everything if include_virtual or not r.virtual]
+    if len(records) < len(everything) and not obj.quiet:
+        click.echo(f"left out {len(everything) - len(records)} virtual-lab test(s); --include-virtual to export "
+                   "them", err=True)
     fh = sys.stdout if out == "-" else open(out, "w", newline="")
     try:
         w = csv.writer(fh)

@@ -46,7 +46,8 @@ def backup_(obj: Context, path: str, force: bool, as_json: bool) -> None:
 
 @db.command()
 @click.argument("backup_file", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Replace the contents of an existing store.")
+@click.option("--force", is_flag=True, help="Replace the contents of an existing store (needed unless the store "
+              "does not exist yet; the current contents are saved first).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @pass_ctx
 def restore(obj: Context, backup_file: str, force: bool, as_json: bool) -> None:
@@ -56,6 +57,9 @@ def restore(obj: Context, backup_file: str, force: bool, as_json: bool) -> None:
     BACKUP_FILE.pre-restore-<time>.sqlite for a PostgreSQL store (which gets the backup's rows
     through drxlab's verified copy)."""
     path = sqlite_path(resolve_url(obj.db))
+    if path is not None and not obj.quiet and not as_json:
+        click.echo(f"store: {path}", err=True)
+    # a SQLite file is replaced whole (it may not exist yet); a PostgreSQL store gets the rows
     target = path if path is not None else obj.store(create=True)
     rep, saved = backups.restore(target, Path(backup_file), force=force)
     if saved:

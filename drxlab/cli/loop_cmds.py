@@ -7,7 +7,7 @@ import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.options import threads_option
-from drxlab.cli.render import echo_json, table
+from drxlab.cli.render import echo_json, fmt, table
 from drxlab.profiles import importers
 from drxlab.progress import ProgressBar
 from drxlab.vocabulary import SampleStatus
@@ -23,26 +23,44 @@ from drxlab.workflow import results, training
               help="Network size: the paper's (released) or a small one for quick runs.")
 @click.option("--classes", default=None, help="Train only on these composition classes, e.g. 2TM.")
 @click.option("--campaign", default="", help="Make the new version current for this campaign [default: lab].")
+@click.option("--make-current", is_flag=True,
+              help="Make the new version current even if it is worse on the held-out compositions than the "
+                   "current one.")
+@click.option("--include-virtual", is_flag=True, help="Also train on virtual-lab tests (`lab seed`/`lab measure`).")
 @threads_option()
 @pass_ctx
 def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: str, classes: str | None,
-          campaign: str) -> None:
-    """Train a new DRXNet ensemble from scratch on every profile in the store (split by composition)."""
+          campaign: str, make_current: bool, include_virtual: bool) -> None:
+    """Train a new DRXNet ensemble from scratch on the store's measured profiles (some compositions
+    held out for validation; needs data of at least 5 compositions). A new model that is worse on
+    the held-out compositions than the current one is registered but not made current."""
     bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)
     try:
-        store = obj.store()
+        store = obj.store(create=False)
         with store.reader() as s:  # training holds no write lock; registering is one short write
             fitted = training.fit_from_scratch(s, members=members, epochs=epochs, batch=batch, seed=seed, size=size,
                                                classes=[c.strip() for c in classes.split(",")] if classes else None,
-                                               progress=bar)
+                                               scope=campaign, include_virtual=include_virtual, progress=bar)
         with store.transaction() as s:
-            res = training.commit(s, fitted, campaign)
+            res = training.commit(s, fitted, campaign, make_current=make_current)
     finally:
         bar.close()
-    m = res.metrics
-    click.echo(f"model version {res.version.id} ({res.version.sha256[:12]}): capacity MAE train "
-               f"{m['train']['mae']:.1f} mAh/g, validation {m['validation']['mae']:.1f} mAh/g "
-               f"({m['validation']['n']} profiles of held-out compositions)")
+    m, v = res.metrics, res.version
+    val = m["validation"]
+    n_val = len(fitted.training["validation_formulas"])
+    click.echo(f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m['train']['mae'])} mAh/g, "
+               f"validation {fmt(val['mae'])} mAh/g ({val['n']} profiles of {n_val} held-out compositions)")
+    old = m.get("validation_current")
+    if old:
+        click.echo(f"current model version {old['version']} on the same held-out compositions: "
+                   f"{fmt(old['mae'])} mAh/g")
+    scope = f"campaign {campaign}" if campaign else "the lab"
+    if res.current:
+        click.echo(f"model version {v.id} is now current for {scope}")
+    else:
+        click.echo(f"model version {v.id} is registered but NOT made current: it is worse on the held-out "
+                   f"compositions than version {old['version']} ({fmt(val['mae'])} vs {fmt(old['mae'])} mAh/g); "
+                   f"use it anyway with `drxlab model use {v.id}` or train with --make-current")
 
 
 def _finetune_report(res) -> None:
@@ -60,17 +78,20 @@ def _finetune_report(res) -> None:
 @click.option("--campaign", default="", help="Fine-tune this campaign's current model [default: lab-wide].")
 @click.option("--epochs", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--include-virtual", is_flag=True, help="Also use virtual-lab tests (new data and replay).")
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
-def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool) -> None:
+def finetune(obj: Context, campaign: str, epochs: int, seed: int, include_virtual: bool, as_json: bool) -> None:
     """Update the current ensemble with the profiles it has not seen (with replay of old data);
-    registers a new version whose parent is the current one."""
+    registers a new version whose parent is the current one. Virtual-lab tests are left out
+    unless --include-virtual."""
     bar = ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet)
     try:
-        store = obj.store()
+        store = obj.store(create=False)
         with store.reader() as s:
-            fitted = training.fit_finetune(s, scope=campaign, epochs=epochs, seed=seed, progress=bar)
+            fitted = training.fit_finetune(s, scope=campaign, epochs=epochs, seed=seed,
+                                           include_virtual=include_virtual, progress=bar)
         with store.transaction() as s:
             res = training.commit(s, fitted, campaign)
     finally:
@@ -99,13 +120,15 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, as_json: bool)
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
 @click.option("--allow-unbalanced", is_flag=True)
+@click.option("--force", is_flag=True, help="Log even a file already stored or values that look like a unit slip "
+              "(active mass outside 1e-5–0.1 g, cycle-1 capacity outside 20–450 mAh/g).")
 @click.option("--json", "as_json", is_flag=True)
 @threads_option(needed=lambda kw: kw["then_finetune"])
 @pass_ctx
 def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
         fmt: str, rate: float | None, window, active_mass: float | None, keep_initial_discharge: bool,
         sheet: str | None, failed: bool, reason: str, replace: bool,
-        then_finetune: bool, allow_unbalanced: bool, as_json: bool) -> None:
+        then_finetune: bool, allow_unbalanced: bool, force: bool, as_json: bool) -> None:
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
@@ -123,11 +146,13 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
             opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None,
                                            keep_initial=keep_initial_discharge)
             logged = results.log_test(s, Path(file), sample_id=sample_id, composition=composition, campaign=campaign,
-                                      fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced)
+                                      fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced,
+                                      force=force)
         res = None
         if then_finetune and not failed:
+            scope = results.model_scope(s, logged.sample_id)
             with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
-                res = training.finetune(s, scope=results.model_scope(s, logged.sample_id), progress=bar)
+                res = training.finetune(s, scope=scope, include_virtual=False, progress=bar)
     if as_json:
         return echo_json({"sample_id": logged.sample_id, "formula": logged.formula, "status": logged.status,
                           "test_id": logged.test_id, "measured_mAh_g": logged.measured,
@@ -153,11 +178,14 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
 @pass_ctx
 def status(obj: Context, campaign: str | None, as_json: bool) -> None:
     """Samples by state, what is waiting for results, and the current model with its lineage."""
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         st = results.status(s, campaign)
     if as_json:
         return echo_json(st)
     click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st["samples"].items() if v or k != "replaced"))
+    click.echo(f"tests: {st['tests']} measured" + (f", {st['virtual_tests']} virtual (virtual lab; left out of "
+                                                   "train, finetune and export unless --include-virtual)"
+                                                   if st["virtual_tests"] else ""))
     if st["waiting"]:
         click.echo("\nwaiting for results:")
         click.echo(table([(w["sample_id"], w["formula"], w["status"], w["round"], w["predicted_mAh_g"], w["sigma_mAh_g"])
@@ -179,21 +207,22 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", type=click.Choice(list(training.MODEL_SIZES)), default="released", show_default=True)
+@click.option("--include-virtual", is_flag=True, help="Also use virtual-lab tests (`lab seed`/`lab measure`).")
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
 def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: bool, members: int, epochs: int,
-             seed: int, size: str, as_json: bool) -> None:
-    """Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some
-    classes, report capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
+             seed: int, size: str, include_virtual: bool, as_json: bool) -> None:
+    """Composition-split test of the DRXNet recipe (paper, Fig. 3): train on some classes, report
+    capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
     from drxlab.workflow.evaluate import evaluate_split
 
     bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)
     try:
-        with obj.store().reader() as s:
+        with obj.store(create=False).reader() as s:
             res = evaluate_split(s, train_classes=train_class.split(","), test_classes=test_class.split(","),
                                  with_first_cycle=with_first_cycle, members=members, epochs=epochs, seed=seed,
-                                 size=size, progress=bar)
+                                 size=size, include_virtual=include_virtual, progress=bar)
     finally:
         bar.close()
     if as_json:

@@ -119,11 +119,26 @@ class Context:
         self._store: Store | None = None
 
     def store(self, create: bool = True) -> Store:
-        if self._store is None:
-            from drxlab.store.db import open_store
+        """The store, opened on first use and named on stderr (unless --quiet or --json).
 
+        ``create=False`` for commands that only read: a missing store is an error naming the
+        path it looked for, never a new empty file.
+        """
+        if self._store is None:
+            from drxlab.store.db import open_store, resolve_url, sqlite_path
+
+            path = sqlite_path(resolve_url(self.db))
+            new = create and path is not None and not path.exists()
             self._store = open_store(self.db, create=create)
+            if not self.quiet and not _json_output():
+                click.echo(f"store: {self._store.name}" + (" (created)" if new else ""), err=True)
         return self._store
+
+
+def _json_output() -> bool:
+    """True when the running command was asked for --json (stdout then carries JSON only)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.params.get("as_json"))
 
 
 class DrxlabGroup(click.Group):

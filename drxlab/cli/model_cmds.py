@@ -58,7 +58,7 @@ def list_(obj: Context, as_json: bool) -> None:
     """List model versions with lineage and which is current."""
     from drxlab.store import queries
 
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         rows = [models.describe(v) for v in queries.model_versions(s)]
         scopes = queries.current_scopes(s)
     for r in rows:
@@ -78,7 +78,7 @@ def use(obj: Context, version: str, campaign: str) -> None:
     """Make VERSION (id or sha256 prefix) the current model."""
     from drxlab.store import queries
 
-    with obj.store().transaction() as s:
+    with obj.store(create=False).transaction() as s:
         row, _ = models.resolve(s, version)
         queries.set_current_model(s, row.id, campaign)
     click.echo(f"model version {row.id} is current for {'campaign ' + campaign if campaign else 'the lab'}")
@@ -103,23 +103,29 @@ def predict(obj: Context, composition: tuple[str, ...], rate: float, window: tup
     Example: drxlab predict Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2 --rate 20 --window 1.5 4.8
     """
     formulas = [compositions.normalise(c) for c in composition]
-    with obj.store().reader() as s:
+    with obj.store(create=False).reader() as s:
         row, ens = models.resolve(s, version, campaign)
+        flags = models.applicability(s, row, formulas)
     pred = ens.predict_curves(formulas, rate, window[0], window[1], cycle)
     cap, sd = pred.capacity_mean, pred.capacity_std
     if as_json:
         return echo_json([{"formula": f, "model_version": row.id, "rate_mA_g": rate, "v_low_V": window[0],
                            "v_high_V": window[1], "cycle": cycle, "capacity_mAh_g": float(cap[i]),
-                           "sigma_mAh_g": float(sd[i]), "capacity_members_mAh_g": pred.capacity[:, i].tolist(),
+                           "sigma_mAh_g": float(sd[i]), **flags[i].as_dict(),
+                           "capacity_members_mAh_g": pred.capacity[:, i].tolist(),
                            "average_voltage_V": float(pred.average_voltage_mean[i]),
                            "energy_mWh_g": float(pred.energy_mean[i]), "V": pred.voltage[i].tolist(),
                            "Q_mean": pred.q_mean[i].tolist(), "Q_std": pred.q_std[i].tolist(),
                            "dQdV_mean": pred.dqdv_mean[i].tolist()} for i, f in enumerate(formulas)])
     click.echo(f"model version {row.id} ({row.source}), {rate:g} mA/g, {window[0]:g}–{window[1]:g} V, cycle {cycle}")
-    click.echo(table([(f, cap[i], sd[i], pred.average_voltage_mean[i], pred.energy_mean[i])
+    click.echo(table([(f, cap[i], sd[i], pred.average_voltage_mean[i], pred.energy_mean[i], flags[i].domain)
                       for i, f in enumerate(formulas)],
-                     ["composition", "capacity (mAh/g)", "σ_Q (mAh/g)", "avg voltage (V)", "energy (mWh/g)"],
-                     [0, 1, 1, 2, 0]))
+                     ["composition", "capacity (mAh/g)", "σ_Q (mAh/g)", "avg voltage (V)", "energy (mWh/g)",
+                      "domain"], [0, 1, 1, 2, 0, 0]))
+    for f, flag in zip(formulas, flags):
+        if flag.foreign:
+            click.echo(f"warning: {f} contains {', '.join(flag.foreign)}, outside the elements this model's "
+                       "data covers; its prediction is not trustworthy", err=True)
     if plot:
         from drxlab.report.figures import curve_plot
 

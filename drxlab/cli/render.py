@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import click
 
-from drxlab.formatting import fmt
+from drxlab.formatting import fmt, no_nan
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], digits: Sequence[int] | None = None) -> str:
@@ -20,7 +20,8 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], digits: Sequenc
 
 
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=_default))
+    """Print JSON; NaN (not JSON, and never a metric to show) becomes null."""
+    click.echo(json.dumps(no_nan(obj), indent=2, default=_default))
 
 
 def _default(o: Any) -> Any:

@@ -13,8 +13,8 @@ from drxlab.vocabulary import AcquisitionKind
 
 
 @cli.command()
-@click.option("--campaign", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Campaign file (TOML) whose space is searched.")
+@click.option("--campaign", "spec_path", required=True,
+              help="Campaign file (TOML) whose space is searched, or the name of a shipped one (he-drx).")
 @click.option("--oracle", default="synthetic", show_default=True, help="synthetic | drxnet:VERSION[/MEMBER].")
 @click.option("--rounds", type=int, default=5, show_default=True)
 @click.option("--batch", type=int, default=4, show_default=True, help="Syntheses per round.")
@@ -41,9 +41,11 @@ def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int,
     from drxlab.lab.oracle import synthetic_oracle
     from drxlab.report.simulation import write_outputs
     from drxlab.store.db import open_store
+    from drxlab.workflow.campaigns import locate_file
     from drxlab.workflow.lab import resolve_oracle
     from drxlab.workflow.simulate import check_plan, run_simulation
 
+    spec_path = str(locate_file(spec_path))
     strat = [s.strip() for s in strategies.split(",") if s.strip()]
     check_plan(load_spec(spec_path), strat, rounds, batch, seeds, 10**12)
     if oracle == "synthetic":

@@ -276,9 +276,8 @@ def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS,
 
 
 def _campaign(session: Session, ref: str):  # noqa: ANN202  (Campaign, CampaignSpec)
-    name = ref
-    if ref.endswith(".toml") and Path(ref).is_file():
-        name = load_spec(ref).name
+    # a file names its campaign; else a path such as campaigns/he-drx.toml from another folder means he-drx
+    name = load_spec(ref).name if Path(ref).is_file() else campaigns.campaign_name(ref)
     return campaigns.registered(session, name, label=ref)
 
 
@@ -290,7 +289,10 @@ def _sample_rows(session: Session, ids: list[int], spec: CampaignSpec, notes: di
         tests.setdefault(test.sample_id, {}).setdefault(test.id, (test, {}))[1][prof.cycle] = prof
     rows = []
     for smp, mat, sug in triples:
-        value, basis, test_id, cycle = measured_value(obj, list(tests.get(smp.id, {}).values()))
+        mine = list(tests.get(smp.id, {}).values())
+        value, basis, test_id, cycle = measured_value(obj, mine)
+        if any(t.id == test_id and t.virtual for t, _ in mine):  # never passed off as a real measurement
+            basis = f"{basis}, virtual lab"
         common = dict(sample_id=smp.id, formula=mat.formula, klass=mat.klass, status=smp.status,
                       round=smp.round or 0, amounts=mat.amounts, measured=value, basis=basis, test_id=test_id,
                       cycle=cycle)
@@ -300,6 +302,10 @@ def _sample_rows(session: Session, ids: list[int], spec: CampaignSpec, notes: di
             rows.append(SampleRow(suggested=True, rank=sug.rank, model_version=sug.model_version_id,
                                   acquisition=sug.acquisition, predicted=sug.predicted, sigma=sug.predicted_std,
                                   objectives=json.loads(sug.objectives_json), domain=sug.domain, **common))
+    virtual = [r.sample_id for r in rows if r.basis.endswith("virtual lab")]
+    if virtual:
+        notes["tables"].append(f"Sample(s) {_ids(virtual)} were measured by the virtual lab (`lab seed` / "
+                               "`lab measure`), not in a real cell: see the basis column.")
     fallback = [r.sample_id for r in rows if r.basis.startswith("cycle-1")]
     if fallback:
         note = (f"Sample(s) {_ids(fallback)} have no test at {obj.rate:g} mA/g, cycle {obj.cycle}: their measured "
@@ -511,7 +517,7 @@ def _lineage(session: Session, name: str, rows: list[SampleRow]) -> list[dict[st
         mine = [r for r in rows if r.suggested and r.model_version == v.id]
         out.append({"id": v.id, "sha256": v.sha256[:12], "source": v.source, "parent": v.parent_id,
                     "members": v.n_members, "created": v.created_at.isoformat()[:19],
-                    "metrics": json.loads(v.metrics_json), "rounds": sorted({r.round for r in mine}),
+                    "metrics": models.metrics_of(v), "rounds": sorted({r.round for r in mine}),
                     "suggestions": len(mine), "current": bool(current and current.id == v.id)})
     return out
 

@@ -66,6 +66,12 @@ def display_url(url: str) -> str:
         return url.split("@", 1)[-1] if "@" in url else url
 
 
+def describe_url(url: str) -> str:
+    """A store URL for messages: the file path of SQLite, any other URL with its password masked."""
+    path = sqlite_path(url)
+    return str(path) if path is not None else display_url(url)
+
+
 def sqlite_path(url: str) -> Path | None:
     """File path of a SQLite URL (None for in-memory SQLite and other databases)."""
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
@@ -113,7 +119,7 @@ class Store:
     @property
     def name(self) -> str:
         """What to call the store in messages: its file, or its URL with the password masked."""
-        return str(self.path) if self.path else display_url(self.url)
+        return describe_url(self.url)
 
     @property
     def dialect(self) -> str:
@@ -310,10 +316,18 @@ def _prepare(store: Store, create: bool = True) -> None:
 def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> Store:
     """Open (and by default create) the store at the current schema; refuse a newer schema."""
     url = resolve_url(db)
+    shown = describe_url(url)
     path = sqlite_path(url)
+    if path is not None and path.is_dir():
+        raise StoreError(f"--db {path} is a folder, not a database file; give a file path such as "
+                         f"{path / DEFAULT_PATH.name}")
     if path is not None and not path.exists():
         if not create:
-            raise StoreError(f"no database at {path}; run `drxlab init` or pass --db")
+            given = "--db / $DRXLAB_DB" if db or os.environ.get(ENV_VAR) else f"the default {DEFAULT_PATH} in {Path.cwd()}"
+            raise StoreError(f"no store at {path} (from {given}); create it with `drxlab init`, "
+                             "or point --db / $DRXLAB_DB at an existing store")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise StoreError(f"cannot create the store {path}: {path.parent} is a file, not a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
     shown = display_url(url)
     try:
@@ -354,4 +368,4 @@ def schema_version(store: Store) -> int:
     return int(row.value) if row else 0
 
 
-__all__ = ["Store", "open_store", "resolve_url", "schema_version", "set_audit_source", "tables"]
+__all__ = ["Store", "describe_url", "open_store", "resolve_url", "schema_version", "set_audit_source", "tables"]

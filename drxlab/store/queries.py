@@ -63,6 +63,14 @@ def source_known(session: Session, sha256: str) -> SourceFile | None:
     return session.exec(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
 
 
+def tests_with_source(session: Session, sha256: str) -> list[tuple[ElectrochemTest, Sample, Material]]:
+    """Tests stored from a file with this content hash, with their sample and material."""
+    q = (select(ElectrochemTest, Sample, Material).join(Sample, ElectrochemTest.sample_id == Sample.id)
+         .join(Material, Sample.material_id == Material.id).where(ElectrochemTest.source_sha256 == sha256)
+         .order_by(ElectrochemTest.id))
+    return list(session.exec(q).all())
+
+
 def add_source(session: Session, sha256: str, name: str, fmt: str) -> SourceFile:
     row = SourceFile(sha256=sha256, name=name, format=fmt)
     session.add(row)
@@ -132,10 +140,14 @@ def material_rows(session: Session) -> list[dict]:
     counts = dict(session.exec(select(Sample.material_id, func.count(ElectrochemTest.id))
                                .join(ElectrochemTest, ElectrochemTest.sample_id == Sample.id, isouter=True)
                                .group_by(Sample.material_id)).all())
+    virtual = dict(session.exec(select(Sample.material_id, func.count(ElectrochemTest.id))
+                                .join(ElectrochemTest, ElectrochemTest.sample_id == Sample.id)
+                                .where(ElectrochemTest.virtual).group_by(Sample.material_id)).all())
     rows = []
     for m in session.exec(select(Material).order_by(Material.id)):
         rows.append({"id": m.id, "formula": m.formula, "class": m.klass, "n_metals": m.n_metals,
-                     "oxidation_states": json.loads(m.oxidation_json), "tests": int(counts.get(m.id, 0))})
+                     "oxidation_states": json.loads(m.oxidation_json), "tests": int(counts.get(m.id, 0)),
+                     "virtual_tests": int(virtual.get(m.id, 0))})
     return rows
 
 

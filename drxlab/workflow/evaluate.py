@@ -61,7 +61,7 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
         a = arr[klass == k]
         out["classes"][k] = {"profiles": int(len(a)), "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
                              "capacity_mad_baseline_mAh_g": float(np.abs(a[:, 1] - a[:, 1].mean()).mean()),
-                             "avg_voltage_mae_V": float(np.nanmean(np.abs(a[:, 4] - a[:, 5]))),
+                             "avg_voltage_mae_V": _nanmean(np.abs(a[:, 4] - a[:, 5])),
                              "avg_voltage_mad_baseline_V": float(np.nanmean(np.abs(a[:, 4] - np.nanmean(a[:, 4])))),
                              "sigma_mean_mAh_g": float(a[:, 3].mean())}
     for c in sorted(set(arr[:, 0].astype(int))):
@@ -71,18 +71,31 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
     return out
 
 
+def _nanmean(x: np.ndarray) -> float | None:
+    """Mean of the finite values; None (never NaN) when there is none, e.g. a model whose curves
+    never reach the 2.0–4.4 V window's ends."""
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
 def evaluate_split(session: Session, *, train_classes: Sequence[str], test_classes: Sequence[str],
                    with_first_cycle: bool, members: int, epochs: int, seed: int, size: str,
-                   progress: Callable | None = None) -> dict:
-    """Train on ``train_classes`` (plus the test compositions' first cycle if asked), test on the rest."""
+                   include_virtual: bool = True, progress: Callable | None = None) -> dict:
+    """Train on ``train_classes`` (plus the test compositions' first cycle if asked), test on the rest.
+
+    ``include_virtual=False`` leaves virtual-lab tests out of both splits.
+    """
     from drxlab.training.trainer import train_ensemble
     from drxlab.workflow.training import MODEL_SIZES, to_test_data
 
-    train_r = queries.test_records(session, classes=list(train_classes))
-    test_r = queries.test_records(session, classes=list(test_classes))
+    def records(classes: Sequence[str]) -> list:
+        return [r for r in queries.test_records(session, classes=list(classes)) if include_virtual or not r.virtual]
+
+    train_r, test_r = records(train_classes), records(test_classes)
     if not train_r or not test_r:
+        hint = "" if include_virtual else " (virtual-lab tests left out; --include-virtual to use them)"
         raise DrxlabError(f"need tests in both splits: {len(train_r)} in {','.join(train_classes)}, "
-                          f"{len(test_r)} in {','.join(test_classes)}")
+                          f"{len(test_r)} in {','.join(test_classes)}{hint}")
     extra = []
     if with_first_cycle:
         extra = [queries.TestRecord(r.test_id, r.sample_id, r.formula, r.klass, r.rate, r.v_low, r.v_high,

@@ -10,12 +10,14 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from drxlab.exceptions import ModelError
+from drxlab.formatting import no_nan
 from drxlab.store import queries
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow.downloads import RELEASED_REPO_URL, download_verified
@@ -93,11 +95,16 @@ def lineage(session: Session, version: ModelVersion) -> list[ModelVersion]:
     return out
 
 
+def metrics_of(version: ModelVersion) -> dict:
+    """A version's recorded metrics, with NaN (an empty split in versions before 0.3) as None."""
+    return no_nan(json.loads(version.metrics_json))
+
+
 def describe(version: ModelVersion) -> dict:
     """A JSON-friendly summary of a version."""
     return {"id": version.id, "sha256": version.sha256, "source": version.source, "parent": version.parent_id,
             "members": version.n_members, "created": version.created_at.isoformat(),
-            "metrics": json.loads(version.metrics_json), "training": json.loads(version.training_json)}
+            "metrics": metrics_of(version), "training": json.loads(version.training_json)}
 
 
 def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout: float = 60.0,
@@ -133,3 +140,50 @@ def import_released(session: Session, directory: Path, scope: str = "") -> tuple
 
     ensemble = load_released_ensemble(directory)
     return register(session, ensemble, source="released", training={"origin": str(directory)}, scope=scope)
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """Whether a composition lies in a model's applicability domain (see drxlab.acquisition.domain)."""
+
+    domain: str
+    foreign: tuple[str, ...] = ()  # elements outside the model's data
+    nearest: str | None = None  # nearest composition with data in the store
+    distance: float | None = None  # its L1 distance (element amounts per formula unit)
+
+    def as_dict(self) -> dict:
+        return {"domain": self.domain, "foreign_elements": list(self.foreign), "nearest_known": self.nearest,
+                "distance_L1": self.distance}
+
+
+def applicability(session: Session, version: ModelVersion, formulas: list[str]) -> list[Applicability]:
+    """Domain flags for predictions of ``version``: elements outside the DRX data (or the store's
+    tested compositions) make a composition out-of-domain; for a model trained on the store's own
+    data, a composition far from every tested one extrapolates."""
+    import numpy as np
+
+    from drxlab.acquisition import domain
+    from drxlab.chem import compositions
+
+    tested = queries.tested_formulas(session)
+    known_amounts = [compositions.amounts(f) for f in tested]
+    known_elements = set(domain.DRX_ELEMENTS).union(*[a.keys() for a in known_amounts])
+    own_data = any(v.source == "trained" for v in lineage(session, version))
+    out = []
+    for f in formulas:
+        amts = compositions.amounts(f)
+        foreign = domain.foreign_elements(amts, known_elements)
+        nearest = distance = None
+        if known_amounts:
+            els = sorted(set(amts).union(*[a.keys() for a in known_amounts]))
+            row = np.array([[amts.get(e, 0.0) for e in els]])
+            idx, dist = domain.nearest_known(row, np.array([[a.get(e, 0.0) for e in els] for a in known_amounts]))
+            nearest, distance = tested[int(idx[0])], float(dist[0])
+        if foreign:
+            flag = domain.OUT_OF_DOMAIN
+        elif own_data and distance is not None and distance > domain.DISTANCE_THRESHOLD:
+            flag = domain.EXTRAPOLATING
+        else:
+            flag = domain.IN_DOMAIN
+        out.append(Applicability(flag, tuple(foreign), nearest, distance))
+    return out

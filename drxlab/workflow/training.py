@@ -50,11 +50,14 @@ def records_mae(ensemble: Ensemble, records: Sequence[TestRecord], cycles: Seque
                 highs.append(r.v_high)
                 cyc.append(c)
                 measured.append(float(q[0]))
-    if not comps:
-        return {"n": 0, "mae": float("nan"), "sigma": float("nan")}
+    if not comps:  # None, not NaN: an empty split has no error, and NaN must never reach a user
+        return {"n": 0, "mae": None, "sigma": None}
     pred = ensemble.predict_capacity(comps, np.array(rates), np.array(lows), np.array(highs), np.array(cyc))
     err = np.abs(pred.mean(0) - np.array(measured))
     return {"n": len(comps), "mae": float(err.mean()), "sigma": float(pred.std(0).mean())}
+
+
+MIN_TRAIN_COMPOSITIONS = 5  # fewer cannot spare a held-out composition for validation and still train
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class TrainResult:
     version: ModelVersion
     created: bool
     metrics: dict
+    current: bool = True  # False: registered but kept out of use (worse than the current one)
 
 
 @dataclass(frozen=True)
@@ -75,27 +79,55 @@ class Fitted:
     metrics: dict
 
 
-def commit(session: Session, fitted: Fitted, scope: str = "") -> TrainResult:
-    """Register a fitted ensemble and make it current; refuse if the parent stopped being current."""
+def worse_than_current(metrics: dict) -> bool:
+    """True when a trained ensemble's validation MAE is above the current version's on the same
+    held-out compositions (recorded by :func:`fit_from_scratch` as ``validation_current``)."""
+    new, old = metrics.get("validation", {}), metrics.get("validation_current") or {}
+    return new.get("mae") is not None and old.get("mae") is not None and new["mae"] > old["mae"]
+
+
+def commit(session: Session, fitted: Fitted, scope: str = "", *, make_current: bool = False) -> TrainResult:
+    """Register a fitted ensemble and make it current; refuse if the parent stopped being current.
+
+    A model trained from scratch that is worse on its held-out compositions than the current
+    version is registered but not made current, unless ``make_current``.
+    """
     if fitted.parent_id is not None:
         now = queries.current_model(session, scope)
         if now is None or now.id != fitted.parent_id:
             raise ModelError(f"the current model changed (now version {now.id if now else None}) while version "
                              f"{fitted.parent_id} was being fine-tuned; nothing registered — run it again")
+    use = make_current or fitted.source != "trained" or not worse_than_current(fitted.metrics)
     row, created = models.register(session, fitted.ensemble, source=fitted.source, parent_id=fitted.parent_id,
-                                   training=fitted.training, metrics=fitted.metrics, scope=scope)
-    return TrainResult(row, created, fitted.metrics)
+                                   training=fitted.training, metrics=fitted.metrics, scope=scope if use else None)
+    return TrainResult(row, created, fitted.metrics, use)
 
 
-def train(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
+def train(session: Session, *, scope: str = "", make_current: bool = False, **kwargs) -> TrainResult:
     """Train from scratch and register in one session (see :func:`fit_from_scratch`)."""
-    return commit(session, fit_from_scratch(session, **kwargs), scope)
+    return commit(session, fit_from_scratch(session, scope=scope, **kwargs), scope, make_current=make_current)
+
+
+def _data_summary(records: Sequence[TestRecord]) -> str:
+    by: dict[str, list[int]] = {}
+    for r in records:
+        by.setdefault(r.formula, [0, 0])
+        by[r.formula][0] += 1
+        by[r.formula][1] += len(r.profiles)
+    shown = ", ".join(f"{f}: {t} test(s), {p} profile(s)" for f, (t, p) in sorted(by.items())[:4])
+    return shown + (f", … ({len(by)} in all)" if len(by) > 4 else "")
 
 
 def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int, seed: int, size: str = "released",
-                     classes: Sequence[str] | None = None, val_fraction: float = 0.1,
-                     progress: Callable | None = None) -> Fitted:
-    """Train a new ensemble from scratch on the store's tests (optionally of some classes)."""
+                     classes: Sequence[str] | None = None, val_fraction: float = 0.1, scope: str = "",
+                     include_virtual: bool = True, progress: Callable | None = None) -> Fitted:
+    """Train a new ensemble from scratch on the store's tests (optionally of some classes).
+
+    Some compositions are held out for validation, so at least :data:`MIN_TRAIN_COMPOSITIONS`
+    different compositions are needed. The current version of ``scope`` (if any) is scored on
+    the same held-out compositions, so :func:`commit` can keep a worse model out of use.
+    ``include_virtual=False`` leaves out tests measured by the virtual lab (the CLI's default).
+    """
     from drxlab.training.trainer import split_by_composition, train_ensemble
 
     if size not in MODEL_SIZES:
@@ -103,21 +135,33 @@ def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int,
     for name, value, least in (("members", members, 1), ("epochs", epochs, 1), ("batch", batch, 1)):
         if value < least:
             raise TrainingError(f"--{name} {value} must be ≥ {least}")
-    records = queries.test_records(session, classes=classes)
+    everything = queries.test_records(session, classes=classes)
+    records = [r for r in everything if include_virtual or not r.virtual]
+    n_virtual = len(everything) - len(records)
+    skipped = (f" ({n_virtual} virtual-lab test(s) left out; --include-virtual to use them)" if n_virtual else "")
     if not records:
         raise ModelError("no profiles to train on" + (f" in classes {','.join(classes)}" if classes else "")
-                         + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)")
+                         + skipped + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)")
+    n_comp = len({r.formula for r in records})
+    if n_comp < MIN_TRAIN_COMPOSITIONS:
+        raise ModelError(
+            f"training from scratch needs measured data of at least {MIN_TRAIN_COMPOSITIONS} different compositions "
+            f"(some are held out to validate the new model); the store has {n_comp} ({_data_summary(records)})"
+            f"{skipped}. Nothing trained: to adapt the current model to a few measurements use `drxlab finetune`")
     data = to_test_data(records)
-    train_set, val_set = split_by_composition(data, val_fraction, seed) if len({d.formula for d in data}) > 4 \
-        else (data, [])
+    train_set, val_set = split_by_composition(data, val_fraction, seed)
     ensemble = train_ensemble(train_set, members=members, epochs=epochs, batch=batch, seed=seed,
                               model_args=MODEL_SIZES[size] or None, progress=progress)
     val_formulas = {d.formula for d in val_set}
+    val_records = [r for r in records if r.formula in val_formulas]
     metrics = {"train": records_mae(ensemble, [r for r in records if r.formula not in val_formulas]),
-               "validation": records_mae(ensemble, [r for r in records if r.formula in val_formulas])}
+               "validation": records_mae(ensemble, val_records)}
+    now = queries.current_model(session, scope)
+    if now is not None:
+        metrics["validation_current"] = {**records_mae(models.load(now), val_records), "version": now.id}
     training = {"test_ids": [r.test_id for r in records], "validation_formulas": sorted(val_formulas),
                 "members": members, "epochs": epochs, "batch": batch, "seed": seed, "size": size,
-                "classes": list(classes or [])}
+                "classes": list(classes or []), "include_virtual": include_virtual}
     return Fitted(ensemble, "trained", None, training, metrics)
 
 
@@ -163,20 +207,25 @@ def finetune(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
 
 
 def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EPOCHS, seed: int = 0,
-                 replay_tests: int = 48, holdout_fraction: float = 0.2, progress: Callable | None = None) -> Fitted:
+                 replay_tests: int = 48, holdout_fraction: float = 0.2, include_virtual: bool = True,
+                 progress: Callable | None = None) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
+    ``include_virtual=False`` leaves virtual-lab tests out of both the new data and the replay.
     Raises :class:`NothingToFinetuneError` when there is nothing new (a no-op: nothing is written).
     """
     from drxlab.training.finetune import finetune_ensemble
 
     parent, ensemble = models.current(session, scope)
     seen = seen_test_ids(session, parent)
-    records = queries.test_records(session)
+    everything = queries.test_records(session)
+    records = [r for r in everything if include_virtual or not r.virtual]
     new = [r for r in records if r.test_id not in seen]
     if not new:
-        raise NothingToFinetuneError(f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store "
-                          "(log results with `drxlab log` first); nothing written")
+        left = len([r for r in everything if r.test_id not in seen]) - len(new)
+        hint = f" ({left} new virtual-lab test(s) left out; --include-virtual to use them)" if left else ""
+        raise NothingToFinetuneError(f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store"
+                          f"{hint} (log results with `drxlab log` first); nothing written")
     rng = np.random.default_rng(seed)
     old = [r for r in records if r.test_id in seen]
     if old:

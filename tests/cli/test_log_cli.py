@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from drxlab.cli.main import cli
-from tests.conftest import store_digest
+from tests.conftest import store_digest, without_store_line
 from tests.factories import campaign_toml, write_drx_td
 
 pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
@@ -26,7 +26,7 @@ def trained_store(tmp_path_factory) -> tuple[Path, Path]:
     spec.write_text(CAMPAIGN)
     runner = CliRunner()
     for args in (["lab", "seed", "--n", "10", "--classes", "2TM", "--seed", "1"],
-                 ["train", "--members", "3", "--epochs", "2", "--size", "small"],
+                 ["train", "--members", "3", "--epochs", "2", "--size", "small", "--include-virtual"],
                  ["suggest", "--campaign", str(spec), "-n", "3"]):
         r = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
         assert r.exit_code == 0, r.output
@@ -119,7 +119,7 @@ def test_bad_logs_write_nothing(loop, tmp_path: Path, case: str) -> None:
     if case == "wrong composition":
         path = _measured_file(tmp_path, "Li1.2Mn0.4Ti0.4O2")
     r = loop("log", "--sample", 999 if case == "unknown sample" else sid, path)
-    assert r.exit_code != 0 and r.output.startswith("Error:")
+    assert r.exit_code != 0 and without_store_line(r.output).startswith("Error:")
     expected = {"unknown sample": "not found", "already tested": "--replace", "window": "planned",
                 "no cycle 1": "no cycle 1", "wrong composition": "does not match"}[case]
     assert expected in r.output

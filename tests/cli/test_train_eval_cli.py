@@ -13,19 +13,19 @@ pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite 
 @pytest.mark.slow
 def test_train_registers_a_version_and_evaluate_reports_per_class(run, db_url) -> None:
     assert run("lab", "seed", "--n", "8", "--classes", "2TM,3TM", "--seed", "2").exit_code == 0
-    r = run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "1")
+    r = run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "1", "--include-virtual")
     assert r.exit_code == 0, r.output
     assert "validation" in r.output
     (v,) = json.loads(run("model", "list", "--json").output)
     assert v["source"] == "trained" and v["members"] == 2 and v["metrics"]["train"]["n"] > 0
     # the same data and seed give the same weights: the content-addressed registry holds one version
-    assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "1").exit_code == 0
+    assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "1", "--include-virtual").exit_code == 0
     assert len(json.loads(run("model", "list", "--json").output)) == 1
-    assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "2").exit_code == 0
+    assert run("train", "--members", "2", "--epochs", "2", "--size", "small", "--seed", "2", "--include-virtual").exit_code == 0
     assert len(json.loads(run("model", "list", "--json").output)) == 2
     before = store_digest(db_url)
     r = run("evaluate", "--train-class", "2TM", "--test-class", "3TM", "--members", "2", "--epochs", "2",
-            "--size", "small", "--json")
+            "--size", "small", "--include-virtual", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert set(out["classes"]) == {"3TM"}

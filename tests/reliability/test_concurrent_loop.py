@@ -61,7 +61,7 @@ def test_four_loggers_and_a_suggest_at_once(tmp_path: Path, new_url) -> None:
     spec_a.write_text(campaign_toml("conc-a", SPECIES, metals=(2, 3), batch=8, min_distance=0.05))
     spec_b.write_text(campaign_toml("conc-b", SPECIES, metals=(2, 3), batch=8, min_distance=0.05))
     _invoke(base, "lab", "seed", "--n", "6", "--classes", "2TM", "--seed", "4")
-    _invoke(base, "train", "--members", "2", "--epochs", "1", "--size", "small")
+    _invoke(base, "train", "--members", "2", "--epochs", "1", "--size", "small", "--include-virtual")
     _invoke(base, "suggest", "--campaign", str(spec_a), "-n", "8")
     waiting = json.loads(_invoke(base, "status", "--campaign", "conc-a", "--json"))["waiting"]
     assert len(waiting) == 8

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.slow
 N_TRIALS = 20
 PG_TRIALS = 8
 N_SUGGEST = 3
-TRAIN = ["train", "--members", "2", "--epochs", "2", "--size", "small"]
+TRAIN = ["train", "--members", "2", "--epochs", "2", "--size", "small", "--include-virtual"]
 # 533 charge-balanced candidates (2–4 metals): screening takes a few seconds with a tiny ensemble
 CAMPAIGN = campaign_toml("crash-loop", {"Mn3+": 0.4, "Cr3+": 0.2, "Ni2+": 0.2, "Ti4+": 0.4, "Nb5+": 0.2},
                          f=(0.0, 0.15), batch=3)

@@ -136,11 +136,17 @@ def to_test(a: Analysis, *, composition: str | None, rate: float | None = None,
         built.append((s, prof, swhere))
     if not built:
         raise first_error
-    # mA / mg = A/g; ×1000 gives mA/g
-    rate_ = float(rate) if rate is not None else round(float(np.median([s.current for s, _, _ in built])) / mass_mg
-                                                       * 1000.0, 1)
-    v_low, v_high = window if window else (round(float(min(p.voltage.min() for _, p, _ in built)), 2),
-                                           round(float(max(p.voltage.max() for _, p, _ in built)), 2))
+    # What the file's protocol shows: the charge cut-off the cell reached (the discharge itself starts
+    # below it, after the IR drop) and the lowest raw discharge voltage; the smoothed profile is not used.
+    # mA / mg = A/g; ×1000 gives mA/g; 3 significant digits, so 0.02 mA/g does not become 0
+    shown = {"rate_mA_g": float(f"{np.median([s.current for s, _, _ in built]) / mass_mg * 1000.0:.3g}"),
+             "discharge_min_V": round(float(min(s.voltage.min() for s, _, _ in built)), 3),
+             "discharge_start_V": round(float(max(s.voltage[0] for s, _, _ in built)), 3),
+             "charge_max_V": (round(float(a.segmentation.charge_cutoff), 3)
+                              if a.segmentation.charge_cutoff is not None else None)}
+    rate_ = float(rate) if rate is not None else shown["rate_mA_g"]
+    inferred_high = max(shown["charge_max_V"] or 0.0, shown["discharge_start_V"])
+    v_low, v_high = window if window else (round(shown["discharge_min_V"], 2), round(inferred_high, 2))
     check_conditions(rate_, v_low, v_high, where)
     parsed = []
     for s, prof, swhere in built:
@@ -150,7 +156,8 @@ def to_test(a: Analysis, *, composition: str | None, rate: float | None = None,
     run, seg = a.run, a.segmentation
     extra = {"format": run.fmt, "reader": run.reader, "charge_cutoff_V": seg.charge_cutoff,
              "instrument_cycles": {s.cycle: s.instrument_cycle for s in seg.counted},
-             "notes": list(seg.notes) + list(run.dropped) + skipped, "active_mass_source": a.mass_source}
+             "notes": list(seg.notes) + list(run.dropped) + skipped, "active_mass_source": a.mass_source,
+             "file_shows": shown, "window_given": window is not None, "rate_given": rate is not None}
     return ParsedTest(source=where, formula=formula, amounts=amts, oxidation_states=states, rate=rate_,
                       v_low=v_low, v_high=v_high, profiles=tuple(parsed), active_mass=a.mass_g,
                       instrument=instrument or str(run.metadata.get("instrument", "")), label=a.path.stem, extra=extra)
