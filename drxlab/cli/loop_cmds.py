@@ -213,8 +213,8 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
 @pass_ctx
 def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: bool, members: int, epochs: int,
              seed: int, size: str, include_virtual: bool, as_json: bool) -> None:
-    """Composition-split test of the DRXNet recipe (paper, Fig. 3): train on some classes, report
-    capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
+    """Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some
+    classes, report capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
     from drxlab.workflow.evaluate import evaluate_split
 
     bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)

@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "campaign": ("campaign_cmds", "Register and list campaign files (TOML in campaigns/)."),
     "candidates": ("campaign_cmds", (
         "Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid).")),
-    "db": ("db_cmds", "Back up, restore and check the experiment store (your campaign's only record)."),
+    "db": ("db_cmds", "Back up, restore, check and copy the experiment store (your campaign's only record)."),
     "demo": ("demo_cmds", "See drxlab work in about three minutes."),
     "evaluate": ("loop_cmds", (
         "Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some classes,"
@@ -72,7 +72,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "samples.")),
     "tests": ("data_cmds", "List electrochemical tests with conditions and first-cycle capacity."),
     "train": ("loop_cmds", (
-        "Train a new DRXNet ensemble from scratch on every profile in the store (split by composition).")),
+        "Train a new DRXNet ensemble from scratch on the store's measured profiles (some compositions held out "
+        "for validation; needs data of at least 5 compositions).")),
 }
 
 

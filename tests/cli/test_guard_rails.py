@@ -220,7 +220,9 @@ def test_every_command_names_its_store_unless_quiet(db_path: Path) -> None:
 
 def test_store_messages_hide_passwords_and_name_a_folder(tmp_path: Path) -> None:
     r = invoke("status", db="postgresql://chemist:s3cret@127.0.0.1:9/lab")
-    assert r.exit_code == 1 and "s3cret" not in r.output and "chemist:***@127.0.0.1" in r.output
+    # one line naming the server, the user and what failed; never the password
+    assert r.exit_code == 1 and "s3cret" not in r.output and "127.0.0.1:9" in r.output and "chemist" in r.output
+    assert len(r.output.strip().splitlines()) == 1
     r = invoke("status", db=tmp_path)
     assert r.exit_code == 1 and "is a folder, not a database file" in r.output
     assert "unable to open database file" not in r.output
@@ -238,12 +240,20 @@ def test_campaign_files_are_found_from_any_folder(tmp_path: Path, monkeypatch) -
 
 
 # ---------------------------------------------------------------- item 8: rough edges
-def test_neware_csv_error_names_field_and_value(run, db_path: Path) -> None:
+def test_neware_csv_error_names_field_and_value(run, db_path: Path, tmp_path: Path) -> None:
     path = require_shared(Path(__file__).resolve().parents[3] / "shared" / "cycler-files" / "neware-csv"
                           / "neware_uio.csv")
-    r = run("import", path, "--composition", LMTO, "--active-mass", "0.00208")
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    cells = lines[3].split(",")
+    cells[7] = "2.9x81"  # a typo in the voltage column of the third data row
+    lines[3] = ",".join(cells)
+    bad = tmp_path / "neware_typo.csv"
+    bad.write_text("\n".join(lines), encoding="utf-8")
+    before = db_digest(db_path)
+    r = run("import", bad, "--composition", LMTO, "--active-mass", "0.00208")
     assert r.exit_code == 1
-    assert "row 2, field 'Time' (time) is '00:00:00'" in r.output and "seconds" in r.output
+    assert "data row 3" in r.output and "'Voltage(V)'" in r.output and "'2.9x81'" in r.output
+    assert db_digest(db_path) == before
 
 
 def test_predict_flags_elements_outside_the_drx_data(run, db_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from drxlab.cli.main import COMMANDS, cli
+from tests.conftest import without_store_line
 
 HEAVY = ("torch", "botorch", "matplotlib", "scipy")
 
@@ -64,7 +65,9 @@ def test_failing_command_prints_exactly_one_error_line(db_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "drxlab", "--db", str(db_path), "predict", "Li1.2Mn0.4Ar0.4O2"],
                          check=False, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
-    assert out.stderr.count("\n") == 1 and out.stderr.startswith("Error: "), out.stderr
+    # the store line (every command names its store) and then only the Error line
+    error = without_store_line(out.stderr)
+    assert error.count("\n") == 1 and error.startswith("Error: "), out.stderr
 
 
 def test_warning_filters_end_with_the_command() -> None:

@@ -205,6 +205,13 @@ def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, re
     units, dropped = {}, []
     scales = {**DEFAULT_SCALE, **(default_scale or {})}
     name = lambda q: layout.names[layout.columns[q]]
+    for q in ("time", "voltage", "current"):
+        # an empty cell is a gap the export left; text where a number belongs is a broken file
+        garbage = np.flatnonzero(np.isnan(num[q]) & np.array([bool(c.strip()) for c in cols[q]]))
+        if garbage.size:
+            k = int(garbage[0])
+            raise ImportFileError(f"{where}: data row {k + 1} (below the header), field {name(q)!r} ({q}) is "
+                                  f"{cols[q][k].strip()!r}; expected a number")
     for q in list(num):
         scale = ALIASES[norm(name(q))][1]
         if scale is None and q == "time":
