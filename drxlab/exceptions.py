@@ -4,6 +4,7 @@ Every error a user can cause is a :class:`DrxlabError`; the CLI prints its messa
 non-zero. Messages name the offending value, where it came from (file, row, field) and what was
 expected.
 """
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """How numbers are written in tables, on the terminal and in the report: one rule for both."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ from typing import Any
 def no_nan(obj: Any) -> Any:
     """``obj`` with every NaN float (not JSON, and never a value to show) replaced by None, recursively.
 
-        >>> no_nan({"mae": float("nan"), "n": [1.0, float("nan")]})
-        {'mae': None, 'n': [1.0, None]}
+    >>> no_nan({"mae": float("nan"), "n": [1.0, float("nan")]})
+    {'mae': None, 'n': [1.0, None]}
     """
     if isinstance(obj, float) and math.isnan(obj):
         return None
@@ -23,8 +24,8 @@ def no_nan(obj: Any) -> Any:
 def fmt(value: Any, digits: int = 1) -> str:
     """A table cell: floats rounded to ``digits``, None and NaN as '—', sequences comma-joined.
 
-        >>> fmt(250.317), fmt(None), fmt(float("nan")), fmt(0.0251, 3), fmt((1, 2))
-        ('250.3', '—', '—', '0.025', '1,2')
+    >>> fmt(250.317), fmt(None), fmt(float("nan")), fmt(0.0251, 3), fmt((1, 2))
+    ('250.3', '—', '—', '0.025', '1,2')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

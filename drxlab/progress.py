@@ -18,6 +18,7 @@ Example:
     ...     for epoch in range(10):
     ...         bar({"loss": 0.1})
 """
+
 from __future__ import annotations
 
 import os
@@ -66,9 +67,18 @@ class ProgressBar:
             runs long (tests driving ``clock`` call :meth:`tick` themselves).
     """
 
-    def __init__(self, desc: str, total: int | None = None, unit: str = "it", *, enabled: bool = True,
-                 stream: TextIO | None = None, interval: float = LINE_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic, watch: bool = True) -> None:
+    def __init__(
+        self,
+        desc: str,
+        total: int | None = None,
+        unit: str = "it",
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        interval: float = LINE_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+        watch: bool = True,
+    ) -> None:
         self.desc, self.total, self.unit = desc, total, unit
         self.n = 0
         self.info: dict[str, Any] = {}
@@ -84,8 +94,9 @@ class ProgressBar:
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False,
-                             dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total, desc=desc, unit=unit, file=self.stream, leave=False, dynamic_ncols=True
+            )
         if self.mode != "off" and watch:
             self._thread = threading.Thread(target=self._watch, name=f"progress:{desc}", daemon=True)
             self._thread.start()
@@ -133,13 +144,18 @@ class ProgressBar:
         """The plain line: count, share, elapsed time, ETA and the latest loss."""
         elapsed = (self.clock() if now is None else now) - self.start
         if self.total:
-            text = f"{self.desc}: {self.n}/{self.total} {self.unit} ({self.n / self.total:.0%}), " \
-                   f"{_duration(elapsed)} elapsed"
+            text = (
+                f"{self.desc}: {self.n}/{self.total} {self.unit} ({self.n / self.total:.0%}), "
+                f"{_duration(elapsed)} elapsed"
+            )
             if 0 < self.n < self.total:
                 text += f", ETA {_duration(elapsed * (self.total - self.n) / self.n)}"
         else:
-            text = f"{self.desc}: {self.n} {self.unit}, {_duration(elapsed)} elapsed" if self.n \
+            text = (
+                f"{self.desc}: {self.n} {self.unit}, {_duration(elapsed)} elapsed"
+                if self.n
                 else f"{self.desc}: {_duration(elapsed)} elapsed"
+            )
         if "loss" in self.info:
             text += f", loss {self.info['loss']:.3g}"
         return text

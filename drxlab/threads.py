@@ -17,8 +17,10 @@ Example:
     >>> choose_threads(4, cores=2, busy=2.0)
     4
 """
+
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -137,10 +139,8 @@ def apply_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    try:
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(threads)
-    except RuntimeError:
-        pass
 
 
 def use_threads(requested: int | None = None) -> ThreadChoice:

@@ -9,6 +9,7 @@ its string value, which is what the store and campaign files hold.
     >>> ObjectiveKind.ENERGY.unit
     'mWh/g'
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -1,4 +1,5 @@
 """Shared fixtures: paths to ../shared, a temporary store, a CLI runner."""
+
 from __future__ import annotations
 
 import os
@@ -105,7 +106,7 @@ def pg_server():
     server = PgServer(bindir)
     try:
         server.start()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         server.stop()
         missing(f"the server did not start: {getattr(exc, 'stderr', '') or exc}")
     yield server

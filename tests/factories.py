@@ -1,4 +1,5 @@
 """Small writers of valid data files (DRX-TD JSON, cycler CSV) for tests to corrupt."""
+
 from __future__ import annotations
 
 import json
@@ -13,17 +14,34 @@ def curve(v: np.ndarray, cap: float) -> np.ndarray:
     return q - q.min()
 
 
-def drx_td_doc(composition: dict | None = None, cycles: int = 3, cap: float = 240.0, rate: float = 20.0,
-               window: tuple[float, float] = (1.5, 4.8)) -> dict:
+def drx_td_doc(
+    composition: dict | None = None,
+    cycles: int = 3,
+    cap: float = 240.0,
+    rate: float = 20.0,
+    window: tuple[float, float] = (1.5, 4.8),
+) -> dict:
     v = np.linspace(window[0], window[1], 100)
     disc = []
     for c in range(1, cycles + 1):
         q = curve(v, cap - 4 * (c - 1))
-        disc.append({"cycle_num": c, "V_std": v.tolist(), "Q_std": q.tolist(), "Q0_std": curve(v, cap).tolist(),
-                     "dQdV_std": np.gradient(q, v).tolist()})
-    return {"composition": composition or {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}, "test_current(mA/g)": rate,
-            "low_voltage(V)": window[0], "high_voltage(V)": window[1], "active_mass(g)": 0.0021,
-            "discharge_list": disc}
+        disc.append(
+            {
+                "cycle_num": c,
+                "V_std": v.tolist(),
+                "Q_std": q.tolist(),
+                "Q0_std": curve(v, cap).tolist(),
+                "dQdV_std": np.gradient(q, v).tolist(),
+            }
+        )
+    return {
+        "composition": composition or {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0},
+        "test_current(mA/g)": rate,
+        "low_voltage(V)": window[0],
+        "high_voltage(V)": window[1],
+        "active_mass(g)": 0.0021,
+        "discharge_list": disc,
+    }
 
 
 def write_drx_td(path: Path, **kw) -> Path:
@@ -31,8 +49,13 @@ def write_drx_td(path: Path, **kw) -> Path:
     return path
 
 
-def cycler_table(cycles: int = 2, cap_mah_g: float = 230.0, mass_g: float = 0.002, rate_ma_g: float = 20.0,
-                 points: int = 200) -> tuple[list[str], np.ndarray]:
+def cycler_table(
+    cycles: int = 2,
+    cap_mah_g: float = 230.0,
+    mass_g: float = 0.002,
+    rate_ma_g: float = 20.0,
+    points: int = 200,
+) -> tuple[list[str], np.ndarray]:
     """Rows (time s, voltage V, current mA, capacity mAh, cycle) of charge/discharge cycles."""
     rows, t = [], 0.0
     i_ma = rate_ma_g * mass_g
@@ -59,20 +82,36 @@ def write_cycler(path: Path, delimiter: str = ",", drop_capacity: bool = False, 
     return path
 
 
-def campaign_toml(name: str, species: dict[str, float], *, li: tuple[float, float] = (1.1, 1.3),
-                  f: tuple[float, float] = (0.0, 0.1), metals: tuple[int, int] = (2, 4), batch: int = 4,
-                  min_distance: float = 0.1, kind: str = "ucb", step: float = 0.05) -> str:
+def campaign_toml(
+    name: str,
+    species: dict[str, float],
+    *,
+    li: tuple[float, float] = (1.1, 1.3),
+    f: tuple[float, float] = (0.0, 0.1),
+    metals: tuple[int, int] = (2, 4),
+    batch: int = 4,
+    min_distance: float = 0.1,
+    kind: str = "ucb",
+    step: float = 0.05,
+) -> str:
     """A small campaign file (capacity at 20 mA/g, 1.5–4.8 V, cycle 1) for tests."""
     pool = "\n".join(f'"{sp}" = {amt}' for sp, amt in species.items())
-    return (f'[campaign]\nname = "{name}"\ndescription = "test space"\n[space]\n'
-            f'li = {{ min = {li[0]}, max = {li[1]} }}\nf = {{ min = {f[0]}, max = {f[1]} }}\nstep = {step}\n'
-            f'min_metals = {metals[0]}\nmax_metals = {metals[1]}\n[space.species]\n{pool}\n'
-            f'[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\ncycle = 1\n'
-            f'[acquisition]\nkind = "{kind}"\nkappa = 2.0\nbatch = {batch}\nmin_distance = {min_distance}\n')
+    return (
+        f'[campaign]\nname = "{name}"\ndescription = "test space"\n[space]\n'
+        f"li = {{ min = {li[0]}, max = {li[1]} }}\nf = {{ min = {f[0]}, max = {f[1]} }}\nstep = {step}\n"
+        f"min_metals = {metals[0]}\nmax_metals = {metals[1]}\n[space.species]\n{pool}\n"
+        f"[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\ncycle = 1\n"
+        f'[acquisition]\nkind = "{kind}"\nkappa = 2.0\nbatch = {batch}\nmin_distance = {min_distance}\n'
+    )
 
 
-def parsed_profiles(caps: dict[int, float], window: tuple[float, float] = (1.5, 4.8), points: int = 50) -> list:
-    """Standardised profiles ``cycle -> capacity`` (mAh/g, exactly Q at the lowest voltage) for ``add_test``."""
+def parsed_profiles(
+    caps: dict[int, float], window: tuple[float, float] = (1.5, 4.8), points: int = 50
+) -> list:
+    """Standardised profiles ``cycle -> capacity`` for ``add_test``.
+
+    Capacities in mAh/g, exactly Q at the lowest voltage.
+    """
     from drxlab.profiles.importers.base import ParsedProfile
     from drxlab.profiles.process import from_standardised
 

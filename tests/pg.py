@@ -5,6 +5,7 @@ run as root). Each test gets a fresh database from :meth:`PgServer.new_database`
 ``drx_pw`` (password :data:`PASSWORD`) must log in with a password; everyone else is trusted on
 the socket.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -63,13 +64,25 @@ class PgServer:
         return (["runuser", "-u", "postgres", "--"] if self.as_root else []) + list(args)
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> None:
-        subprocess.run(self._cmd(*args), input=stdin, check=check, capture_output=True, text=True,
-                       timeout=120)
+        subprocess.run(
+            self._cmd(*args), input=stdin, check=check, capture_output=True, text=True, timeout=120
+        )
 
     def start(self) -> None:
         # C locale: text sorts by code point, as in SQLite, so orderings match across backends
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
-                  "--locale=C", "-A", "trust", "--no-sync")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-A",
+            "trust",
+            "--no-sync",
+        )
         hba = self.data / "pg_hba.conf"
         if self.as_root:
             self._run("sh", "-c", f"cat > {hba}", stdin=HBA)
@@ -77,10 +90,21 @@ class PgServer:
             hba.write_text(HBA)
         # durability settings off: a test server's data is thrown away, and kill trials kill
         # clients, not the server
-        opts = (f"-k {self.root} -c listen_addresses='' -p {self.port} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w",
-                  "-l", str(self.root / "server.log"), "start")
+        opts = (
+            f"-k {self.root} -c listen_addresses='' -p {self.port} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-w",
+            "-l",
+            str(self.root / "server.log"),
+            "start",
+        )
         self.admin(f"CREATE ROLE drx_pw LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
 
     def stop(self) -> None:
@@ -95,8 +119,9 @@ class PgServer:
         """Run one statement as the superuser (autocommit); its rows, if any."""
         import psycopg
 
-        with psycopg.connect(host=str(self.root), port=self.port, user="postgres", dbname=dbname,
-                             autocommit=True) as con:
+        with psycopg.connect(
+            host=str(self.root), port=self.port, user="postgres", dbname=dbname, autocommit=True
+        ) as con:
             cur = con.execute(sql)
             return cur.fetchall() if cur.description else []
 

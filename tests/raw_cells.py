@@ -4,6 +4,7 @@ A cell is charged at constant current to the upper cut-off, then discharged alon
 curve; the discharge starts below the cut-off by the IR drop, as real cells do (the authors'
 LMTO cycle 1 starts at 4.74 V for a 4.8 V cut-off).
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,9 @@ def lmto_cycle1(upstream: Path) -> tuple[np.ndarray, np.ndarray]:
     return v[order], q[order]
 
 
-def oracle_cycle1(formula: str, rate: float = 20.0, window: tuple[float, float] = (1.5, 4.8),
-                  ir_drop: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+def oracle_cycle1(
+    formula: str, rate: float = 20.0, window: tuple[float, float] = (1.5, 4.8), ir_drop: float = 0.06
+) -> tuple[np.ndarray, np.ndarray]:
     """(V descending, Q mAh/g) of the virtual lab's noise-free first discharge of ``formula``,
     starting ``ir_drop`` V below the upper cut-off."""
     from drxlab.chem.compositions import amounts
@@ -37,8 +39,16 @@ def oracle_cycle1(formula: str, rate: float = 20.0, window: tuple[float, float] 
     return v[keep], q[keep] - q[keep].min()
 
 
-def write_raw_cell(path: Path, v: np.ndarray, q: np.ndarray, *, mass_g: float = 0.0021, rate: float = 20.0,
-                   charge_to: float | None = 4.8, points: int = 150) -> Path:
+def write_raw_cell(
+    path: Path,
+    v: np.ndarray,
+    q: np.ndarray,
+    *,
+    mass_g: float = 0.0021,
+    rate: float = 20.0,
+    charge_to: float | None = 4.8,
+    points: int = 150,
+) -> Path:
     """A cycler CSV (Test_Time(s), Voltage(V), Current(mA), Cycle_Index): an optional CC charge to
     ``charge_to`` V, then the discharge ``v``/``q`` (mAh/g) at ``rate`` mA/g for ``mass_g`` g."""
     i_ma = rate * mass_g

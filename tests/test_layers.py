@@ -3,6 +3,7 @@
 Imports are read from the source (ast), lazy imports inside functions included for the layer rules,
 so a shortcut taken in a function body is caught too.
 """
+
 from __future__ import annotations
 
 import ast
@@ -48,13 +49,17 @@ def _layer(module: str) -> str:
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) in FORBIDDEN))
 def test_no_module_reaches_up_the_flow(module: str) -> None:
-    bad = sorted(m for m in _imports(MODULES[module], top_level_only=False)
-                 if _layer(m) in FORBIDDEN[_layer(module)])
+    bad = sorted(
+        m for m in _imports(MODULES[module], top_level_only=False) if _layer(m) in FORBIDDEN[_layer(module)]
+    )
     assert not bad, f"{module} imports {bad}, a layer above it"
 
 
 def test_no_import_circles() -> None:
-    graph = {m: {i for i in _imports(p, top_level_only=True) if i in MODULES and i != m} for m, p in MODULES.items()}
+    graph = {
+        m: {i for i in _imports(p, top_level_only=True) if i in MODULES and i != m}
+        for m, p in MODULES.items()
+    }
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -64,7 +69,7 @@ def test_no_import_circles() -> None:
         stack.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == 1:
-                cycles.append(stack[stack.index(n):] + [n])
+                cycles.append(stack[stack.index(n) :] + [n])
             elif n not in state:
                 visit(n)
         stack.pop()

@@ -1,5 +1,6 @@
 """The one progress display: plain lines at least every interval off a terminal, a tqdm bar on
 one, nothing when disabled; driven by a fake clock."""
+
 from __future__ import annotations
 
 import io
@@ -59,12 +60,20 @@ def test_short_steps_print_nothing_and_quiet_prints_nothing(monkeypatch) -> None
     assert out.getvalue() == ""
 
 
-@pytest.mark.parametrize(("env", "tty", "mode"), [
-    (None, True, "bar"), (None, False, "lines"), ("lines", True, "lines"), ("off", True, "off"),
-    ("bar", False, "bar"), ("nonsense", False, "lines"),
-])
-def test_mode_follows_the_stream_and_drxlab_progress(monkeypatch, env: str | None, tty: bool,
-                                                     mode: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "tty", "mode"),
+    [
+        (None, True, "bar"),
+        (None, False, "lines"),
+        ("lines", True, "lines"),
+        ("off", True, "off"),
+        ("bar", False, "bar"),
+        ("nonsense", False, "lines"),
+    ],
+)
+def test_mode_follows_the_stream_and_drxlab_progress(
+    monkeypatch, env: str | None, tty: bool, mode: str
+) -> None:
     if env is None:
         monkeypatch.delenv("DRXLAB_PROGRESS", raising=False)
     else:

@@ -17,6 +17,7 @@ Heavy commands run with reduced sizes, the README keeping the documented ones: `
 1 epoch. ``suggest`` screens the whole he-drx space (54,297 candidates) as written; the
 fine-tunes run at their defaults.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,9 @@ from tests.factories import campaign_toml, write_drx_td
 from tests.raw_cells import oracle_cycle1, write_raw_cell
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SMALL_SPACE = campaign_toml("sim-small", {"Mn3+": 0.4, "Ti4+": 0.4, "Nb5+": 0.2, "Cr3+": 0.2},
-                            metals=(2, 3), batch=2)
+SMALL_SPACE = campaign_toml(
+    "sim-small", {"Mn3+": 0.4, "Ti4+": 0.4, "Nb5+": 0.2, "Cr3+": 0.2}, metals=(2, 3), batch=2
+)
 
 # what each command must print (stdout) when it works as documented
 EXPECT = [
@@ -71,9 +73,9 @@ EXPECT = [
 def readme_commands(section: str) -> list[list[str]]:
     """The commands of the first ```bash block under ``## {section}``, split on ' ; ', comments dropped."""
     text = README.read_text()
-    body = text[text.index(f"## {section}\n"):]
-    block = body[body.index("```bash\n") + 8:]
-    block = block[:block.index("```")]
+    body = text[text.index(f"## {section}\n") :]
+    block = body[body.index("```bash\n") + 8 :]
+    block = block[: block.index("```")]
     out = []
     for line in block.splitlines():
         line = line.split("  #")[0].strip()
@@ -122,7 +124,7 @@ class Lab:
 
     def prepare(self, argv: list[str]) -> list[str]:
         """The command as a user with these files would run it (see the module docstring)."""
-        argv = [str(SHARED / a[len("../shared/"):]) if a.startswith("../shared/") else a for a in argv]
+        argv = [str(SHARED / a[len("../shared/") :]) if a.startswith("../shared/") else a for a in argv]
         cmd = " ".join(argv[:2])
         if cmd == "model pull":
             argv = [*argv, "--base-url", self.base_url]
@@ -133,9 +135,13 @@ class Lab:
                 write_raw_cell(self.folder / a, v, q, mass_g=float(_option(argv, "--active-mass")))
             if a == "data/drx-td/" and not Path(a).exists():
                 Path(a).mkdir(parents=True)
-                for k, formula in enumerate(({"Li": 1.2, "Mn": 0.6, "Ti": 0.2, "O": 2.0},
-                                             {"Li": 1.1, "Mn": 0.5, "Nb": 0.4, "O": 1.9, "F": 0.1},
-                                             {"Li": 1.2, "Cr": 0.2, "Mn": 0.4, "Ti": 0.2, "O": 2.0})):
+                for k, formula in enumerate(
+                    (
+                        {"Li": 1.2, "Mn": 0.6, "Ti": 0.2, "O": 2.0},
+                        {"Li": 1.1, "Mn": 0.5, "Nb": 0.4, "O": 1.9, "F": 0.1},
+                        {"Li": 1.2, "Cr": 0.2, "Mn": 0.4, "Ti": 0.2, "O": 2.0},
+                    )
+                ):
                     write_drx_td(Path(a) / f"test{k}.json", composition=formula, cap=230.0 + 10 * k)
         small = ["--members", "2", "--size", "small"]
         if "train" in argv or "evaluate" in argv:
@@ -143,8 +149,11 @@ class Lab:
         elif "simulate" in argv:
             spec = self.folder / "sim-small.toml"
             spec.write_text(SMALL_SPACE)
-            argv = _set(_set(_set(_set(argv, "--campaign", str(spec)), "--rounds", "1"), "--seeds", "1"),
-                        "--strategies", "ucb,random")
+            argv = _set(
+                _set(_set(_set(argv, "--campaign", str(spec)), "--rounds", "1"), "--seeds", "1"),
+                "--strategies",
+                "ucb,random",
+            )
             argv = [*_set(argv, "--batch", "2"), "--n-start", "6", "--start-epochs", "1", "--out", "sim"]
         elif cmd == "bench predict":
             argv = [*argv, "--n", "64"]
@@ -180,9 +189,13 @@ def test_readme_blocks_run_as_written(tmp_path: Path, monkeypatch) -> None:
             assert re.search(_expected(argv), r.stdout, re.MULTILINE | re.DOTALL), f"{shown}\n{r.output}"
             assert "nan" not in r.stdout.lower().replace("nan-", ""), f"{shown}\n{r.output}"
             if "--db" not in argv:  # the store it names is the one in this folder
-                assert f"store: {folder / 'db' / 'drxlab.sqlite'}" in r.stderr or "store:" not in r.stderr, shown
+                assert f"store: {folder / 'db' / 'drxlab.sqlite'}" in r.stderr or "store:" not in r.stderr, (
+                    shown
+                )
     finally:
         server.shutdown()
     for made in ("he1.png", "he-drx.html", "profiles.csv", "virtual-lab.sqlite", "db/drxlab.sqlite"):
         assert (folder / made).exists(), made
-    assert len(json.loads(lab.run(["tests", "--json"]).stdout)) == 2 + 1 + 3 + 1  # log ×2, LMTO, DRX-TD ×3, cell7
+    assert (
+        len(json.loads(lab.run(["tests", "--json"]).stdout)) == 2 + 1 + 3 + 1
+    )  # log ×2, LMTO, DRX-TD ×3, cell7

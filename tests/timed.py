@@ -1,4 +1,5 @@
 """Run drxlab in a subprocess and time-stamp every stderr line (for "never silent > 10 s" tests)."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,8 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # imports first, then a marker: the clock starts when the command starts working
-SCRIPT = ("import sys\nfrom drxlab.cli.main import cli\nsys.stderr.write('@start\\n'); sys.stderr.flush()\n"
-          "cli.main(args=sys.argv[1:], prog_name='drxlab')\n")
+SCRIPT = (
+    "import sys\nfrom drxlab.cli.main import cli\nsys.stderr.write('@start\\n'); sys.stderr.flush()\n"
+    "cli.main(args=sys.argv[1:], prog_name='drxlab')\n"
+)
 
 
 @dataclass
@@ -34,10 +37,21 @@ class Timed:
 
 
 def run_timed(*args: str, env: dict[str, str] | None = None) -> Timed:
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "DRXLAB_PROGRESS": "lines", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT)
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DRXLAB_PROGRESS": "lines",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+    )
     lines: list[tuple[float, str]] = []
     start: list[float] = []
 

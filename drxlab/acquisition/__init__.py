@@ -4,6 +4,7 @@ Receives plain arrays (candidate features, member predictions); never imports th
 or the model package. Names load on first use (PEP 562), so that
 importing a light submodule (domain flags) does not import torch and BoTorch.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,9 +24,18 @@ _WHERE = {
     "select_batch": "select",
 }
 
-__all__ = (  # noqa: RUF022  (grouped by module, as _WHERE)
-    "PopulationEnsemblePosterior", "PrecomputedEnsembleModel", "DISTANCE_THRESHOLD", "SIGMA_FACTOR", "domain_flag",
-    "nearest_known", "sigma_threshold", "KINDS", "Selection", "hypervolume_contributions", "select_batch",
+__all__ = (
+    "PopulationEnsemblePosterior",
+    "PrecomputedEnsembleModel",
+    "DISTANCE_THRESHOLD",
+    "SIGMA_FACTOR",
+    "domain_flag",
+    "nearest_known",
+    "sigma_threshold",
+    "KINDS",
+    "Selection",
+    "hypervolume_contributions",
+    "select_batch",
 )
 
 

@@ -17,6 +17,7 @@ standard deviation over members (``np.std(Y, axis=0)``, ddof=0), so the posterio
 ``UpperConfidenceBound(model, beta=kappa**2)`` is exactly ``mean + kappa * σ_Q`` and
 ``PosteriorStandardDeviation`` is exactly σ_Q.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -12,6 +12,7 @@ Defaults:
 * :data:`SIGMA_FACTOR` = 2.0 — σ_Q above twice the median σ_Q over the candidate space counts
   as high; :func:`sigma_threshold` turns the space's σ values into that threshold.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,13 +42,38 @@ SIGMA_FACTOR = 2.0
 IN_DOMAIN = "in-domain"
 OUT_OF_DOMAIN = "out-of-domain: elements outside the DRX data"
 
-DRX_ELEMENTS = frozenset({
-    "Li", "O", "F",
-    # cations of the disordered-rocksalt literature the DRXNet training data (DRX-TD) draws on:
-    # redox-active 3d metals, d0 / high-valent charge compensators and a few inactive dopants
-    "Mg", "Al", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga",
-    "Y", "Zr", "Nb", "Mo", "Ru", "In", "Sn", "Sb", "Ta", "W",
-})
+DRX_ELEMENTS = frozenset(
+    {
+        "Li",
+        "O",
+        "F",
+        # cations of the disordered-rocksalt literature the DRXNet training data (DRX-TD) draws on:
+        # redox-active 3d metals, d0 / high-valent charge compensators and a few inactive dopants
+        "Mg",
+        "Al",
+        "Sc",
+        "Ti",
+        "V",
+        "Cr",
+        "Mn",
+        "Fe",
+        "Co",
+        "Ni",
+        "Cu",
+        "Zn",
+        "Ga",
+        "Y",
+        "Zr",
+        "Nb",
+        "Mo",
+        "Ru",
+        "In",
+        "Sn",
+        "Sb",
+        "Ta",
+        "W",
+    }
+)
 """Elements a DRX cathode model has seen; anything else (e.g. Tl, Po) is outside its domain."""
 EXTRAPOLATING = "extrapolating: far from data"
 UNCERTAIN = "uncertain: σ high"

@@ -34,6 +34,7 @@ distance to an already picked one is below ``min_distance``. Each pick costs one
 distance pass, so memory stays ``O(n d)``. If the space runs out, fewer are returned and
 :attr:`Selection.warning` says so.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -11,6 +11,7 @@ For one file, in one run, times (best of ``repeat``):
 
 Figures are rows/s and the ratio full/library.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,9 @@ def _library(path: Path) -> Callable[[], object]:
     if fmt == "arbin-res":
         import subprocess
 
-        return lambda: subprocess.run(["mdb-export", str(path), "Channel_Normal_Table"], capture_output=True,
-                                      check=True)
+        return lambda: subprocess.run(
+            ["mdb-export", str(path), "Channel_Normal_Table"], capture_output=True, check=True
+        )
     import pandas as pd
 
     return lambda: pd.read_csv(path, sep=None, engine="python", encoding="latin-1", on_bad_lines="skip")
@@ -60,11 +62,24 @@ def bench_import(path: Path, *, composition: str, active_mass: float | None, rep
     t_read = _best(lambda: read_raw(path), repeat)
     t_seg = _best(lambda: segment(run), repeat)
     a = analyse(path, active_mass=active_mass)
-    t_prof = _best(lambda: to_test(Analysis(a.path, a.run, a.segmentation, a.mass_g, a.mass_source),
-                                   composition=composition), repeat)
+    t_prof = _best(
+        lambda: to_test(
+            Analysis(a.path, a.run, a.segmentation, a.mass_g, a.mass_source), composition=composition
+        ),
+        repeat,
+    )
     t_full = _best(lambda: to_test(analyse(path, active_mass=active_mass), composition=composition), repeat)
-    return {"file": path.name, "format": run.fmt, "rows": rows, "cycles": len(a.segmentation.counted),
-            "library_s": round(t_lib, 4), "read_s": round(t_read, 4), "segment_s": round(t_seg, 4),
-            "profiles_s": round(t_prof, 4), "full_s": round(t_full, 4),
-            "library_rows_per_s": round(rows / t_lib), "full_rows_per_s": round(rows / t_full),
-            "full_over_library": round(t_full / t_lib, 2)}
+    return {
+        "file": path.name,
+        "format": run.fmt,
+        "rows": rows,
+        "cycles": len(a.segmentation.counted),
+        "library_s": round(t_lib, 4),
+        "read_s": round(t_read, 4),
+        "segment_s": round(t_seg, 4),
+        "profiles_s": round(t_prof, 4),
+        "full_s": round(t_full, 4),
+        "library_rows_per_s": round(rows / t_lib),
+        "full_rows_per_s": round(rows / t_full),
+        "full_over_library": round(t_full / t_lib, 2),
+    }

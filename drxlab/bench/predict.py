@@ -17,10 +17,12 @@ Example:
     >>> stats["screen_per_s"] > 2000                                               # doctest: +SKIP
     True
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,8 +82,13 @@ def _collate(graphs: list[GraphBatch]) -> GraphBatch:
 
 
 def per_point_curves(
-    ensemble: Ensemble, comps: list[dict[str, float]], rate: float, v_low: float, v_high: float,
-    cycle: float, n_points: int = 100,
+    ensemble: Ensemble,
+    comps: list[dict[str, float]],
+    rate: float,
+    v_low: float,
+    v_high: float,
+    cycle: float,
+    n_points: int = 100,
 ) -> np.ndarray:
     """Curves computed the way the reference code does it: ``M x n x n_points`` Q, mAh/g.
 
@@ -97,18 +104,31 @@ def per_point_curves(
         for m, member in enumerate(ensemble.members):
             graph = _collate([build_graph([parse_amounts(formula)]) for _ in range(n_points)])
             v = torch.tensor(grid, dtype=torch.float32).unsqueeze(1).requires_grad_(True)
-            q = member(graph, comp_idx=torch.arange(n_points), rate=torch.full((n_points,), float(rate)),
-                       cycle=torch.full((n_points,), float(cycle)),
-                       window=torch.tensor([[v_low, v_high]]).expand(n_points, 2), voltage=v).q
+            q = member(
+                graph,
+                comp_idx=torch.arange(n_points),
+                rate=torch.full((n_points,), float(rate)),
+                cycle=torch.full((n_points,), float(cycle)),
+                window=torch.tensor([[v_low, v_high]]).expand(n_points, 2),
+                voltage=v,
+            ).q
             torch.autograd.grad(q.sum(), v)
             out[m, c] = q.detach().numpy()[:, 0]
     return out
 
 
 def bench_predict(
-    ensemble: Ensemble, n_compositions: int = 4000, seed: int = 0, *, n_curves: int | None = None,
-    n_per_point: int = 3, threads: int | None = 2, rate: float = 20.0, v_low: float = 1.5,
-    v_high: float = 4.8, cycle: float = 1.0,
+    ensemble: Ensemble,
+    n_compositions: int = 4000,
+    seed: int = 0,
+    *,
+    n_curves: int | None = None,
+    n_per_point: int = 3,
+    threads: int | None = 2,
+    rate: float = 20.0,
+    v_low: float = 1.5,
+    v_high: float = 4.8,
+    cycle: float = 1.0,
 ) -> dict[str, float]:
     """Throughput of the three prediction paths on the same random compositions.
 
@@ -130,7 +150,7 @@ def bench_predict(
     try:
         comps = random_compositions(n_compositions, seed)
         n_curves = max(1, n_curves if n_curves is not None else n_compositions // 4)
-        cond = dict(rate=rate, v_low=v_low, v_high=v_high, cycle=cycle)
+        cond = {"rate": rate, "v_low": v_low, "v_high": v_high, "cycle": cycle}
         ensemble.predict_capacity(comps[:64], **cond)  # warm-up (stacking, allocator)
         t_screen = _timed(lambda: ensemble.predict_capacity(comps, **cond), repeats=2)
         t_curves = _timed(lambda: ensemble.predict_curves(comps[:n_curves], **cond), repeats=2)

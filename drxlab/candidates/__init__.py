@@ -1,5 +1,6 @@
 """Candidate compositions of a campaign: the campaign file (:mod:`.spec`) and the enumerator
 (:mod:`.generator`)."""
+
 from __future__ import annotations
 
 from drxlab.candidates.generator import (

@@ -15,11 +15,12 @@ Example:
     >>> for chunk in iter_candidates(spec):  # doctest: +SKIP
     ...     chunk.amounts.shape  # n x d, columns chunk.elements = ("Li", "Mn", "O", "F")
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -173,7 +174,7 @@ class _Space:
             cap = min(self.spec.units(sp.max_amount), self.n)
             grown: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
             for (a, x), split in states.items():
-                for u in range(0, min(cap, self.n - a) + 1):
+                for u in range(min(cap, self.n - a) + 1):
                     key = (a + u, x + (sp.oxidation_state - 1) * u)
                     grown.setdefault(key, split + ((j, u),) if u else split)
             states = grown
@@ -200,7 +201,10 @@ class _Space:
         units = np.asarray(rows, dtype=np.int32)
         amounts = (units * 2) / self.n  # correctly rounded: 3 units of 0.05 -> 0.15, not 0.15000000000000002
         return CandidateChunk(
-            elements=self.elements, species=self.labels, units=units, amounts=amounts,
+            elements=self.elements,
+            species=self.labels,
+            units=units,
+            amounts=amounts,
             species_units=np.asarray(sps, dtype=np.int32),
             step=self.spec.step,
         )
@@ -290,8 +294,12 @@ def _quick_diagnosis(spec: CampaignSpec) -> str | None:
     need = 2 - spec.li_max
     reach = sum(caps[: spec.max_metals])
     if reach < need - 1e-9:
-        which = "species maxima sum" if spec.max_metals >= len(metals) else (
-            f"the maxima of the {spec.max_metals} largest elements (max_metals = {spec.max_metals}) sum"
+        which = (
+            "species maxima sum"
+            if spec.max_metals >= len(metals)
+            else (
+                f"the maxima of the {spec.max_metals} largest elements (max_metals = {spec.max_metals}) sum"
+            )
         )
         return (
             f"{which} to {_fmt(reach)} < required metal amount {_fmt(need)} "
@@ -344,25 +352,47 @@ def _diagnose(spec: CampaignSpec) -> str:
     widen = [spec.step * 2**k for k in range(round(2 / spec.step).bit_length() + 1)]  # the nearest example
     excludes = "excludes every balanced composition; e.g. {formula}"
     relaxations = [
-        ([replace(spec, min_metals=1, max_metals=n_el)],
-         "the metal-count limits (min_metals = {min}, max_metals = {max}) exclude every balanced "
-         "composition; e.g. {formula} balances with {k} metals"),
-        ([replace(spec, f_min=max(0.0, spec.f_min - w), f_max=min(2.0, spec.f_max + w)) for w in widen],
-         "the F range [{f_min}, {f_max}] " + excludes + " needs F = {f}"),
-        ([replace(spec, li_min=max(0.0, spec.li_min - w), li_max=min(2.0, spec.li_max + w)) for w in widen],
-         "the Li range [{li_min}, {li_max}] " + excludes + " needs Li = {li}"),
-        ([replace(spec, species=tuple(replace(s, max_amount=2.0) for s in spec.species))],
-         "the species maxima exclude every balanced composition; e.g. {formula} needs {ox}"),
+        (
+            [replace(spec, min_metals=1, max_metals=n_el)],
+            "the metal-count limits (min_metals = {min}, max_metals = {max}) exclude every balanced "
+            "composition; e.g. {formula} balances with {k} metals",
+        ),
+        (
+            [replace(spec, f_min=max(0.0, spec.f_min - w), f_max=min(2.0, spec.f_max + w)) for w in widen],
+            "the F range [{f_min}, {f_max}] " + excludes + " needs F = {f}",
+        ),
+        (
+            [
+                replace(spec, li_min=max(0.0, spec.li_min - w), li_max=min(2.0, spec.li_max + w))
+                for w in widen
+            ],
+            "the Li range [{li_min}, {li_max}] " + excludes + " needs Li = {li}",
+        ),
+        (
+            [replace(spec, species=tuple(replace(s, max_amount=2.0) for s in spec.species))],
+            "the species maxima exclude every balanced composition; e.g. {formula} needs {ox}",
+        ),
     ]
     for tries, template in relaxations:
         found = next((c for c in map(_first, tries) if c is not None), None)
         if found is not None:
             ox = ", ".join(f"{label} = {_fmt(a)}" for label, a in found.oxidation_states.items())
-            return where + ": " + template.format(
-                min=spec.min_metals, max=spec.max_metals, formula=found.formula,
-                k=sum(el not in ("Li", "O", "F") for el in found.amounts), f=_fmt(found.f),
-                li=_fmt(found.amounts["Li"]), f_min=_fmt(spec.f_min), f_max=_fmt(spec.f_max),
-                li_min=_fmt(spec.li_min), li_max=_fmt(spec.li_max), ox=ox,
+            return (
+                where
+                + ": "
+                + template.format(
+                    min=spec.min_metals,
+                    max=spec.max_metals,
+                    formula=found.formula,
+                    k=sum(el not in ("Li", "O", "F") for el in found.amounts),
+                    f=_fmt(found.f),
+                    li=_fmt(found.amounts["Li"]),
+                    f_min=_fmt(spec.f_min),
+                    f_max=_fmt(spec.f_max),
+                    li_min=_fmt(spec.li_min),
+                    li_max=_fmt(spec.li_max),
+                    ox=ox,
+                )
             )
     labels = ", ".join(s.label for s in spec.species)
     return (

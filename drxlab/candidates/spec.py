@@ -23,6 +23,7 @@ Example:
     >>> spec.species[0].label, spec.objectives[0].kind.unit
     ('Mn3+', 'mAh/g')
 """
+
 from __future__ import annotations
 
 import functools
@@ -78,8 +79,10 @@ class Species:
         known = Element(self.element).oxidation_states
         if self.oxidation_state not in known:
             allowed = ", ".join(f"{self.element}{q}+" for q in known if q > 0) or "none"
-            raise invalid(where, f"{self.oxidation_state}+ is not a known oxidation state of "
-                                      f"{self.element}; known: {allowed}")
+            raise invalid(
+                where,
+                f"{self.oxidation_state}+ is not a known oxidation state of {self.element}; known: {allowed}",
+            )
         if not (0 < self.max_amount <= CATION_SUM):
             raise invalid(where, f"maximum amount {self.max_amount} must be > 0 and ≤ {CATION_SUM:g}")
 
@@ -88,8 +91,11 @@ class Species:
         """A species from its campaign-file label, ``Species.parse("Mn3+", 0.4)``."""
         m = _SPECIES_RE.match(label)
         if not m:
-            raise InvalidValue(f"species.{label!r}", "expected a cation species like 'Mn2+' or 'Ti4+' "
-                                                    "(element, charge, '+')", "space")
+            raise InvalidValue(
+                f"species.{label!r}",
+                "expected a cation species like 'Mn2+' or 'Ti4+' (element, charge, '+')",
+                "space",
+            )
         return cls(m.group(1), int(m.group(2) or 1), max_amount)
 
     @property
@@ -140,8 +146,7 @@ class Objective:
             if not self.base_rate > 0:
                 raise invalid("base_rate", f"base_rate={self.base_rate} must be > 0 (mA/g)")
             if self.base_rate == self.rate:
-                raise invalid("base_rate",
-                                   f"base_rate={self.base_rate} must differ from rate={self.rate}")
+                raise invalid("base_rate", f"base_rate={self.base_rate} must differ from rate={self.rate}")
         elif self.base_rate is not None:
             raise invalid("base_rate", f"only used by kind 'retention', not {self.kind.value!r}")
 
@@ -238,8 +243,9 @@ class CampaignSpec:
                 raise InvalidValue(key, f"bounds [{lo}, {hi}] must lie within [0.0, {CATION_SUM:g}]", "space")
             for name, v in (("min", lo), ("max", hi)):
                 if not _on_grid(v, self.step):
-                    raise InvalidValue(f"{key}.{name}", f"{v} is not an integer multiple of step={self.step}",
-                                       "space")
+                    raise InvalidValue(
+                        f"{key}.{name}", f"{v} is not an integer multiple of step={self.step}", "space"
+                    )
         if not self.species:
             raise InvalidValue("species", "expected at least one species", "space")
         seen = set()
@@ -249,18 +255,25 @@ class CampaignSpec:
                 raise InvalidValue(where, f"species {sp.label} is listed twice", "space")
             seen.add((sp.element, sp.oxidation_state))
             if not _on_grid(sp.max_amount, self.step):
-                raise InvalidValue(where, f"maximum amount {sp.max_amount} is not an integer multiple of "
-                                          f"step={self.step}", "space")
+                raise InvalidValue(
+                    where,
+                    f"maximum amount {sp.max_amount} is not an integer multiple of step={self.step}",
+                    "space",
+                )
         if self.min_metals < 1:
             raise InvalidValue("min_metals", f"min_metals={self.min_metals} must be ≥ 1", "space")
         if self.min_metals > self.max_metals:
-            raise InvalidValue("min_metals", f"min_metals={self.min_metals} must be ≤ max_metals = "
-                                             f"{self.max_metals}", "space")
+            raise InvalidValue(
+                "min_metals",
+                f"min_metals={self.min_metals} must be ≤ max_metals = {self.max_metals}",
+                "space",
+            )
         if not self.objectives:
             raise InvalidValue("objectives", "needs at least one table like [objectives.capacity]")
         if self.acquisition.kind.multi_objective and len(self.objectives) < 2:
-            raise InvalidValue("kind", f"'pareto' needs at least two objectives, got {len(self.objectives)}",
-                               "acquisition")
+            raise InvalidValue(
+                "kind", f"'pareto' needs at least two objectives, got {len(self.objectives)}", "acquisition"
+            )
         if not self.sha256:
             # a spec built in code has no file: hash its canonical fields so it is still identifiable
             digest = hashlib.sha256((self.text or repr(self)).encode("utf-8")).hexdigest()
@@ -312,11 +325,24 @@ def parse_spec(text: str, source: str = "<string>") -> CampaignSpec:
     max_metals = p.integer(space, "space", "max_metals", default=max(n_el, min_metals))
     objectives = p.objectives(data)
     acquisition = p.acquisition(acq)
-    return p.build(None, CampaignSpec,
-                   name=name, description=description, li_min=li_min, li_max=li_max, f_min=f_min, f_max=f_max,
-                   step=step, min_metals=min_metals, max_metals=max_metals, species=species,
-                   objectives=objectives, acquisition=acquisition, text=text,
-                   sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return p.build(
+        None,
+        CampaignSpec,
+        name=name,
+        description=description,
+        li_min=li_min,
+        li_max=li_max,
+        f_min=f_min,
+        f_max=f_max,
+        step=step,
+        min_metals=min_metals,
+        max_metals=max_metals,
+        species=species,
+        objectives=objectives,
+        acquisition=acquisition,
+        text=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
 
 
 def _check_step(step: float) -> None:
@@ -428,9 +454,13 @@ class _Parser:
             raise CampaignError(f"{self.source}: [{section}] must be a table, got {table!r}")
         if "weight" in table:
             # objectives are never scalarised: single-objective kinds rank by the first table
-            raise self.error(section, "weight", "objective weights are not used: single-objective "
-                             "acquisition kinds rank by the first [objectives] table; use kind = 'pareto' "
-                             "to trade several objectives off")
+            raise self.error(
+                section,
+                "weight",
+                "objective weights are not used: single-objective "
+                "acquisition kinds rank by the first [objectives] table; use kind = 'pareto' "
+                "to trade several objectives off",
+            )
         self.no_unknown(table, section, _OBJECTIVE_KEYS)
         kind = self.string(table, section, "kind", default=name if name in OBJECTIVE_KINDS else None)
         rate = self.number(table, section, "rate")
@@ -446,11 +476,16 @@ class _Parser:
     def acquisition(self, table: dict[str, Any]) -> AcquisitionSpec:
         s = "acquisition"
         seed = self.integer(table, s, "seed") if "seed" in table else None
-        return self.build(s, AcquisitionSpec, self.string(table, s, "kind"),
-                          self.number(table, s, "kappa", default=2.0),
-                          self.integer(table, s, "batch", default=8),
-                          self.number(table, s, "min_distance", default=0.0),
-                          self.number(table, s, "xi", default=0.0), seed)
+        return self.build(
+            s,
+            AcquisitionSpec,
+            self.string(table, s, "kind"),
+            self.number(table, s, "kappa", default=2.0),
+            self.integer(table, s, "batch", default=8),
+            self.number(table, s, "min_distance", default=0.0),
+            self.number(table, s, "xi", default=0.0),
+            seed,
+        )
 
 
 _REQUIRED = object()

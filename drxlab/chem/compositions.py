@@ -10,12 +10,13 @@ Example:
     >>> normalise("Li2MnO3")
     'Li1.3333Mn0.6667O2'
 """
+
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Mapping
 
 from pymatgen.core import Composition, Element
 
@@ -24,8 +25,8 @@ from drxlab.exceptions import ChargeBalanceError, CompositionError
 
 ANIONS: tuple[str, ...] = ("O", "F")
 AMOUNT_DECIMALS = 4  # amounts are rounded to 1e-4 formula units when normalised
-BALANCE_TOLERANCE = 1e-3
-MAX_PYMATGEN_SITES = 200  # above this many integer sites pymatgen's oxidation-state search is slow  # |sum q n| allowed for a charge-balanced composition, e per f.u.
+BALANCE_TOLERANCE = 1e-3  # |sum q n| allowed for a charge-balanced composition, e per f.u.
+MAX_PYMATGEN_SITES = 200  # above this many integer sites pymatgen's oxidation-state search is slow
 
 
 def parse(text: str) -> Composition:
@@ -66,7 +67,9 @@ def amounts(comp: Composition | str | Mapping[str, float]) -> dict[str, float]:
         raise CompositionError(f"composition {label!r} has no Li; a DRX cathode is Li(1+x)M(1-x)O(2-y)F(y)")
     metals = [el for el in raw if el not in ANIONS and el != "Li"]
     if not metals:
-        raise CompositionError(f"composition {label!r} has no cations besides Li; expected at least one metal")
+        raise CompositionError(
+            f"composition {label!r} has no cations besides Li; expected at least one metal"
+        )
     if "O" not in raw:
         raise CompositionError(f"composition {label!r} has no O; a DRX cathode is an oxide or oxyfluoride")
     cations = sum(a for el, a in raw.items() if el not in ANIONS)
@@ -79,14 +82,14 @@ def _rounded(raw: dict[str, float], scale: float) -> dict[str, float]:
     Rounded one by one, the cations of Li2Cr0.5Fe0.5 sum to 1.9999; normalising that formula
     again would rescale it to Li1.3334…, so the same material would get a second string.
     """
-    unit = 10 ** AMOUNT_DECIMALS
+    unit = 10**AMOUNT_DECIMALS
     exact = {el: a * scale * unit for el, a in raw.items()}
     units = {el: round(round(a * scale, AMOUNT_DECIMALS) * unit) for el, a in raw.items()}
     cations = [el for el in raw if el not in ANIONS]
     short = round(CATION_SUM * unit) - sum(units[el] for el in cations)
     step = 1 if short > 0 else -1
     # the missing (or extra) units go to the cations rounded furthest the other way
-    for el in sorted(cations, key=lambda el: step * (units[el] - exact[el]))[:abs(short)]:
+    for el in sorted(cations, key=lambda el: step * (units[el] - exact[el]))[: abs(short)]:
         units[el] += step
     return {el: u / unit for el, u in units.items()}
 
@@ -130,7 +133,7 @@ def _fraction(a: float) -> Fraction:
     # Prefer small denominators (Li1.3333 is 4/3) when they agree with the rounded amount.
     exact = Fraction(str(round(a, AMOUNT_DECIMALS)))
     small = exact.limit_denominator(120)
-    return small if abs(small - exact) <= 10 ** -AMOUNT_DECIMALS else exact
+    return small if abs(small - exact) <= 10**-AMOUNT_DECIMALS else exact
 
 
 def integer_scale(amts: Mapping[str, float]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 The standard test is the DRXNet authors' galvanostatic protocol (DRXNET.md): 20 mA/g between
 1.5 and 4.8 V; it is the default wherever a command or the virtual lab needs test conditions.
 """
+
 from __future__ import annotations
 
 CATION_SUM = 2.0

@@ -14,14 +14,15 @@ Example:
     >>> vectors(["Li", "Mn"]).shape
     torch.Size([2, 200])
 """
+
 from __future__ import annotations
 
 import functools
 import importlib.util
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 

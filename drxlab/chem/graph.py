@@ -19,12 +19,13 @@ Example:
     >>> g.node_weights.squeeze(1).tolist()
     [0.6000000238418579, 0.20000000298023224, 0.20000000298023224]
 """
+
 from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import torch
 

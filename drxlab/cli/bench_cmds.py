@@ -1,4 +1,5 @@
 """Benchmarks: bench predict / suggest / finetune (figures as ratios to a baseline in the same run)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,10 @@ def _ensemble(obj: Context, checkpoints: str | None):
     if checkpoints:
         path = Path(checkpoints).expanduser()
         if not path.is_dir():
-            raise ModelError(f"--checkpoints {path.absolute()} is not a folder; expected the released "
-                             "model_0 … model_4 folders (e.g. ../shared/drxnet-upstream/pretrained)")
+            raise ModelError(
+                f"--checkpoints {path.absolute()} is not a folder; expected the released "
+                "model_0 … model_4 folders (e.g. ../shared/drxnet-upstream/pretrained)"
+            )
         return f"released checkpoints in {path}", load_released_ensemble(path)
     from drxlab.store import queries
 
@@ -39,15 +42,17 @@ def _ensemble(obj: Context, checkpoints: str | None):
         why = str(exc)
     if SHARED_CHECKPOINTS.is_dir():
         return f"released checkpoints in {SHARED_CHECKPOINTS}", load_released_ensemble(SHARED_CHECKPOINTS)
-    raise ModelError(f"no model to benchmark ({why}; no {SHARED_CHECKPOINTS}): pass --checkpoints DIR "
-                     "or register one (`drxlab model pull`)")
+    raise ModelError(
+        f"no model to benchmark ({why}; no {SHARED_CHECKPOINTS}): pass --checkpoints DIR "
+        "or register one (`drxlab model pull`)"
+    )
 
 
 def _show(title: str, res: dict, as_json: bool) -> None:
     if as_json:
         return echo_json(res)
     click.echo(title)
-    click.echo(table([(k, v) for k, v in res.items()], ["figure", "value"], [0, 3]))
+    click.echo(table(list(res.items()), ["figure", "value"], [0, 3]))
 
 
 @cli.group()
@@ -56,8 +61,12 @@ def bench() -> None:
 
 
 @bench.command("predict")
-@click.option("--checkpoints", default=None, help="Released checkpoint folder [default: the store's current "
-              "model, else ../shared/drxnet-upstream/pretrained beside the repository].")
+@click.option(
+    "--checkpoints",
+    default=None,
+    help="Released checkpoint folder [default: the store's current "
+    "model, else ../shared/drxnet-upstream/pretrained beside the repository].",
+)
 @click.option("--n", "n", type=int, default=4000, show_default=True, help="Compositions to screen.")
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
@@ -71,20 +80,44 @@ def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, as_json: bo
 
 
 @bench.command("suggest")
-@click.option("--campaign", "spec_path", default="he-drx", show_default=True,
-              help="Campaign file (TOML) or the name of a shipped one.")
-@click.option("--size", type=int, default=100_000, show_default=True, help="Candidates (the space is widened to it).")
+@click.option(
+    "--campaign",
+    "spec_path",
+    default="he-drx",
+    show_default=True,
+    help="Campaign file (TOML) or the name of a shipped one.",
+)
+@click.option(
+    "--size", type=int, default=100_000, show_default=True, help="Candidates (the space is widened to it)."
+)
 @click.option("--checkpoints", default=None)
-@click.option("--competing-load", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Instead time suggest alone and beside this many CPU-bound processes (started and stopped "
-                   "here), with drxlab's thread choice and with torch's default of one thread per core.")
-@click.option("--baseline-size", type=click.IntRange(min=100), default=1000, show_default=True,
-              help="Candidates timed with torch's default threads under --competing-load.")
+@click.option(
+    "--competing-load",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Instead time suggest alone and beside this many CPU-bound processes (started and stopped "
+    "here), with drxlab's thread choice and with torch's default of one thread per core.",
+)
+@click.option(
+    "--baseline-size",
+    type=click.IntRange(min=100),
+    default=1000,
+    show_default=True,
+    help="Candidates timed with torch's default threads under --competing-load.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
-def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str | None, competing_load: int,
-                      baseline_size: int, as_json: bool) -> None:
+def bench_suggest_cmd(
+    obj: Context,
+    spec_path: str,
+    size: int,
+    checkpoints: str | None,
+    competing_load: int,
+    baseline_size: int,
+    as_json: bool,
+) -> None:
     """Time suggest end to end on a ~10⁵-candidate space: shares of enumeration, prediction, acquisition."""
     from drxlab.workflow.bench import bench_space, bench_suggest, bench_suggest_load
 
@@ -93,7 +126,9 @@ def bench_suggest_cmd(obj: Context, spec_path: str, size: int, checkpoints: str 
 
     spec = bench_space(locate_file(spec_path), size)
     if competing_load:
-        res = bench_suggest_load(ens, spec, load=competing_load, limit=size, baseline_limit=min(baseline_size, size))
+        res = bench_suggest_load(
+            ens, spec, load=competing_load, limit=size, baseline_limit=min(baseline_size, size)
+        )
         return _show(f"bench suggest beside {competing_load} CPU-bound process(es): {what}", res, as_json)
     _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
 
@@ -114,37 +149,86 @@ def bench_finetune_cmd(obj: Context, checkpoints: str | None, epochs: int, as_js
 
 @bench.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--composition", default="Li1.2Mn0.4Ti0.4O2", show_default=True, help="Composition to build the test.")
+@click.option(
+    "--composition", default="Li1.2Mn0.4Ti0.4O2", show_default=True, help="Composition to build the test."
+)
 @click.option("--active-mass", type=float, default=None, help="Active mass, g [default: from the file].")
 @click.option("--repeat", type=int, default=3, show_default=True, help="Best of this many runs per stage.")
 @click.option("--json", "as_json", is_flag=True)
-def bench_import_cmd(files: tuple[str, ...], composition: str, active_mass: float | None, repeat: int,
-                     as_json: bool) -> None:
+def bench_import_cmd(
+    files: tuple[str, ...], composition: str, active_mass: float | None, repeat: int, as_json: bool
+) -> None:
     """Rows/s of importing cycler files: the vendor library alone vs drxlab's read, segment, profiles."""
     from drxlab.bench.importing import bench_import
 
-    res = [bench_import(Path(f), composition=composition, active_mass=active_mass, repeat=repeat) for f in files]
+    res = [
+        bench_import(Path(f), composition=composition, active_mass=active_mass, repeat=repeat) for f in files
+    ]
     if as_json:
         return echo_json(res)
-    click.echo(table([(r["file"][:40], r["format"], r["rows"], r["cycles"], r["library_rows_per_s"], r["read_s"],
-                       r["segment_s"], r["profiles_s"], r["full_rows_per_s"], r["full_over_library"]) for r in res],
-                     ["file", "format", "rows", "cycles", "library (rows/s)", "read (s)", "segment (s)",
-                      "profiles (s)", "full (rows/s)", "full/library"], [0, 0, 0, 0, 0, 3, 3, 3, 0, 2]))
+    click.echo(
+        table(
+            [
+                (
+                    r["file"][:40],
+                    r["format"],
+                    r["rows"],
+                    r["cycles"],
+                    r["library_rows_per_s"],
+                    r["read_s"],
+                    r["segment_s"],
+                    r["profiles_s"],
+                    r["full_rows_per_s"],
+                    r["full_over_library"],
+                )
+                for r in res
+            ],
+            [
+                "file",
+                "format",
+                "rows",
+                "cycles",
+                "library (rows/s)",
+                "read (s)",
+                "segment (s)",
+                "profiles (s)",
+                "full (rows/s)",
+                "full/library",
+            ],
+            [0, 0, 0, 0, 0, 3, 3, 3, 0, 2],
+        )
+    )
 
 
 @bench.command("store")
-@click.option("--pg", "pg_url", default=None, metavar="URL",
-              help="An empty PostgreSQL database to compare with [default: --db when it is PostgreSQL].")
+@click.option(
+    "--pg",
+    "pg_url",
+    default=None,
+    metavar="URL",
+    help="An empty PostgreSQL database to compare with [default: --db when it is PostgreSQL].",
+)
 @click.option("--tests", "n_tests", type=int, default=1000, show_default=True, help="DRX-TD tests to import.")
 @click.option("--size", type=int, default=100_000, show_default=True, help="Candidates of the suggest round.")
-@click.option("--campaign", "spec_path", default="he-drx", show_default=True,
-              help="Campaign file or shipped campaign name whose space is widened to --size.")
-@click.option("--repeat", type=int, default=2, show_default=True,
-              help="Rounds, in alternating order; the best time of each step is reported.")
+@click.option(
+    "--campaign",
+    "spec_path",
+    default="he-drx",
+    show_default=True,
+    help="Campaign file or shipped campaign name whose space is widened to --size.",
+)
+@click.option(
+    "--repeat",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Rounds, in alternating order; the best time of each step is reported.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, spec_path: str, repeat: int,
-                    as_json: bool) -> None:
+def bench_store_cmd(
+    obj: Context, pg_url: str | None, n_tests: int, size: int, spec_path: str, repeat: int, as_json: bool
+) -> None:
     """Import N DRX-TD tests and run one suggest round on a ~10⁵ space, on a temporary SQLite
     store and on PostgreSQL in the same run (same files, same seeded small ensemble): seconds
     per step and the PostgreSQL / SQLite ratio."""
@@ -160,14 +244,27 @@ def bench_store_cmd(obj: Context, pg_url: str | None, n_tests: int, size: int, s
     if pg is None:
         raise StoreError("bench store compares with PostgreSQL: pass --pg URL (an empty database)")
     with tempfile.TemporaryDirectory(prefix="drxlab-bench-") as tmp:
-        res = bench_store({"sqlite": str(Path(tmp) / "bench.sqlite"), "postgresql": pg}, Path(tmp),
-                          n_tests=n_tests, size=size, campaign=locate_file(spec_path), repeat=repeat)
+        res = bench_store(
+            {"sqlite": str(Path(tmp) / "bench.sqlite"), "postgresql": pg},
+            Path(tmp),
+            n_tests=n_tests,
+            size=size,
+            campaign=locate_file(spec_path),
+            repeat=repeat,
+        )
     lite, post = res["sqlite"], res["postgresql"]
     ratios = {k: post[k] / lite[k] for k in lite if k.endswith("_s") and lite[k] > 0}
     if as_json:
-        return echo_json({"stores": {"sqlite": "temporary file", "postgresql": display_url(resolve_url(pg))},
-                          **res, "ratio_postgresql_to_sqlite": ratios})
-    click.echo(f"bench store: {int(lite['tests'])} tests imported, suggest over {int(lite['candidates'])} "
-               f"candidates; PostgreSQL {display_url(resolve_url(pg))}")
+        return echo_json(
+            {
+                "stores": {"sqlite": "temporary file", "postgresql": display_url(resolve_url(pg))},
+                **res,
+                "ratio_postgresql_to_sqlite": ratios,
+            }
+        )
+    click.echo(
+        f"bench store: {int(lite['tests'])} tests imported, suggest over {int(lite['candidates'])} "
+        f"candidates; PostgreSQL {display_url(resolve_url(pg))}"
+    )
     rows = [(k, lite[k], post[k], ratios.get(k)) for k in lite if k.endswith("_s")]
     click.echo(table(rows, ["step", "SQLite (s)", "PostgreSQL (s)", "PostgreSQL / SQLite"], [0, 2, 2, 2]))

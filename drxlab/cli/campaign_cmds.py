@@ -1,4 +1,5 @@
 """Campaign commands: campaign add / list, candidates, suggest."""
+
 from __future__ import annotations
 
 import csv
@@ -40,12 +41,24 @@ def campaign_add(obj: Context, file: str) -> None:
 def campaign_list(obj: Context, as_json: bool) -> None:
     """List campaigns with their revisions."""
     with obj.store(create=False).reader() as s:
-        rows = [{"name": c.name, "revision": c.revision, "sha256": c.spec_hash, "created": c.created_at.isoformat(),
-                 "samples": len(queries.samples_of_campaign(s, [c.id]))} for c in queries.campaigns(s)]
+        rows = [
+            {
+                "name": c.name,
+                "revision": c.revision,
+                "sha256": c.spec_hash,
+                "created": c.created_at.isoformat(),
+                "samples": len(queries.samples_of_campaign(s, [c.id])),
+            }
+            for c in queries.campaigns(s)
+        ]
     if as_json:
         return echo_json(rows)
-    click.echo(table([(r["name"], r["revision"], r["sha256"][:12], r["samples"], r["created"][:19]) for r in rows],
-                     ["campaign", "revision", "sha256", "samples", "created (UTC)"]))
+    click.echo(
+        table(
+            [(r["name"], r["revision"], r["sha256"][:12], r["samples"], r["created"][:19]) for r in rows],
+            ["campaign", "revision", "sha256", "samples", "created (UTC)"],
+        )
+    )
 
 
 def _spec(obj: Context, ref: str):
@@ -56,8 +69,10 @@ def _spec(obj: Context, ref: str):
         store = obj.store(create=False)
     except StoreError as exc:
         if campaigns.bundled_file(ref) is None:
-            raise CampaignError(f"campaign {ref!r} not found: neither a file nor a shipped campaign, and no "
-                                f"store to look it up in ({exc})") from None
+            raise CampaignError(
+                f"campaign {ref!r} not found: neither a file nor a shipped campaign, and no "
+                f"store to look it up in ({exc})"
+            ) from None
         return campaigns.spec_of(None, ref)  # no store yet: the shipped campaign files still work
     with store.reader() as s:
         return campaigns.spec_of(s, ref)
@@ -83,31 +98,77 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
         raise CampaignError(f"--head {head} must be ≥ 1")
     rows = first_candidates(spec, head)
     if as_json:
-        return echo_json([{"formula": c.formula, "amounts": dict(c.amounts), "F": c.f, "class": c.composition_class,
-                           "oxidation_states": dict(c.oxidation_states)} for c in rows])
+        return echo_json(
+            [
+                {
+                    "formula": c.formula,
+                    "amounts": dict(c.amounts),
+                    "F": c.f,
+                    "class": c.composition_class,
+                    "oxidation_states": dict(c.oxidation_states),
+                }
+                for c in rows
+            ]
+        )
     # :g shows the grid's own digits (0.025 stays 0.025; a fixed 2 decimals rounds it to 0.03 or 0.02)
-    click.echo(table([(c.formula, c.composition_class, f"{c.f:g}",
-                       " ".join(f"{k}:{v:g}" for k, v in c.oxidation_states.items())) for c in rows],
-                     ["composition", "class", "F (per f.u.)", "species (per f.u.)"], [0, 0, 0, 0]))
+    click.echo(
+        table(
+            [
+                (
+                    c.formula,
+                    c.composition_class,
+                    f"{c.f:g}",
+                    " ".join(f"{k}:{v:g}" for k, v in c.oxidation_states.items()),
+                )
+                for c in rows
+            ],
+            ["composition", "class", "F (per f.u.)", "species (per f.u.)"],
+            [0, 0, 0, 0],
+        )
+    )
 
 
 @cli.command()
 @click.option("--campaign", "ref", required=True, help="Campaign file (registered first) or registered name.")
 @click.option("-n", "n", type=int, default=None, help="Number of suggestions [default: the file's batch].")
-@click.option("--acq", "kind", type=click.Choice(values(AcquisitionKind)), default=None,
-              help="Acquisition: " + describe(AcquisitionKind) + ".")
+@click.option(
+    "--acq",
+    "kind",
+    type=click.Choice(values(AcquisitionKind)),
+    default=None,
+    help="Acquisition: " + describe(AcquisitionKind) + ".",
+)
 @click.option("--kappa", type=float, default=None, help="UCB exploration weight κ.")
-@click.option("--min-distance", type=float, default=None, help="Minimum L1 distance between suggestions (per f.u.).")
+@click.option(
+    "--min-distance", type=float, default=None, help="Minimum L1 distance between suggestions (per f.u.)."
+)
 @click.option("--seed", type=int, default=None, help="Random seed (same database + seed = same suggestions).")
 @click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json.")
-@click.option("--sheet", type=click.Path(dir_okay=False), default=None,
-              help="Also write a lab sheet (.csv/.xlsx) for `log --batch`: one row per suggested sample.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json."
+)
+@click.option(
+    "--sheet",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a lab sheet (.csv/.xlsx) for `log --batch`: one row per suggested sample.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
-def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: float | None, min_distance: float | None,
-            seed: int | None, model_ref: str | None, out: str | None, sheet: str | None, as_json: bool) -> None:
+def suggest(
+    obj: Context,
+    ref: str,
+    n: int | None,
+    kind: str | None,
+    kappa: float | None,
+    min_distance: float | None,
+    seed: int | None,
+    model_ref: str | None,
+    out: str | None,
+    sheet: str | None,
+    as_json: bool,
+) -> None:
     """Suggest the next compositions to synthesise: screens the campaign's whole candidate
     space with the DRXNet ensemble, ranks by the acquisition function and records the
     suggestions as proposed samples."""
@@ -124,8 +185,17 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
         version, ensemble = models.resolve(s, model_ref, spec.name)
         scored = screen(spec, ensemble, on_chunk=bar.update)
     with store.transaction() as s:
-        rnd = suggest_round(s, ref, n=n, kind=kind, kappa=kappa, seed=seed, min_distance=min_distance,
-                            model_ref=str(version.id), scored=scored)
+        rnd = suggest_round(
+            s,
+            ref,
+            n=n,
+            kind=kind,
+            kappa=kappa,
+            seed=seed,
+            min_distance=min_distance,
+            model_ref=str(version.id),
+            scored=scored,
+        )
     data = rnd.as_dict()
     if out:
         _write(out, rnd)
@@ -137,28 +207,64 @@ def suggest(obj: Context, ref: str, n: int | None, kind: str | None, kappa: floa
         return echo_json(data)
     names = list(rnd.rows[0].objectives) if rnd.rows else ["objective"]
     objectives = {o.name: o for o in spec.objectives}
-    click.echo(f"campaign {rnd.campaign} (rev {rnd.revision}), round {rnd.round}: {len(rnd.rows)} of "
-               f"{rnd.n_candidates} candidates by {rnd.kind} with model version {rnd.model_version}; "
-               f"min pairwise L1 distance {rnd.min_distance:.3f}")
+    click.echo(
+        f"campaign {rnd.campaign} (rev {rnd.revision}), round {rnd.round}: {len(rnd.rows)} of "
+        f"{rnd.n_candidates} candidates by {rnd.kind} with model version {rnd.model_version}; "
+        f"min pairwise L1 distance {rnd.min_distance:.3f}"
+    )
     if rnd.warning:
         click.echo(f"note: {rnd.warning}", err=True)
     extra = names[1:]
-    rows = [(r.rank, r.sample_id, r.formula, r.klass, r.predicted, r.sigma,
-             *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
-             r.acquisition, r.nearest or "—", r.distance if r.nearest else None, r.domain) for r in rnd.rows]
+    rows = [
+        (
+            r.rank,
+            r.sample_id,
+            r.formula,
+            r.klass,
+            r.predicted,
+            r.sigma,
+            *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
+            r.acquisition,
+            r.nearest or "—",
+            r.distance if r.nearest else None,
+            r.domain,
+        )
+        for r in rnd.rows
+    ]
     unit = objectives[names[0]].unit if names[0] in objectives else "mAh/g"
-    headers = ["rank", "sample", "composition", "class", f"{names[0]} ({unit})",
-               "σ_Q (mAh/g)" if unit == "mAh/g" else f"σ ({unit})",
-               *(objectives[k].header + " ± σ" if k in objectives else k for k in extra),
-               AcquisitionKind(rnd.kind).value_label(unit), "nearest known", "L1 dist.", "domain"]
+    headers = [
+        "rank",
+        "sample",
+        "composition",
+        "class",
+        f"{names[0]} ({unit})",
+        "σ_Q (mAh/g)" if unit == "mAh/g" else f"σ ({unit})",
+        *(objectives[k].header + " ± σ" if k in objectives else k for k in extra),
+        AcquisitionKind(rnd.kind).value_label(unit),
+        "nearest known",
+        "L1 dist.",
+        "domain",
+    ]
     click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
 
 
 def _write(path: str, rnd) -> None:
-    rows = [{"rank": r.rank, "sample_id": r.sample_id, "composition": r.formula, "class": r.klass,
-             "predicted_mAh_g": r.predicted, "sigma_mAh_g": r.sigma, "acquisition": r.acquisition,
-             "nearest_known": r.nearest, "distance_L1": r.distance, "domain": r.domain,
-             "objectives": json.dumps(r.objectives)} for r in rnd.rows]
+    rows = [
+        {
+            "rank": r.rank,
+            "sample_id": r.sample_id,
+            "composition": r.formula,
+            "class": r.klass,
+            "predicted_mAh_g": r.predicted,
+            "sigma_mAh_g": r.sigma,
+            "acquisition": r.acquisition,
+            "nearest_known": r.nearest,
+            "distance_L1": r.distance,
+            "domain": r.domain,
+            "objectives": json.dumps(r.objectives),
+        }
+        for r in rnd.rows
+    ]
     if path.endswith(".json"):
         Path(path).write_text(json.dumps(rnd.as_dict(), indent=2, default=str))
         return

@@ -1,11 +1,10 @@
 """Data commands: init, import, materials, tests, export."""
+
 from __future__ import annotations
 
-import csv
 import sys
 
 import click
-import numpy as np
 
 from drxlab.cli.main import Context, cli, pass_ctx
 from drxlab.cli.render import echo_json, table
@@ -29,35 +28,92 @@ def init(obj: Context) -> None:
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--example", type=click.Choice(list(EXAMPLES)), default=None,
-              help="Also import a measurement the DRXNet authors published (lmto: Li1.2Mn0.4Ti0.4O2, "
-                   "20 mA/g, 1.5–4.8 V, cycles 1–10), downloaded once from their repository at a pinned "
-                   "commit, sha256-checked and kept in $XDG_CACHE_HOME/drxlab/examples "
-                   "(default ~/.cache/drxlab/examples), where `drxlab demo` finds it too.")
-@click.option("--base-url", default=None, metavar="URL",
-              help="Download --example from this folder URL (a mirror) instead of the authors' repository.")
-@click.option("--format", "fmt", type=click.Choice(importers.FORMATS), default="auto", show_default=True,
-              help="File format; auto detects DRXNet CSV, DRX-TD JSON or a cycler export by content.")
+@click.option(
+    "--example",
+    type=click.Choice(list(EXAMPLES)),
+    default=None,
+    help="Also import a measurement the DRXNet authors published (lmto: Li1.2Mn0.4Ti0.4O2, "
+    "20 mA/g, 1.5–4.8 V, cycles 1–10), downloaded once from their repository at a pinned "
+    "commit, sha256-checked and kept in $XDG_CACHE_HOME/drxlab/examples "
+    "(default ~/.cache/drxlab/examples), where `drxlab demo` finds it too.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="Download --example from this folder URL (a mirror) instead of the authors' repository.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(importers.FORMATS),
+    default="auto",
+    show_default=True,
+    help="File format; auto detects DRXNet CSV, DRX-TD JSON or a cycler export by content.",
+)
 @click.option("--campaign", default=None, help="Attach the imported samples to this campaign name.")
-@click.option("--composition", default=None, help="Target composition of a cycler file, e.g. Li1.2Mn0.4Ti0.4O2.")
-@click.option("--active-mass", type=float, default=None, help="Active mass of a cycler cell, g (to get mAh/g).")
-@click.option("--rate", type=float, default=None, help="Current density of a cycler file, mA/g [default: from the data].")
-@click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH",
-              help="Voltage window of a cycler file, V [default: from the data].")
+@click.option(
+    "--composition", default=None, help="Target composition of a cycler file, e.g. Li1.2Mn0.4Ti0.4O2."
+)
+@click.option(
+    "--active-mass", type=float, default=None, help="Active mass of a cycler cell, g (to get mAh/g)."
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="Current density of a cycler file, mA/g [default: from the data].",
+)
+@click.option(
+    "--window",
+    type=float,
+    nargs=2,
+    default=None,
+    metavar="V_LOW V_HIGH",
+    help="Voltage window of a cycler file, V [default: from the data].",
+)
 @click.option("--instrument", default="", help="Cycler name, stored with the test.")
-@click.option("--keep-initial-discharge", is_flag=True,
-              help="Count a partial discharge from OCV before the first charge as cycle 1 (default: reported, skipped).")
-@click.option("--allow-unbalanced", is_flag=True, help="Accept compositions no common oxidation states balance.")
-@click.option("--keep-going", is_flag=True, help="Skip files that fail (each reported) instead of importing nothing; "
-              "exits 1 if any file was rejected.")
-@click.option("--force", is_flag=True, help="Import values that look like a unit slip (active mass outside "
-              "1e-5–0.1 g, first-cycle capacity outside 20–450 mAh/g).")
+@click.option(
+    "--keep-initial-discharge",
+    is_flag=True,
+    help="Count a partial discharge from OCV before the first charge as cycle 1 (default: reported, "
+    "skipped).",
+)
+@click.option(
+    "--allow-unbalanced", is_flag=True, help="Accept compositions no common oxidation states balance."
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Skip files that fail (each reported) instead of importing nothing; "
+    "exits 1 if any file was rejected.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Import values that look like a unit slip (active mass outside "
+    "1e-5–0.1 g, first-cycle capacity outside 20–450 mAh/g).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @pass_ctx
-def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url: str | None, fmt: str,
-            campaign: str | None, composition: str | None, active_mass: float | None, rate: float | None,
-            window: tuple[float, float] | None, instrument: str, keep_initial_discharge: bool,
-            allow_unbalanced: bool, keep_going: bool, force: bool, as_json: bool) -> None:
+def import_(
+    obj: Context,
+    paths: tuple[str, ...],
+    example: str | None,
+    base_url: str | None,
+    fmt: str,
+    campaign: str | None,
+    composition: str | None,
+    active_mass: float | None,
+    rate: float | None,
+    window: tuple[float, float] | None,
+    instrument: str,
+    keep_initial_discharge: bool,
+    allow_unbalanced: bool,
+    keep_going: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and
     cycler files: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX, Maccor, Landt,
     or any CSV with time, voltage and current columns. Check a cycler file first with `drxlab inspect`.
@@ -75,14 +131,27 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
     if example:
         path, downloaded = examples.pull(example, base_url)
         if not obj.quiet:
-            click.echo(f"{'downloaded' if downloaded else 'using the cached'} {path} (sha256 verified)", err=True)
+            click.echo(
+                f"{'downloaded' if downloaded else 'using the cached'} {path} (sha256 verified)", err=True
+            )
         files.append(path)
-    opts = importers.CyclerOptions(composition=composition, active_mass=active_mass, rate=rate,
-                                   window=tuple(window) if window else None, instrument=instrument,
-                                   keep_initial=keep_initial_discharge)
+    opts = importers.CyclerOptions(
+        composition=composition,
+        active_mass=active_mass,
+        rate=rate,
+        window=tuple(window) if window else None,
+        instrument=instrument,
+        keep_initial=keep_initial_discharge,
+    )
     with ProgressBar("reading", len(files), "file", enabled=not obj.quiet) as bar:
-        parsed, bad = importers.read_files(files, fmt, allow_unbalanced=allow_unbalanced, cycler=opts,
-                                           keep_going=keep_going, on_file=bar.step)
+        parsed, bad = importers.read_files(
+            files,
+            fmt,
+            allow_unbalanced=allow_unbalanced,
+            cycler=opts,
+            keep_going=keep_going,
+            on_file=bar.step,
+        )
     if not force:
         parsed, implausible = _plausible(parsed, keep_going)
         bad += implausible
@@ -94,8 +163,16 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
         summary = import_files(session, parsed, campaign_id=campaign_id)
     summary.skipped = bad + summary.skipped
     if as_json:
-        echo_json({"files": summary.files, "tests": summary.tests, "profiles": summary.profiles,
-                   "materials": sorted(summary.materials), "skipped": summary.skipped, "rejected": bad})
+        echo_json(
+            {
+                "files": summary.files,
+                "tests": summary.tests,
+                "profiles": summary.profiles,
+                "materials": sorted(summary.materials),
+                "skipped": summary.skipped,
+                "rejected": bad,
+            }
+        )
     else:
         for msg in summary.skipped:
             click.echo(msg, err=True)
@@ -104,23 +181,31 @@ def import_(obj: Context, paths: tuple[str, ...], example: str | None, base_url:
                 for note in t.extra.get("notes", ()):
                     if "left out" in note:
                         click.echo(f"note: {pf.path}: {note}", err=True)
-        click.echo(f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
-                   f"{len(summary.materials)} material(s)")
+        click.echo(
+            f"imported {summary.files} file(s): {summary.tests} test(s), {summary.profiles} profile(s), "
+            f"{len(summary.materials)} material(s)"
+        )
     if bad:
         # the good files are in; a script must still see that some were not
-        raise DrxlabError(f"{len(bad)} of {len(files)} file(s) rejected (listed above); the other "
-                          f"{len(files) - len(bad)} were imported")
+        raise DrxlabError(
+            f"{len(bad)} of {len(files)} file(s) rejected (listed above); the other "
+            f"{len(files) - len(bad)} were imported"
+        )
 
 
 def _plausible(parsed: list, keep_going: bool) -> tuple[list, list[str]]:
     """Files whose tests pass the plausibility checks, and messages for the others."""
     good, bad = [], []
     for pf in parsed:
-        msgs = [f"{t.source}: {p}; pass --force if the value is right" for t in pf.tests
-                for p in plausibility.problems(t)]
+        msgs = [
+            f"{t.source}: {p}; pass --force if the value is right"
+            for t in pf.tests
+            for p in plausibility.problems(t)
+        ]
         if msgs and not keep_going:
-            raise ImportFileError(msgs[0] + (f" (and {len(msgs) - 1} more)" if len(msgs) > 1 else "")
-                                  + "; nothing imported")
+            raise ImportFileError(
+                msgs[0] + (f" (and {len(msgs) - 1} more)" if len(msgs) > 1 else "") + "; nothing imported"
+            )
         if msgs:
             bad.append(msgs[0])
         else:
@@ -137,10 +222,23 @@ def materials(obj: Context, as_json: bool) -> None:
         rows = queries.material_rows(s)
     if as_json:
         return echo_json(rows)
-    click.echo(table([(r["id"], r["formula"], r["class"], r["n_metals"],
-                       " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()),
-                       r["tests"] - r["virtual_tests"], r["virtual_tests"]) for r in rows],
-                     ["id", "formula", "class", "metals", "oxidation states", "tests", "virtual tests"]))
+    click.echo(
+        table(
+            [
+                (
+                    r["id"],
+                    r["formula"],
+                    r["class"],
+                    r["n_metals"],
+                    " ".join(f"{k}{v:+g}" for k, v in r["oxidation_states"].items()),
+                    r["tests"] - r["virtual_tests"],
+                    r["virtual_tests"],
+                )
+                for r in rows
+            ],
+            ["id", "formula", "class", "metals", "oxidation states", "tests", "virtual tests"],
+        )
+    )
 
 
 @cli.command()
@@ -154,16 +252,44 @@ def tests(obj: Context, campaign: str | None, as_json: bool) -> None:
         rows = queries.test_rows(s, cid)
     if as_json:
         return echo_json(rows)
-    click.echo(table([(r["id"], r["formula"], r["class"], r["rate_mA_g"], r["v_low_V"], r["v_high_V"], r["profiles"],
-                       r["capacity_first_mAh_g"], "virtual" if r["virtual"] else r["source"]) for r in rows],
-                     ["test", "formula", "class", "rate (mA/g)", "V_low (V)", "V_high (V)", "profiles",
-                      "Q first cycle (mAh/g)", "source"], [0, 0, 0, 1, 2, 2, 0, 1, 0]))
+    click.echo(
+        table(
+            [
+                (
+                    r["id"],
+                    r["formula"],
+                    r["class"],
+                    r["rate_mA_g"],
+                    r["v_low_V"],
+                    r["v_high_V"],
+                    r["profiles"],
+                    r["capacity_first_mAh_g"],
+                    "virtual" if r["virtual"] else r["source"],
+                )
+                for r in rows
+            ],
+            [
+                "test",
+                "formula",
+                "class",
+                "rate (mA/g)",
+                "V_low (V)",
+                "V_high (V)",
+                "profiles",
+                "Q first cycle (mAh/g)",
+                "source",
+            ],
+            [0, 0, 0, 1, 2, 2, 0, 1, 0],
+        )
+    )
 
 
 @cli.command()
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="-", help="CSV file [default: stdout].")
 @click.option("--test", "test_ids", type=int, multiple=True, help="Only these test ids.")
-@click.option("--include-virtual", is_flag=True, help="Also export virtual-lab tests (`lab seed`/`lab measure`).")
+@click.option(
+    "--include-virtual", is_flag=True, help="Also export virtual-lab tests (`lab seed`/`lab measure`)."
+)
 @pass_ctx
 def export(obj: Context, out: str, test_ids: tuple[int, ...], include_virtual: bool) -> None:
     """Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable).
@@ -172,19 +298,15 @@ def export(obj: Context, out: str, test_ids: tuple[int, ...], include_virtual: b
         everything = queries.test_records(s, test_ids=list(test_ids) or None)
     records = [r for r in everything if include_virtual or not r.virtual]
     if len(records) < len(everything) and not obj.quiet:
-        click.echo(f"left out {len(everything) - len(records)} virtual-lab test(s); --include-virtual to export "
-                   "them", err=True)
-    fh = sys.stdout if out == "-" else open(out, "w", newline="")
-    try:
-        w = csv.writer(fh)
-        w.writerow(["material_id", "composition", "V_low", "V_high", "rate", "cycle", "Vii", "Q0ii", "Qii", "dQdVii"])
-        for r in records:
-            q1 = r.profiles.get(min(r.profiles))
-            for cycle, (v, q, d) in sorted(r.profiles.items()):
-                q0 = np.interp(v, q1[0], q1[1])
-                for i in range(len(v)):
-                    w.writerow([r.test_id, r.formula, r.v_low, r.v_high, r.rate, cycle, f"{v[i]:.6g}", f"{q0[i]:.6g}",
-                                f"{q[i]:.6g}", f"{d[i]:.6g}"])
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
+        click.echo(
+            f"left out {len(everything) - len(records)} virtual-lab test(s); --include-virtual to export "
+            "them",
+            err=True,
+        )
+    from drxlab.profiles.export import write_drxnet_csv
+
+    if out == "-":
+        write_drxnet_csv(records, sys.stdout)
+        return
+    with open(out, "w", newline="") as fh:
+        write_drxnet_csv(records, fh)

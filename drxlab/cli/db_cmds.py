@@ -1,4 +1,5 @@
 """Store maintenance commands: db backup / restore / check / copy; registers the audit-log source."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,10 +22,19 @@ def db() -> None:
 
 def _render(rep: backups.CopyReport, what: str, as_json: bool) -> None:
     if as_json:
-        return echo_json({"path": str(rep.path), "bytes": rep.size, "schema_version": rep.schema_version,
-                          "integrity_check": rep.integrity, "rows": rep.rows})
-    click.echo(f"{what} {rep.path}: {rep.size / 1e6:.2f} MB, schema version {rep.schema_version}, "
-               f"integrity_check {rep.integrity}")
+        return echo_json(
+            {
+                "path": str(rep.path),
+                "bytes": rep.size,
+                "schema_version": rep.schema_version,
+                "integrity_check": rep.integrity,
+                "rows": rep.rows,
+            }
+        )
+    click.echo(
+        f"{what} {rep.path}: {rep.size / 1e6:.2f} MB, schema version {rep.schema_version}, "
+        f"integrity_check {rep.integrity}"
+    )
     click.echo(table(sorted(rep.rows.items()), ["table", "rows"]))
 
 
@@ -46,8 +56,12 @@ def backup_(obj: Context, path: str, force: bool, as_json: bool) -> None:
 
 @db.command()
 @click.argument("backup_file", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Replace the contents of an existing store (needed unless the store "
-              "does not exist yet; the current contents are saved first).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the contents of an existing store (needed unless the store "
+    "does not exist yet; the current contents are saved first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @pass_ctx
 def restore(obj: Context, backup_file: str, force: bool, as_json: bool) -> None:
@@ -120,9 +134,18 @@ def copy_(obj: Context, source: str, dest: str, force: bool, as_json: bool) -> N
         src.engine.dispose()
         dst.engine.dispose()
     if as_json:
-        return echo_json({"source": rep.source, "destination": rep.destination,
-                          "schema_version": rep.schema_version, "rows": rep.rows, "sha256": rep.digests})
-    click.echo(f"copied {rep.source} to {rep.destination}: {sum(rep.rows.values())} rows, "
-               "every table verified (row count and sha256)")
+        return echo_json(
+            {
+                "source": rep.source,
+                "destination": rep.destination,
+                "schema_version": rep.schema_version,
+                "rows": rep.rows,
+                "sha256": rep.digests,
+            }
+        )
+    click.echo(
+        f"copied {rep.source} to {rep.destination}: {sum(rep.rows.values())} rows, "
+        "every table verified (row count and sha256)"
+    )
     rows = sorted((k, rep.rows[k], rep.digests[k][:16]) for k in rep.rows)
     click.echo(table(rows, ["table", "rows", "sha256"]))

@@ -1,4 +1,5 @@
 """Virtual-lab commands: lab measure, lab seed (the demo is in demo_cmds)."""
+
 from __future__ import annotations
 
 import click
@@ -50,8 +51,15 @@ def lab() -> None:
 @click.argument("composition")
 @click.option("--oracle", default="synthetic", show_default=True, help="synthetic | drxnet:VERSION[/MEMBER].")
 @click.option("--rate", type=float, default=STANDARD_RATE, show_default=True, help="Current density, mA/g.")
-@click.option("--window", type=float, nargs=2, default=STANDARD_WINDOW, show_default=True, metavar="V_LOW V_HIGH",
-              help="Voltage window, V.")
+@click.option(
+    "--window",
+    type=float,
+    nargs=2,
+    default=STANDARD_WINDOW,
+    show_default=True,
+    metavar="V_LOW V_HIGH",
+    help="Voltage window, V.",
+)
 @click.option("--cycles", default="1-10", show_default=True, help="Cycles to record, e.g. 1-10 or 1,2,5.")
 @click.option("--campaign", default=None, help="Attach the sample to this campaign.")
 @click.option("--noise/--no-noise", default=True, show_default=True, help="Measurement noise model.")
@@ -59,8 +67,18 @@ def lab() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @threads_option(needed=_drxnet_oracle)
 @pass_ctx
-def measure_cmd(obj: Context, composition: str, oracle: str, rate: float, window: tuple[float, float], cycles: str,
-                campaign: str | None, noise: bool, seed: int, as_json: bool) -> None:
+def measure_cmd(
+    obj: Context,
+    composition: str,
+    oracle: str,
+    rate: float,
+    window: tuple[float, float],
+    cycles: str,
+    campaign: str | None,
+    noise: bool,
+    seed: int,
+    as_json: bool,
+) -> None:
     """Measure COMPOSITION in the virtual lab and store it as a (virtual) test."""
     cyc = parse_cycles(cycles)
     with obj.store().transaction() as s:
@@ -68,17 +86,33 @@ def measure_cmd(obj: Context, composition: str, oracle: str, rate: float, window
         cid = None
         if campaign:
             cid = campaigns.ensure(s, campaign).id
-        test, m = virtual.measure_one(s, orc, composition, rate=rate, window=tuple(window), cycles=cyc,
-                                      noise=_noise(noise, True), rng=np.random.default_rng(seed), campaign_id=cid)
+        test, m = virtual.measure_one(
+            s,
+            orc,
+            composition,
+            rate=rate,
+            window=tuple(window),
+            cycles=cyc,
+            noise=_noise(noise, True),
+            rng=np.random.default_rng(seed),
+            campaign_id=cid,
+        )
         caps = {p.cycle: p.capacity for p in queries.profiles_of(s, test.id)} if test else {}
     if as_json:
-        return echo_json({"oracle": orc.name, "test_id": test.id if test else None, "failed": m.failed,
-                          "reason": m.reason, "capacity_mAh_g": caps})
+        return echo_json(
+            {
+                "oracle": orc.name,
+                "test_id": test.id if test else None,
+                "failed": m.failed,
+                "reason": m.reason,
+                "capacity_mAh_g": caps,
+            }
+        )
     if test is None:
         click.echo(f"sample failed in the virtual lab: {m.reason}")
         return
     click.echo(f"virtual test {test.id} ({orc.name}): {rate:g} mA/g, {window[0]:g}–{window[1]:g} V")
-    click.echo(table([(c, q) for c, q in caps.items()], ["cycle", "capacity (mAh/g)"]))
+    click.echo(table(list(caps.items()), ["cycle", "capacity (mAh/g)"]))
 
 
 @lab.command("seed")
@@ -90,16 +124,31 @@ def measure_cmd(obj: Context, composition: str, oracle: str, rate: float, window
 @click.option("--noise/--no-noise", default=True, show_default=True)
 @threads_option(needed=_drxnet_oracle)
 @pass_ctx
-def seed_cmd(obj: Context, campaign: str | None, n: int, classes: str, oracle: str, seed: int, noise: bool) -> None:
+def seed_cmd(
+    obj: Context, campaign: str | None, n: int, classes: str, oracle: str, seed: int, noise: bool
+) -> None:
     """Measure a spread of compositions (several rates and cycles each), like a lab's history."""
     if n < 1:
         raise ConditionError(f"--n {n} must be ≥ 1")
-    with obj.store().transaction() as s, ProgressBar("virtual lab", n, "sample", enabled=not obj.quiet) as bar:
+    with (
+        obj.store().transaction() as s,
+        ProgressBar("virtual lab", n, "sample", enabled=not obj.quiet) as bar,
+    ):
         orc = virtual.resolve_oracle(s, oracle)
         cid = None
         if campaign:
             cid = campaigns.ensure(s, campaign).id
-        summary = virtual.seed(s, orc, n=n, classes=[c.strip() for c in classes.split(",")], seed_=seed,
-                               noise=_noise(noise, True), campaign_id=cid, on_sample=bar.step)
-    click.echo(f"seeded {summary.materials} compositions: {summary.tests} tests, {summary.profiles} profiles, "
-               f"{summary.failed} failed cells ({orc.name})")
+        summary = virtual.seed(
+            s,
+            orc,
+            n=n,
+            classes=[c.strip() for c in classes.split(",")],
+            seed_=seed,
+            noise=_noise(noise, True),
+            campaign_id=cid,
+            on_sample=bar.step,
+        )
+    click.echo(
+        f"seeded {summary.materials} compositions: {summary.tests} tests, {summary.profiles} profiles, "
+        f"{summary.failed} failed cells ({orc.name})"
+    )

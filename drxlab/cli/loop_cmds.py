@@ -1,4 +1,5 @@
 """The lab's loop: train, finetune, log, status, evaluate."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,18 +20,38 @@ from drxlab.workflow import results, training
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--batch", type=int, default=1024, show_default=True, help="Voltage points per batch.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", type=click.Choice(list(training.MODEL_SIZES)), default="released", show_default=True,
-              help="Network size: the paper's (released) or a small one for quick runs.")
+@click.option(
+    "--size",
+    type=click.Choice(list(training.MODEL_SIZES)),
+    default="released",
+    show_default=True,
+    help="Network size: the paper's (released) or a small one for quick runs.",
+)
 @click.option("--classes", default=None, help="Train only on these composition classes, e.g. 2TM.")
 @click.option("--campaign", default="", help="Make the new version current for this campaign [default: lab].")
-@click.option("--make-current", is_flag=True,
-              help="Make the new version current even if it is worse on the held-out compositions than the "
-                   "current one.")
-@click.option("--include-virtual", is_flag=True, help="Also train on virtual-lab tests (`lab seed`/`lab measure`).")
+@click.option(
+    "--make-current",
+    is_flag=True,
+    help="Make the new version current even if it is worse on the held-out compositions than the "
+    "current one.",
+)
+@click.option(
+    "--include-virtual", is_flag=True, help="Also train on virtual-lab tests (`lab seed`/`lab measure`)."
+)
 @threads_option()
 @pass_ctx
-def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: str, classes: str | None,
-          campaign: str, make_current: bool, include_virtual: bool) -> None:
+def train(
+    obj: Context,
+    members: int,
+    epochs: int,
+    batch: int,
+    seed: int,
+    size: str,
+    classes: str | None,
+    campaign: str,
+    make_current: bool,
+    include_virtual: bool,
+) -> None:
     """Train a new DRXNet ensemble from scratch on the store's measured profiles (some compositions
     held out for validation; needs data of at least 5 compositions). A new model that is worse on
     the held-out compositions than the current one is registered but not made current."""
@@ -38,9 +59,18 @@ def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: 
     try:
         store = obj.store(create=False)
         with store.reader() as s:  # training holds no write lock; registering is one short write
-            fitted = training.fit_from_scratch(s, members=members, epochs=epochs, batch=batch, seed=seed, size=size,
-                                               classes=[c.strip() for c in classes.split(",")] if classes else None,
-                                               scope=campaign, include_virtual=include_virtual, progress=bar)
+            fitted = training.fit_from_scratch(
+                s,
+                members=members,
+                epochs=epochs,
+                batch=batch,
+                seed=seed,
+                size=size,
+                classes=[c.strip() for c in classes.split(",")] if classes else None,
+                scope=campaign,
+                include_virtual=include_virtual,
+                progress=bar,
+            )
         with store.transaction() as s:
             res = training.commit(s, fitted, campaign, make_current=make_current)
     finally:
@@ -48,30 +78,60 @@ def train(obj: Context, members: int, epochs: int, batch: int, seed: int, size: 
     m, v = res.metrics, res.version
     val = m["validation"]
     n_val = len(fitted.training["validation_formulas"])
-    click.echo(f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m['train']['mae'])} mAh/g, "
-               f"validation {fmt(val['mae'])} mAh/g ({val['n']} profiles of {n_val} held-out compositions)")
+    click.echo(
+        f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m['train']['mae'])} mAh/g, "
+        f"validation {fmt(val['mae'])} mAh/g ({val['n']} profiles of {n_val} held-out compositions)"
+    )
     old = m.get("validation_current")
     if old:
-        click.echo(f"current model version {old['version']} on the same held-out compositions: "
-                   f"{fmt(old['mae'])} mAh/g")
+        click.echo(
+            f"current model version {old['version']} on the same held-out compositions: "
+            f"{fmt(old['mae'])} mAh/g"
+        )
     scope = f"campaign {campaign}" if campaign else "the lab"
     if res.current:
         click.echo(f"model version {v.id} is now current for {scope}")
     else:
-        click.echo(f"model version {v.id} is registered but NOT made current: it is worse on the held-out "
-                   f"compositions than version {old['version']} ({fmt(val['mae'])} vs {fmt(old['mae'])} mAh/g); "
-                   f"use it anyway with `drxlab model use {v.id}` or train with --make-current")
+        click.echo(
+            f"model version {v.id} is registered but NOT made current: it is worse on the held-out "
+            f"compositions than version {old['version']} ({fmt(val['mae'])} vs {fmt(old['mae'])} mAh/g); "
+            f"use it anyway with `drxlab model use {v.id}` or train with --make-current"
+        )
 
 
 def _finetune_report(res) -> None:
     m = res.metrics
     click.echo(f"fine-tuned → model version {res.version.id} (parent {res.version.parent_id})")
-    click.echo(table([("new profiles", m["new_before"]["n"], m["new_before"]["mae"], m["new_after"]["mae"],
-                       m["new_before"]["sigma"], m["new_after"]["sigma"]),
-                      ("held-out old data", m["heldout_old_before"]["n"], m["heldout_old_before"]["mae"],
-                       m["heldout_old_after"]["mae"], m["heldout_old_before"]["sigma"], m["heldout_old_after"]["sigma"])],
-                     ["data", "profiles", "MAE before (mAh/g)", "MAE after (mAh/g)", "σ_Q before (mAh/g)",
-                      "σ_Q after (mAh/g)"]))
+    click.echo(
+        table(
+            [
+                (
+                    "new profiles",
+                    m["new_before"]["n"],
+                    m["new_before"]["mae"],
+                    m["new_after"]["mae"],
+                    m["new_before"]["sigma"],
+                    m["new_after"]["sigma"],
+                ),
+                (
+                    "held-out old data",
+                    m["heldout_old_before"]["n"],
+                    m["heldout_old_before"]["mae"],
+                    m["heldout_old_after"]["mae"],
+                    m["heldout_old_before"]["sigma"],
+                    m["heldout_old_after"]["sigma"],
+                ),
+            ],
+            [
+                "data",
+                "profiles",
+                "MAE before (mAh/g)",
+                "MAE after (mAh/g)",
+                "σ_Q before (mAh/g)",
+                "σ_Q after (mAh/g)",
+            ],
+        )
+    )
 
 
 @cli.command()
@@ -82,7 +142,9 @@ def _finetune_report(res) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
-def finetune(obj: Context, campaign: str, epochs: int, seed: int, include_virtual: bool, as_json: bool) -> None:
+def finetune(
+    obj: Context, campaign: str, epochs: int, seed: int, include_virtual: bool, as_json: bool
+) -> None:
     """Update the current ensemble with the profiles it has not seen (with replay of old data);
     registers a new version whose parent is the current one. Virtual-lab tests are left out
     unless --include-virtual."""
@@ -90,8 +152,9 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, include_virtua
     try:
         store = obj.store(create=False)
         with store.reader() as s:
-            fitted = training.fit_finetune(s, scope=campaign, epochs=epochs, seed=seed,
-                                           include_virtual=include_virtual, progress=bar)
+            fitted = training.fit_finetune(
+                s, scope=campaign, epochs=epochs, seed=seed, include_virtual=include_virtual, progress=bar
+            )
         with store.transaction() as s:
             res = training.commit(s, fitted, campaign)
     finally:
@@ -108,27 +171,57 @@ def finetune(obj: Context, campaign: str, epochs: int, seed: int, include_virtua
 @click.option("--campaign", default=None, help="For a sample that was not suggested: its campaign.")
 @click.option("--format", "fmt", type=click.Choice(importers.FORMATS), default="auto", show_default=True)
 @click.option("--rate", type=float, default=None, help="Current density of a cycler file, mA/g.")
-@click.option("--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH", help="Window of a cycler file, V.")
+@click.option(
+    "--window", type=float, nargs=2, default=None, metavar="V_LOW V_HIGH", help="Window of a cycler file, V."
+)
 @click.option("--active-mass", type=float, default=None, help="Active mass of a cycler cell, g.")
-@click.option("--keep-initial-discharge", is_flag=True,
-              help="Count a partial discharge from OCV before the first charge as cycle 1.")
-@click.option("--batch", "sheet", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="A sheet (.csv/.xlsx) with a row per sample: sample_id, file, active_mass_g or failed_reason "
-                   "(`suggest --sheet` writes it). All rows are logged or none.")
+@click.option(
+    "--keep-initial-discharge",
+    is_flag=True,
+    help="Count a partial discharge from OCV before the first charge as cycle 1.",
+)
+@click.option(
+    "--batch",
+    "sheet",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A sheet (.csv/.xlsx) with a row per sample: sample_id, file, active_mass_g or failed_reason "
+    "(`suggest --sheet` writes it). All rows are logged or none.",
+)
 @click.option("--failed", is_flag=True, help="The synthesis or cell failed (give --reason).")
 @click.option("--reason", default="", help="Why it failed.")
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
 @click.option("--allow-unbalanced", is_flag=True)
-@click.option("--force", is_flag=True, help="Log even a file already stored or values that look like a unit slip "
-              "(active mass outside 1e-5–0.1 g, cycle-1 capacity outside 20–450 mAh/g).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Log even a file already stored or values that look like a unit slip "
+    "(active mass outside 1e-5–0.1 g, cycle-1 capacity outside 20–450 mAh/g).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option(needed=lambda kw: kw["then_finetune"])
 @pass_ctx
-def log(obj: Context, file: str | None, sample_id: int | None, composition: str | None, campaign: str | None,
-        fmt: str, rate: float | None, window, active_mass: float | None, keep_initial_discharge: bool,
-        sheet: str | None, failed: bool, reason: str, replace: bool,
-        then_finetune: bool, allow_unbalanced: bool, force: bool, as_json: bool) -> None:
+def log(
+    obj: Context,
+    file: str | None,
+    sample_id: int | None,
+    composition: str | None,
+    campaign: str | None,
+    fmt: str,
+    rate: float | None,
+    window,
+    active_mass: float | None,
+    keep_initial_discharge: bool,
+    sheet: str | None,
+    failed: bool,
+    reason: str,
+    replace: bool,
+    then_finetune: bool,
+    allow_unbalanced: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
@@ -143,30 +236,56 @@ def log(obj: Context, file: str | None, sample_id: int | None, composition: str 
         else:
             if not file:
                 raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
-            opts = importers.CyclerOptions(active_mass=active_mass, rate=rate, window=tuple(window) if window else None,
-                                           keep_initial=keep_initial_discharge)
-            logged = results.log_test(s, Path(file), sample_id=sample_id, composition=composition, campaign=campaign,
-                                      fmt=fmt, cycler=opts, replace=replace, allow_unbalanced=allow_unbalanced,
-                                      force=force)
+            opts = importers.CyclerOptions(
+                active_mass=active_mass,
+                rate=rate,
+                window=tuple(window) if window else None,
+                keep_initial=keep_initial_discharge,
+            )
+            logged = results.log_test(
+                s,
+                Path(file),
+                sample_id=sample_id,
+                composition=composition,
+                campaign=campaign,
+                fmt=fmt,
+                cycler=opts,
+                replace=replace,
+                allow_unbalanced=allow_unbalanced,
+                force=force,
+            )
         res = None
         if then_finetune and not failed:
             scope = results.model_scope(s, logged.sample_id)
             with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
                 res = training.finetune(s, scope=scope, include_virtual=False, progress=bar)
     if as_json:
-        return echo_json({"sample_id": logged.sample_id, "formula": logged.formula, "status": logged.status,
-                          "test_id": logged.test_id, "measured_mAh_g": logged.measured,
-                          "predicted_mAh_g": logged.predicted, "sigma_mAh_g": logged.sigma, "z": logged.z,
-                          "finetuned_version": res.version.id if res else None,
-                          "finetune_metrics": res.metrics if res else None})
+        return echo_json(
+            {
+                "sample_id": logged.sample_id,
+                "formula": logged.formula,
+                "status": logged.status,
+                "test_id": logged.test_id,
+                "measured_mAh_g": logged.measured,
+                "predicted_mAh_g": logged.predicted,
+                "sigma_mAh_g": logged.sigma,
+                "z": logged.z,
+                "finetuned_version": res.version.id if res else None,
+                "finetune_metrics": res.metrics if res else None,
+            }
+        )
     if logged.status == SampleStatus.FAILED:
         click.echo(f"sample {logged.sample_id} ({logged.formula}) marked failed")
         return
-    line = f"sample {logged.sample_id} ({logged.formula}) tested: measured {logged.measured:.1f} mAh/g (cycle 1)"
+    line = (
+        f"sample {logged.sample_id} ({logged.formula}) tested: measured {logged.measured:.1f} mAh/g (cycle 1)"
+    )
     if logged.predicted is not None:
         z = f"{logged.z:+.2f}" if logged.z is not None else "—"
-        line += (f"; predicted {logged.predicted:.1f} ± {logged.sigma:.1f} mAh/g by model version "
-                 f"{logged.model_version} when suggested (z = {z})")
+        line += (
+            f"; predicted {logged.predicted:.1f} ± {logged.sigma:.1f} mAh/g by model version "
+            f"{logged.model_version} when suggested (z = {z})"
+        )
     click.echo(line)
     if res:
         _finetune_report(res)
@@ -183,18 +302,44 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
     if as_json:
         return echo_json(st)
     click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st["samples"].items() if v or k != "replaced"))
-    click.echo(f"tests: {st['tests']} measured" + (f", {st['virtual_tests']} virtual (virtual lab; left out of "
-                                                   "train, finetune and export unless --include-virtual)"
-                                                   if st["virtual_tests"] else ""))
+    click.echo(
+        f"tests: {st['tests']} measured"
+        + (
+            f", {st['virtual_tests']} virtual (virtual lab; left out of "
+            "train, finetune and export unless --include-virtual)"
+            if st["virtual_tests"]
+            else ""
+        )
+    )
     if st["waiting"]:
         click.echo("\nwaiting for results:")
-        click.echo(table([(w["sample_id"], w["formula"], w["status"], w["round"], w["predicted_mAh_g"], w["sigma_mAh_g"])
-                          for w in st["waiting"]],
-                         ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)"]))
+        click.echo(
+            table(
+                [
+                    (
+                        w["sample_id"],
+                        w["formula"],
+                        w["status"],
+                        w["round"],
+                        w["predicted_mAh_g"],
+                        w["sigma_mAh_g"],
+                    )
+                    for w in st["waiting"]
+                ],
+                ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)"],
+            )
+        )
     if st["model"]:
         click.echo("\nmodel lineage (current first):")
-        click.echo(table([(v["id"], v["sha256"][:12], v["source"], v["parent"], v["created"][:19]) for v in st["model"]],
-                         ["version", "sha256", "source", "parent", "created (UTC)"]))
+        click.echo(
+            table(
+                [
+                    (v["id"], v["sha256"][:12], v["source"], v["parent"], v["created"][:19])
+                    for v in st["model"]
+                ],
+                ["version", "sha256", "source", "parent", "created (UTC)"],
+            )
+        )
     else:
         click.echo("\nno model yet: `drxlab train` or `drxlab model pull`")
 
@@ -207,12 +352,24 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", type=click.Choice(list(training.MODEL_SIZES)), default="released", show_default=True)
-@click.option("--include-virtual", is_flag=True, help="Also use virtual-lab tests (`lab seed`/`lab measure`).")
+@click.option(
+    "--include-virtual", is_flag=True, help="Also use virtual-lab tests (`lab seed`/`lab measure`)."
+)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
-def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: bool, members: int, epochs: int,
-             seed: int, size: str, include_virtual: bool, as_json: bool) -> None:
+def evaluate(
+    obj: Context,
+    train_class: str,
+    test_class: str,
+    with_first_cycle: bool,
+    members: int,
+    epochs: int,
+    seed: int,
+    size: str,
+    include_virtual: bool,
+    as_json: bool,
+) -> None:
     """Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some
     classes, report capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."""
     from drxlab.workflow.evaluate import evaluate_split
@@ -220,26 +377,66 @@ def evaluate(obj: Context, train_class: str, test_class: str, with_first_cycle: 
     bar = ProgressBar("training", unit="epoch", enabled=not obj.quiet)
     try:
         with obj.store(create=False).reader() as s:
-            res = evaluate_split(s, train_classes=train_class.split(","), test_classes=test_class.split(","),
-                                 with_first_cycle=with_first_cycle, members=members, epochs=epochs, seed=seed,
-                                 size=size, include_virtual=include_virtual, progress=bar)
+            res = evaluate_split(
+                s,
+                train_classes=train_class.split(","),
+                test_classes=test_class.split(","),
+                with_first_cycle=with_first_cycle,
+                members=members,
+                epochs=epochs,
+                seed=seed,
+                size=size,
+                include_virtual=include_virtual,
+                progress=bar,
+            )
     finally:
         bar.close()
     if as_json:
         return echo_json(res)
-    click.echo(f"trained on {train_class} ({res['train_tests']} tests), tested on {test_class} ({res['test_tests']} tests)"
-               + (" with their first cycle in training" if with_first_cycle else ""))
-    click.echo(table([(k, v["profiles"], v["capacity_mae_mAh_g"], v["capacity_mad_baseline_mAh_g"],
-                       v["avg_voltage_mae_V"], v["avg_voltage_mad_baseline_V"], v["sigma_mean_mAh_g"])
-                      for k, v in res["classes"].items()],
-                     ["class", "profiles", "capacity MAE (mAh/g)", "MAD baseline (mAh/g)", "avg V MAE (V)",
-                      "MAD baseline (V)", "mean σ_Q (mAh/g)"], [0, 0, 1, 1, 3, 3, 1]))
-    click.echo(table([(c, v["profiles"], v["capacity_mae_mAh_g"], v["sigma_mean_mAh_g"]) for c, v in res["cycles"].items()],
-                     ["cycle", "profiles", "capacity MAE (mAh/g)", "mean σ_Q (mAh/g)"]))
+    click.echo(
+        f"trained on {train_class} ({res['train_tests']} tests), tested on {test_class} "
+        f"({res['test_tests']} tests)" + (" with their first cycle in training" if with_first_cycle else "")
+    )
+    click.echo(
+        table(
+            [
+                (
+                    k,
+                    v["profiles"],
+                    v["capacity_mae_mAh_g"],
+                    v["capacity_mad_baseline_mAh_g"],
+                    v["avg_voltage_mae_V"],
+                    v["avg_voltage_mad_baseline_V"],
+                    v["sigma_mean_mAh_g"],
+                )
+                for k, v in res["classes"].items()
+            ],
+            [
+                "class",
+                "profiles",
+                "capacity MAE (mAh/g)",
+                "MAD baseline (mAh/g)",
+                "avg V MAE (V)",
+                "MAD baseline (V)",
+                "mean σ_Q (mAh/g)",
+            ],
+            [0, 0, 1, 1, 3, 3, 1],
+        )
+    )
+    click.echo(
+        table(
+            [
+                (c, v["profiles"], v["capacity_mae_mAh_g"], v["sigma_mean_mAh_g"])
+                for c, v in res["cycles"].items()
+            ],
+            ["cycle", "profiles", "capacity MAE (mAh/g)", "mean σ_Q (mAh/g)"],
+        )
+    )
 
 
-def _log_batch(obj: Context, sheet: Path, keep_initial: bool, replace: bool, then_finetune: bool,
-               as_json: bool) -> None:
+def _log_batch(
+    obj: Context, sheet: Path, keep_initial: bool, replace: bool, then_finetune: bool, as_json: bool
+) -> None:
     from drxlab.workflow.batch import log_batch
 
     with obj.store().transaction() as s:
@@ -248,13 +445,29 @@ def _log_batch(obj: Context, sheet: Path, keep_initial: bool, replace: bool, the
         if then_finetune and any(x.status == SampleStatus.TESTED for x in logged):
             with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
                 res = training.finetune(s, scope=results.model_scope(s, logged[0].sample_id), progress=bar)
-    rows = [{"sample_id": x.sample_id, "formula": x.formula, "status": x.status, "measured_mAh_g": x.measured,
-             "predicted_mAh_g": x.predicted, "sigma_mAh_g": x.sigma, "z": x.z} for x in logged]
+    rows = [
+        {
+            "sample_id": x.sample_id,
+            "formula": x.formula,
+            "status": x.status,
+            "measured_mAh_g": x.measured,
+            "predicted_mAh_g": x.predicted,
+            "sigma_mAh_g": x.sigma,
+            "z": x.z,
+        }
+        for x in logged
+    ]
     if as_json:
         return echo_json({"logged": rows, "finetuned_version": res.version.id if res else None})
-    click.echo(table([(r["sample_id"], r["formula"], r["status"], r["measured_mAh_g"], r["predicted_mAh_g"],
-                       r["z"]) for r in rows],
-                     ["sample", "composition", "status", "measured (mAh/g)", "predicted (mAh/g)", "z"],
-                     [0, 0, 0, 1, 1, 2]))
+    click.echo(
+        table(
+            [
+                (r["sample_id"], r["formula"], r["status"], r["measured_mAh_g"], r["predicted_mAh_g"], r["z"])
+                for r in rows
+            ],
+            ["sample", "composition", "status", "measured (mAh/g)", "predicted (mAh/g)", "z"],
+            [0, 0, 0, 1, 1, 2],
+        )
+    )
     if res:
         _finetune_report(res)

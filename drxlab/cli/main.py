@@ -6,6 +6,7 @@ and reports a :class:`~drxlab.exceptions.DrxlabError` as one ``Error:`` line wit
 Commands live in ``drxlab/cli/*_cmds.py`` and are imported only when run (:data:`COMMANDS`), so
 ``drxlab --help`` or ``drxlab status`` never pays for torch, BoTorch or matplotlib.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,56 +25,110 @@ if TYPE_CHECKING:
 # command -> (module under drxlab.cli that defines it, its one-line help for `drxlab --help`);
 # tests/cli/test_lazy_cli.py keeps the help equal to each command's docstring
 COMMANDS: dict[str, tuple[str, str]] = {
-    "bench": ("bench_cmds", (
-        "Measure drxlab's speed (compositions/s, seconds) against baselines in the same run.")),
+    "bench": (
+        "bench_cmds",
+        ("Measure drxlab's speed (compositions/s, seconds) against baselines in the same run."),
+    ),
     "campaign": ("campaign_cmds", "Register and list campaign files (TOML in campaigns/)."),
-    "candidates": ("campaign_cmds", (
-        "Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid).")),
+    "candidates": (
+        "campaign_cmds",
+        ("Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid)."),
+    ),
     "db": ("db_cmds", "Back up, restore, check and copy the experiment store (your campaign's only record)."),
     "demo": ("demo_cmds", "See drxlab work in about three minutes."),
-    "evaluate": ("loop_cmds", (
-        "Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some classes,"
-        " report capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline.")),
-    "export": ("data_cmds", (
-        "Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable).")),
-    "finetune": ("loop_cmds", (
-        "Update the current ensemble with the profiles it has not seen (with replay of old data); "
-        "registers a new version whose parent is the current one.")),
-    "import": ("data_cmds", (
-        "Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and cycler "
-        "files: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX, Maccor, Landt, or any CSV "
-        "with time, voltage and current columns.")),
-    "inspect": ("inspect_cmds", (
-        "Show what drxlab reads from cycler files (BioLogic, Neware, Arbin, Maccor, Landt, CSV): format and "
-        "reader, header facts, column units, each discharge with its voltage range and capacity (mAh, and "
-        "mAh/g with a mass), and what was left out and why.")),
+    "evaluate": (
+        "loop_cmds",
+        (
+            "Composition-split test of the DRXNet recipe (as in the paper's Figure 3): train on some classes,"
+            " report capacity (2.0–4.4 V) and average-voltage MAE on others against the MAD baseline."
+        ),
+    ),
+    "export": (
+        "data_cmds",
+        ("Export standardised profiles as a DRXNet point CSV (V, mAh/g, mAh/g/V; re-importable)."),
+    ),
+    "finetune": (
+        "loop_cmds",
+        (
+            "Update the current ensemble with the profiles it has not seen (with replay of old data); "
+            "registers a new version whose parent is the current one."
+        ),
+    ),
+    "import": (
+        "data_cmds",
+        (
+            "Import discharge data: DRXNet point CSVs, DRX-TD JSON files (or directories of them) and cycler "
+            "files: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX, Maccor, Landt, "
+            "or any CSV "
+            "with time, voltage and current columns."
+        ),
+    ),
+    "inspect": (
+        "inspect_cmds",
+        (
+            "Show what drxlab reads from cycler files (BioLogic, Neware, Arbin, Maccor, Landt, "
+            "CSV): format and "
+            "reader, header facts, column units, each discharge with its voltage range and capacity "
+            "(mAh, and "
+            "mAh/g with a mass), and what was left out and why."
+        ),
+    ),
     "init": ("data_cmds", "Create the experiment store (or check an existing one)."),
-    "lab": ("lab_cmds", (
-        'The virtual DRX lab: "synthesise and cycle" compositions with an oracle (flagged virtual).')),
-    "log": ("loop_cmds", (
-        "Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export), or"
-        " a failed synthesis/cell with --failed.")),
-    "materials": ("data_cmds", (
-        "List materials (normalised formula, class, oxidation states, number of tests).")),
+    "lab": (
+        "lab_cmds",
+        ('The virtual DRX lab: "synthesise and cycle" compositions with an oracle (flagged virtual).'),
+    ),
+    "log": (
+        "loop_cmds",
+        (
+            "Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export), or"
+            " a failed synthesis/cell with --failed."
+        ),
+    ),
+    "materials": (
+        "data_cmds",
+        ("List materials (normalised formula, class, oxidation states, number of tests)."),
+    ),
     "model": ("model_cmds", "Manage DRXNet ensemble versions (released checkpoints, trained, fine-tuned)."),
-    "predict": ("model_cmds", (
-        "Predict the discharge capacity (mAh/g) ± σ_Q of compositions with the DRXNet ensemble.")),
-    "report": ("report_cmds", (
-        "Write a campaign report: best-so-far by round, prospective parity, σ calibration, measured vs "
-        "predicted curves, composition map, suggestion / lineage / inventory tables.")),
-    "simulate": ("sim_cmds", (
-        "Run whole virtual campaigns per strategy and seed (suggest → measure → log → fine-tune) and "
-        "compare how fast each finds the true top 1 % of the candidate space.")),
-    "status": ("loop_cmds", (
-        "Samples by state, what is waiting for results, and the current model with its lineage.")),
-    "suggest": ("campaign_cmds", (
-        "Suggest the next compositions to synthesise: screens the campaign's whole candidate space with "
-        "the DRXNet ensemble, ranks by the acquisition function and records the suggestions as proposed "
-        "samples.")),
+    "predict": (
+        "model_cmds",
+        ("Predict the discharge capacity (mAh/g) ± σ_Q of compositions with the DRXNet ensemble."),
+    ),
+    "report": (
+        "report_cmds",
+        (
+            "Write a campaign report: best-so-far by round, prospective parity, σ calibration, measured vs "
+            "predicted curves, composition map, suggestion / lineage / inventory tables."
+        ),
+    ),
+    "simulate": (
+        "sim_cmds",
+        (
+            "Run whole virtual campaigns per strategy and seed (suggest → measure → log → fine-tune) and "
+            "compare how fast each finds the true top 1 % of the candidate space."
+        ),
+    ),
+    "status": (
+        "loop_cmds",
+        ("Samples by state, what is waiting for results, and the current model with its lineage."),
+    ),
+    "suggest": (
+        "campaign_cmds",
+        (
+            "Suggest the next compositions to synthesise: screens the campaign's whole candidate space with "
+            "the DRXNet ensemble, ranks by the acquisition function and records the suggestions as proposed "
+            "samples."
+        ),
+    ),
     "tests": ("data_cmds", "List electrochemical tests with conditions and first-cycle capacity."),
-    "train": ("loop_cmds", (
-        "Train a new DRXNet ensemble from scratch on the store's measured profiles (some compositions held out "
-        "for validation; needs data of at least 5 compositions).")),
+    "train": (
+        "loop_cmds",
+        (
+            "Train a new DRXNet ensemble from scratch on the store's measured profiles (some "
+            "compositions held out "
+            "for validation; needs data of at least 5 compositions)."
+        ),
+    ),
 }
 
 
@@ -85,11 +140,25 @@ def quiet_third_party_warnings() -> None:
     measured segment is hard to smooth (drxlab checks the fitted profile itself); torch and
     BoTorch warn about deprecated internals and numerical settings we do not choose.
     """
-    for module in ("pymatgen", "scipy", "torch", "botorch", "gpytorch", "linear_operator", "matplotlib",
-                   "sqlalchemy", "alembic", "monty", "spglib", "uncertainties"):
+    for module in (
+        "pymatgen",
+        "scipy",
+        "torch",
+        "botorch",
+        "gpytorch",
+        "linear_operator",
+        "matplotlib",
+        "sqlalchemy",
+        "alembic",
+        "monty",
+        "spglib",
+        "uncertainties",
+    ):
         warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
     # raised from our own call site, so the module filter above cannot see them
-    warnings.filterwarnings("ignore", category=RuntimeWarning, message=r".*(overflow|invalid value|divide by zero)")
+    warnings.filterwarnings(
+        "ignore", category=RuntimeWarning, message=r".*(overflow|invalid value|divide by zero)"
+    )
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*(oxidation state|electronegativit)")
 
 
@@ -106,8 +175,9 @@ def click_command() -> tuple[str, dict[str, Any]]:
     from drxlab.store.db import display_url
 
     # a URL argument (db copy) may carry a password: the audit log keeps it masked
-    return ctx.command_path, {k: display_url(v) if isinstance(v, str) and "://" in v else v
-                              for k, v in args.items()}
+    return ctx.command_path, {
+        k: display_url(v) if isinstance(v, str) and "://" in v else v for k, v in args.items()
+    }
 
 
 class Context:
@@ -159,8 +229,10 @@ class DrxlabGroup(click.Group):
         # the listing comes from COMMANDS: `drxlab --help` imports no command module
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(map(len, names))
-        rows = [(n, (self.commands.get(n) or click.Command(n, help=COMMANDS[n][1])).get_short_help_str(limit))
-                for n in names]
+        rows = [
+            (n, (self.commands.get(n) or click.Command(n, help=COMMANDS[n][1])).get_short_help_str(limit))
+            for n in names
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -169,7 +241,7 @@ class DrxlabGroup(click.Group):
             quiet_third_party_warnings()
             return super().main(*args, **kwargs)
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except DrxlabError as exc:
@@ -180,13 +252,25 @@ class DrxlabGroup(click.Group):
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(cls=DrxlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--db", envvar="DRXLAB_DB", default=None, metavar="URL|PATH",
-              help="Experiment store: a SQLite file path, or a shared PostgreSQL server as "
-                   "postgresql://user@host/database (password from the URL, PGPASSWORD or ~/.pgpass; "
-                   "needs pip install 'drxlab[postgres]') [default: db/drxlab.sqlite; env DRXLAB_DB].")
-@click.option("-q", "--quiet", is_flag=True, envvar="DRXLAB_QUIET",
-              help="No progress bars or informational messages on stderr (errors and results still print).")
+@click.group(
+    cls=DrxlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--db",
+    envvar="DRXLAB_DB",
+    default=None,
+    metavar="URL|PATH",
+    help="Experiment store: a SQLite file path, or a shared PostgreSQL server as "
+    "postgresql://user@host/database (password from the URL, PGPASSWORD or ~/.pgpass; "
+    "needs pip install 'drxlab[postgres]') [default: db/drxlab.sqlite; env DRXLAB_DB].",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    envvar="DRXLAB_QUIET",
+    help="No progress bars or informational messages on stderr (errors and results still print).",
+)
 @click.version_option(__version__, prog_name="drxlab")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:

@@ -1,4 +1,5 @@
 """Options shared by several commands."""
+
 from __future__ import annotations
 
 import functools
@@ -19,8 +20,14 @@ def threads_option(needed: Callable[[dict[str, Any]], bool] | None = None) -> Ca
     """
 
     def decorate(f: Callable) -> Callable:
-        @click.option("--threads", type=click.IntRange(min=1), default=None, envvar=ENV, show_envvar=True,
-                      help="CPU threads for the model [default: one per core other processes leave free].")
+        @click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            default=None,
+            envvar=ENV,
+            show_envvar=True,
+            help="CPU threads for the model [default: one per core other processes leave free].",
+        )
         @functools.wraps(f)
         def run(*args: Any, threads: int | None, **kwargs: Any) -> Any:
             if needed is None or needed(kwargs):

@@ -1,8 +1,10 @@
 """Rendering command output: aligned tables with units in headers, or JSON."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -14,7 +16,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], digits: Sequenc
     digits = digits or [1] * len(headers)
     cells = [[fmt(v, d) for v, d in zip(r, digits)] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
     out = [line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in cells]
     return "\n".join(out)
 

@@ -1,4 +1,5 @@
 """`drxlab simulate`: compare acquisition strategies on whole virtual campaigns."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,25 +14,55 @@ from drxlab.vocabulary import AcquisitionKind
 
 
 @cli.command()
-@click.option("--campaign", "spec_path", required=True,
-              help="Campaign file (TOML) whose space is searched, or the name of a shipped one (he-drx).")
+@click.option(
+    "--campaign",
+    "spec_path",
+    required=True,
+    help="Campaign file (TOML) whose space is searched, or the name of a shipped one (he-drx).",
+)
 @click.option("--oracle", default="synthetic", show_default=True, help="synthetic | drxnet:VERSION[/MEMBER].")
 @click.option("--rounds", type=int, default=5, show_default=True)
 @click.option("--batch", type=int, default=4, show_default=True, help="Syntheses per round.")
-@click.option("--strategies", default="ucb,logei,random", show_default=True,
-              help="Comma-separated acquisition kinds: "
-              + ", ".join(k for k in AcquisitionKind if not k.multi_objective) + ".")
+@click.option(
+    "--strategies",
+    default="ucb,logei,random",
+    show_default=True,
+    help="Comma-separated acquisition kinds: "
+    + ", ".join(k for k in AcquisitionKind if not k.multi_objective)
+    + ".",
+)
 @click.option("--seeds", type=int, default=3, show_default=True, help="Repeats per strategy (seeds 0…S−1).")
-@click.option("--start-from", default="2TM", show_default=True, help="Starting data: a class (2TM) or a data file.")
-@click.option("--n-start", type=int, default=20, show_default=True, help="Starting compositions for a class start.")
-@click.option("--start-epochs", type=int, default=15, show_default=True,
-              help="Epochs of the initial ensemble trained on the starting data.")
+@click.option(
+    "--start-from", default="2TM", show_default=True, help="Starting data: a class (2TM) or a data file."
+)
+@click.option(
+    "--n-start", type=int, default=20, show_default=True, help="Starting compositions for a class start."
+)
+@click.option(
+    "--start-epochs",
+    type=int,
+    default=15,
+    show_default=True,
+    help="Epochs of the initial ensemble trained on the starting data.",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
 @pass_ctx
-def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int, strategies: str, seeds: int,
-             start_from: str, n_start: int, start_epochs: int, out: str, as_json: bool) -> None:
+def simulate(
+    obj: Context,
+    spec_path: str,
+    oracle: str,
+    rounds: int,
+    batch: int,
+    strategies: str,
+    seeds: int,
+    start_from: str,
+    n_start: int,
+    start_epochs: int,
+    out: str,
+    as_json: bool,
+) -> None:
     """Run whole virtual campaigns per strategy and seed (suggest → measure → log → fine-tune)
     and compare how fast each finds the true top 1 % of the candidate space.
 
@@ -59,23 +90,56 @@ def simulate(obj: Context, spec_path: str, oracle: str, rounds: int, batch: int,
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     store = open_store(db)
-    res = run_simulation(store, Path(spec_path), orc, strategies=strat, rounds=rounds, batch=batch,
-                         seeds=list(range(seeds)), start_from=start_from, n_start=n_start,
-                         start_epochs=start_epochs,
-                         say=(lambda s: None) if as_json else click.echo, bars=bars(enabled=not obj.quiet))
+    res = run_simulation(
+        store,
+        Path(spec_path),
+        orc,
+        strategies=strat,
+        rounds=rounds,
+        batch=batch,
+        seeds=list(range(seeds)),
+        start_from=start_from,
+        n_start=n_start,
+        start_epochs=start_epochs,
+        say=(lambda s: None) if as_json else click.echo,
+        bars=bars(enabled=not obj.quiet),
+    )
     files = write_outputs(res, outdir)
     summ = res.summary()
     if as_json:
         return echo_json(res.as_dict())
-    click.echo(f"{res.campaign}: {res.candidates} candidates, oracle {res.oracle}, {rounds} rounds × {batch}, "
-               f"{seeds} seeds; true best {res.true_max:.1f} mAh/g, top 1 % ≥ {res.top_threshold:.1f} mAh/g")
-    click.echo(table([(k, v["syntheses_to_top1pct_median"], f"{v['reached_top1pct']}/{v['seeds']}",
-                       v["random_expected_over_median"], v["best_true_median_mAh_g"], v["regret_median_mAh_g"],
-                       v["model_mae_untested_final_mAh_g"])
-                      for k, v in summ.items()],
-                     ["strategy", "syntheses to top 1 % (median)", "reached", "× fewer than random (exact)",
-                      "best true (mAh/g)", "regret (mAh/g)", "model MAE untested (mAh/g)"]))
-    click.echo(f"uniform random picks need a median of {res.random_median():.0f} syntheses to make one of the "
-               f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' / '—': not reached in "
-               f"{rounds * batch}")
+    click.echo(
+        f"{res.campaign}: {res.candidates} candidates, oracle {res.oracle}, {rounds} rounds × {batch}, "
+        f"{seeds} seeds; true best {res.true_max:.1f} mAh/g, top 1 % ≥ {res.top_threshold:.1f} mAh/g"
+    )
+    click.echo(
+        table(
+            [
+                (
+                    k,
+                    v["syntheses_to_top1pct_median"],
+                    f"{v['reached_top1pct']}/{v['seeds']}",
+                    v["random_expected_over_median"],
+                    v["best_true_median_mAh_g"],
+                    v["regret_median_mAh_g"],
+                    v["model_mae_untested_final_mAh_g"],
+                )
+                for k, v in summ.items()
+            ],
+            [
+                "strategy",
+                "syntheses to top 1 % (median)",
+                "reached",
+                "× fewer than random (exact)",
+                "best true (mAh/g)",
+                "regret (mAh/g)",
+                "model MAE untested (mAh/g)",
+            ],
+        )
+    )
+    click.echo(
+        f"uniform random picks need a median of {res.random_median():.0f} syntheses to make one of the "
+        f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' / '—': not reached in "
+        f"{rounds * batch}"
+    )
     click.echo("written: " + ", ".join(map(str, files)) + f", {db}")

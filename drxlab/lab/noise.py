@@ -22,11 +22,12 @@ Example:
     >>> m.failed, [c for c, _, _ in m.profiles]
     (False, [1, 2])
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -81,8 +82,9 @@ class NoiseModel:
     @property
     def is_off(self) -> bool:
         """True when every noise source is zero."""
-        return not any((self.capacity_sd, self.voltage_sd, self.point_sd, self.composition_scatter,
-                        self.failure_rate))
+        return not any(
+            (self.capacity_sd, self.voltage_sd, self.point_sd, self.composition_scatter, self.failure_rate)
+        )
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ like a cycler would, and noise-free capacities for whole candidate spaces. Two k
 ``synthetic`` (the embedded DRX emulator) and ``drxnet`` (a DRXNet ensemble, one member or the
 mean, as ground truth).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -38,8 +39,11 @@ class Oracle:
 
 def synthetic_oracle() -> Oracle:
     """The embedded physics-informed DRX emulator (:mod:`drxlab.lab.synthetic`)."""
-    return Oracle("synthetic", synthetic.synthetic_raw_profile,
-                  lambda comps, rate, lo, hi, cyc: synthetic.true_capacities(comps, rate, lo, hi, cyc, on_error="nan"))
+    return Oracle(
+        "synthetic",
+        synthetic.synthetic_raw_profile,
+        lambda comps, rate, lo, hi, cyc: synthetic.true_capacities(comps, rate, lo, hi, cyc, on_error="nan"),
+    )
 
 
 def ensemble_oracle(ensemble: Ensemble, name: str, member: int | None = None) -> Oracle:

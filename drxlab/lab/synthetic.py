@@ -60,12 +60,14 @@ Example:
     >>> 230 < q < 290
     True
 """
+
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 from pymatgen.core import Element
@@ -78,12 +80,31 @@ BALANCE_SLACK = 0.08  # e/f.u. of charge imbalance tolerated (off-stoichiometry,
 
 # Fixed-valence spectators; variable metals get a [low, high] range.
 FIXED_VALENCE: dict[str, int] = {
-    "Li": 1, "Mg": 2, "Zn": 2, "Al": 3, "Ga": 3, "Sc": 3, "Y": 3, "In": 3,
-    "Zr": 4, "Sn": 4, "Hf": 4, "Ta": 5, "Sb": 5, "W": 6,
+    "Li": 1,
+    "Mg": 2,
+    "Zn": 2,
+    "Al": 3,
+    "Ga": 3,
+    "Sc": 3,
+    "Y": 3,
+    "In": 3,
+    "Zr": 4,
+    "Sn": 4,
+    "Hf": 4,
+    "Ta": 5,
+    "Sb": 5,
+    "W": 6,
 }
 VALENCE_RANGE: dict[str, tuple[int, int]] = {
-    "Ti": (3, 4), "Nb": (4, 5), "Mo": (4, 6), "V": (3, 5), "Mn": (2, 4),
-    "Fe": (2, 4), "Cr": (3, 6), "Ni": (2, 4), "Co": (2, 4),
+    "Ti": (3, 4),
+    "Nb": (4, 5),
+    "Mo": (4, 6),
+    "V": (3, 5),
+    "Mn": (2, 4),
+    "Fe": (2, 4),
+    "Cr": (3, 6),
+    "Ni": (2, 4),
+    "Co": (2, 4),
 }
 REDOX_METALS: frozenset[str] = frozenset({"V", "Mn", "Fe", "Cr", "Ni", "Co", "Mo"})
 D0_METALS: frozenset[str] = frozenset({"Ti", "Nb", "Zr", "Mo", "W", "Ta", "Hf"})
@@ -221,8 +242,11 @@ def valences(amts: Mapping[str, float]) -> dict[str, float]:
     """
     a = _normalised(_row(amts)[None, :])
     _, oxidised, _ = _ladder(a)
-    out = {el: float(FIXED_VALENCE.get(el, VALENCE_RANGE.get(el, (ANION_CHARGE.get(el, 0),))[0]))
-           for el in amts if float(amts[el]) > 0}
+    out = {
+        el: float(FIXED_VALENCE.get(el, VALENCE_RANGE.get(el, (ANION_CHARGE.get(el, 0),))[0]))
+        for el in amts
+        if float(amts[el]) > 0
+    }
     for k, (el, *_rest) in enumerate(COUPLES):
         if el in out:
             out[el] += float(oxidised[0, k] / a[0, _INDEX[el]])

@@ -1,4 +1,5 @@
 """DRXNet: the model, its ensemble and checkpoint input/output."""
+
 from __future__ import annotations
 
 from drxlab.model.drxnet import DRXNet, DRXNetOutput
@@ -14,6 +15,15 @@ from drxlab.model.io import (
 )
 
 __all__ = [
-    "DRXNet", "DRXNetOutput", "Ensemble", "Prediction", "ensemble_bytes", "ensemble_from_bytes",
-    "ensemble_hash", "load_ensemble", "load_released_ensemble", "load_released_member", "save_ensemble",
+    "DRXNet",
+    "DRXNetOutput",
+    "Ensemble",
+    "Prediction",
+    "ensemble_bytes",
+    "ensemble_from_bytes",
+    "ensemble_hash",
+    "load_ensemble",
+    "load_released_ensemble",
+    "load_released_member",
+    "save_ensemble",
 ]

@@ -23,6 +23,7 @@ Example:
     >>> out.q.shape
     torch.Size([1, 100])
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -78,8 +79,17 @@ class CompositionEncoder(nn.Module):
     """Roost: embed nodes, ``n_graph`` message layers, multi-head weighted attention readout."""
 
     def __init__(
-        self, *, elem_emb_len: int, elem_fea_len: int, n_graph: int, elem_heads: int, elem_gate: int,
-        elem_msg: int, cry_heads: int, cry_gate: int, cry_msg: int,
+        self,
+        *,
+        elem_emb_len: int,
+        elem_fea_len: int,
+        n_graph: int,
+        elem_heads: int,
+        elem_gate: int,
+        elem_msg: int,
+        cry_heads: int,
+        cry_gate: int,
+        cry_msg: int,
     ) -> None:
         super().__init__()
         self.embedding = nn.Linear(elem_emb_len, elem_fea_len - 1)
@@ -155,23 +165,49 @@ class DRXNet(nn.Module):
     """
 
     def __init__(
-        self, *, elem_emb_len: int = 200, elem_fea_len: int = 32, vol_fea_len: int = 64,
-        rate_fea_len: int = 16, cycle_fea_len: int = 16, n_graph: int = 3, elem_heads: int = 3,
-        elem_gate: int = 64, elem_msg: int = 64, cry_heads: int = 3, cry_gate: int = 64, cry_msg: int = 64,
+        self,
+        *,
+        elem_emb_len: int = 200,
+        elem_fea_len: int = 32,
+        vol_fea_len: int = 64,
+        rate_fea_len: int = 16,
+        cycle_fea_len: int = 16,
+        n_graph: int = 3,
+        elem_heads: int = 3,
+        elem_gate: int = 64,
+        elem_msg: int = 64,
+        cry_heads: int = 3,
+        cry_gate: int = 64,
+        cry_msg: int = 64,
     ) -> None:
         super().__init__()
         self.model_args: dict[str, Any] = {
-            "elem_emb_len": elem_emb_len, "elem_fea_len": elem_fea_len, "vol_fea_len": vol_fea_len,
-            "rate_fea_len": rate_fea_len, "cycle_fea_len": cycle_fea_len, "n_graph": n_graph,
-            "elem_heads": elem_heads, "elem_gate": elem_gate, "elem_msg": elem_msg,
-            "cry_heads": cry_heads, "cry_gate": cry_gate, "cry_msg": cry_msg,
+            "elem_emb_len": elem_emb_len,
+            "elem_fea_len": elem_fea_len,
+            "vol_fea_len": vol_fea_len,
+            "rate_fea_len": rate_fea_len,
+            "cycle_fea_len": cycle_fea_len,
+            "n_graph": n_graph,
+            "elem_heads": elem_heads,
+            "elem_gate": elem_gate,
+            "elem_msg": elem_msg,
+            "cry_heads": cry_heads,
+            "cry_gate": cry_gate,
+            "cry_msg": cry_msg,
         }
         d = elem_fea_len
         self.rate_embedding = ScalarEmbedding(out_dim=rate_fea_len)
         self.cycle_embedding = ScalarEmbedding(out_dim=cycle_fea_len)
         self.material_nn = CompositionEncoder(
-            elem_emb_len=elem_emb_len, elem_fea_len=d, n_graph=n_graph, elem_heads=elem_heads,
-            elem_gate=elem_gate, elem_msg=elem_msg, cry_heads=cry_heads, cry_gate=cry_gate, cry_msg=cry_msg,
+            elem_emb_len=elem_emb_len,
+            elem_fea_len=d,
+            n_graph=n_graph,
+            elem_heads=elem_heads,
+            elem_gate=elem_gate,
+            elem_msg=elem_msg,
+            cry_heads=cry_heads,
+            cry_gate=cry_gate,
+            cry_msg=cry_msg,
         )
         self.encode_rate = Gate(in_dim=d + rate_fea_len, out_dim=d)
         self.encode_cycle = Gate(in_dim=d + cycle_fea_len, out_dim=d)
@@ -203,8 +239,15 @@ class DRXNet(nn.Module):
         return self.fc(self.add_voltage(z0, x_o))
 
     def forward(
-        self, graph: GraphBatch, *, comp_idx: torch.Tensor, rate: torch.Tensor, cycle: torch.Tensor,
-        window: torch.Tensor, voltage: torch.Tensor, first_cycle: bool = False,
+        self,
+        graph: GraphBatch,
+        *,
+        comp_idx: torch.Tensor,
+        rate: torch.Tensor,
+        cycle: torch.Tensor,
+        window: torch.Tensor,
+        voltage: torch.Tensor,
+        first_cycle: bool = False,
     ) -> DRXNetOutput:
         """Capacities for ``K`` conditions × ``P`` voltage points.
 

@@ -20,12 +20,14 @@ Example:
     >>> p.q.shape, round(float(p.capacity_mean[0]))                    # doctest: +SKIP
     ((5, 1, 100), 215)
 """
+
 from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -137,9 +139,7 @@ def _row_array(name: str, value: ArrayLike, n: int) -> np.ndarray:
     return arr
 
 
-def check_conditions(
-    rate: np.ndarray, v_low: np.ndarray, v_high: np.ndarray, cycle: np.ndarray
-) -> None:
+def check_conditions(rate: np.ndarray, v_low: np.ndarray, v_high: np.ndarray, cycle: np.ndarray) -> None:
     """Raise :class:`ConditionError` naming the first invalid rate, window or cycle."""
     for name, arr in (("rate", rate), ("v_low", v_low), ("v_high", v_high), ("cycle", cycle)):
         bad = ~np.isfinite(arr)
@@ -155,12 +155,18 @@ def check_conditions(
     if (cycle < 1).any():
         raise ConditionError(f"cycle={cycle[cycle < 1][0]:g} must be >= 1 (the first discharge is cycle 1)")
     # beyond these a prediction is numerically meaningless (the network extrapolates raw inputs)
-    for name, arr, lo, hi, unit in (("rate", rate, 0.0, MAX_RATE, " mA/g"), ("v_low", v_low, 0.0, MAX_VOLTAGE, " V"),
-                                    ("v_high", v_high, 0.0, MAX_VOLTAGE, " V"), ("cycle", cycle, 1.0, MAX_CYCLE, "")):
+    for name, arr, lo, hi, unit in (
+        ("rate", rate, 0.0, MAX_RATE, " mA/g"),
+        ("v_low", v_low, 0.0, MAX_VOLTAGE, " V"),
+        ("v_high", v_high, 0.0, MAX_VOLTAGE, " V"),
+        ("cycle", cycle, 1.0, MAX_CYCLE, ""),
+    ):
         bad = (arr <= lo) | (arr > hi) if name != "cycle" else arr > hi
         if bad.any():
-            raise ConditionError(f"{name}={arr[bad][0]:g}{unit} is outside the range drxlab predicts "
-                                 f"({lo:g} < {name} ≤ {hi:g}{unit})")
+            raise ConditionError(
+                f"{name}={arr[bad][0]:g}{unit} is outside the range drxlab predicts "
+                f"({lo:g} < {name} ≤ {hi:g}{unit})"
+            )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -218,8 +224,11 @@ class Ensemble:
             with torch.inference_mode(False), torch.no_grad():
                 params, buffers = torch.func.stack_module_state(list(self.members))
             base = copy.deepcopy(self.members[0]).to("meta").eval()
-            self._stack = ({k: v.detach() for k, v in params.items()},
-                           {k: v.detach() for k, v in buffers.items()}, base)
+            self._stack = (
+                {k: v.detach() for k, v in params.items()},
+                {k: v.detach() for k, v in buffers.items()},
+                base,
+            )
         return self._stack
 
     def _use_vmap(self, graph: GraphBatch) -> bool:
@@ -241,8 +250,16 @@ class Ensemble:
         return torch.vmap(one)(params, buffers)
 
     def _evaluate(
-        self, graph: GraphBatch, comp_idx: np.ndarray, rate: np.ndarray, cycle: np.ndarray,
-        v_low: np.ndarray, v_high: np.ndarray, voltage: np.ndarray, *, dqdv: bool,
+        self,
+        graph: GraphBatch,
+        comp_idx: np.ndarray,
+        rate: np.ndarray,
+        cycle: np.ndarray,
+        v_low: np.ndarray,
+        v_high: np.ndarray,
+        voltage: np.ndarray,
+        *,
+        dqdv: bool,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Q (and dQ/dV) of ``K`` rows on ``voltage`` (``K x P``): arrays ``M x K x P``.
 
@@ -277,8 +294,13 @@ class Ensemble:
 
     # ---- public API -------------------------------------------------------------------------
     def predict_curves(
-        self, compositions: Compositions, rate: ArrayLike, v_low: ArrayLike, v_high: ArrayLike,
-        cycle: ArrayLike, n_points: int = 100,
+        self,
+        compositions: Compositions,
+        rate: ArrayLike,
+        v_low: ArrayLike,
+        v_high: ArrayLike,
+        cycle: ArrayLike,
+        n_points: int = 100,
     ) -> Prediction:
         """Full discharge curves Q(V) and dQ/dV on ``np.linspace(v_low, v_high, n_points)``.
 
@@ -286,8 +308,10 @@ class Ensemble:
         per composition row. Returns a :class:`Prediction` with ``M x n x n_points`` arrays.
         """
         n = len(compositions)
-        rate_, vl, vh, cyc = (_row_array(k, x, n) for k, x in
-                              (("rate", rate), ("v_low", v_low), ("v_high", v_high), ("cycle", cycle)))
+        rate_, vl, vh, cyc = (
+            _row_array(k, x, n)
+            for k, x in (("rate", rate), ("v_low", v_low), ("v_high", v_high), ("cycle", cycle))
+        )
         check_conditions(rate_, vl, vh, cyc)
         if n_points < 2:
             raise ConditionError(f"{n_points=} must be >= 2")
@@ -295,12 +319,26 @@ class Ensemble:
         grid = np.linspace(vl, vh, n_points, axis=1)
         q, dq = self._evaluate(build_graph(uniq), idx, rate_, cyc, vl, vh, grid, dqdv=True)
         assert dq is not None
-        return Prediction(formulas=names, rate=rate_, cycle=cyc, v_low=vl, v_high=vh,
-                          voltage=grid, q=q.astype(np.float64), dqdv=dq.astype(np.float64))
+        return Prediction(
+            formulas=names,
+            rate=rate_,
+            cycle=cyc,
+            v_low=vl,
+            v_high=vh,
+            voltage=grid,
+            q=q.astype(np.float64),
+            dqdv=dq.astype(np.float64),
+        )
 
     def predict_capacity(
-        self, compositions: Compositions, rate: ArrayLike, v_low: ArrayLike, v_high: ArrayLike,
-        cycle: ArrayLike, *, chunk_size: int = CAPACITY_CHUNK,
+        self,
+        compositions: Compositions,
+        rate: ArrayLike,
+        v_low: ArrayLike,
+        v_high: ArrayLike,
+        cycle: ArrayLike,
+        *,
+        chunk_size: int = CAPACITY_CHUNK,
     ) -> np.ndarray:
         """Discharge capacity Q(V_low) per member, mAh/g: an ``M x n`` array (no autograd).
 
@@ -308,29 +346,47 @@ class Ensemble:
         compositions. Conditions as in :meth:`predict_curves`.
         """
         n = len(compositions)
-        rate_, vl, vh, cyc = (_row_array(k, x, n) for k, x in
-                              (("rate", rate), ("v_low", v_low), ("v_high", v_high), ("cycle", cycle)))
+        rate_, vl, vh, cyc = (
+            _row_array(k, x, n)
+            for k, x in (("rate", rate), ("v_low", v_low), ("v_high", v_high), ("cycle", cycle))
+        )
         check_conditions(rate_, vl, vh, cyc)
         out = np.empty((len(self.members), n), dtype=np.float64)
         for lo in range(0, n, chunk_size):
             sl = slice(lo, min(lo + chunk_size, n))
             uniq, idx, _ = unique_compositions(compositions[sl])
-            q, _ = self._evaluate(build_graph(uniq), idx, rate_[sl], cyc[sl], vl[sl], vh[sl],
-                                  vl[sl, None], dqdv=False)
+            q, _ = self._evaluate(
+                build_graph(uniq), idx, rate_[sl], cyc[sl], vl[sl], vh[sl], vl[sl, None], dqdv=False
+            )
             out[:, sl] = q[..., 0]
         return out
 
     def predict_points(
-        self, compositions: Compositions, *, rate: ArrayLike, cycle: ArrayLike, v_low: ArrayLike,
-        v_high: ArrayLike, voltage: ArrayLike, dqdv: bool = False,
+        self,
+        compositions: Compositions,
+        *,
+        rate: ArrayLike,
+        cycle: ArrayLike,
+        v_low: ArrayLike,
+        v_high: ArrayLike,
+        voltage: ArrayLike,
+        dqdv: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Q (and dQ/dV) at arbitrary points: one (composition, rate, cycle, window, V) per row.
 
         Returns ``(q, dqdv)``, each ``M x K`` (mAh/g, mAh/g/V); ``dqdv`` is None unless asked.
         """
         n = len(compositions)
-        rate_, vl, vh, cyc, v = (_row_array(k, x, n) for k, x in (
-            ("rate", rate), ("v_low", v_low), ("v_high", v_high), ("cycle", cycle), ("voltage", voltage)))
+        rate_, vl, vh, cyc, v = (
+            _row_array(k, x, n)
+            for k, x in (
+                ("rate", rate),
+                ("v_low", v_low),
+                ("v_high", v_high),
+                ("cycle", cycle),
+                ("voltage", voltage),
+            )
+        )
         check_conditions(rate_, vl, vh, cyc)
         uniq, idx, _ = unique_compositions(compositions)
         q, dq = self._evaluate(build_graph(uniq), idx, rate_, cyc, vl, vh, v[:, None], dqdv=dqdv)

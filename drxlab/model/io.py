@@ -19,13 +19,15 @@ Example:
     >>> ensemble_hash(ens) == ensemble_hash(ens2)                # doctest: +SKIP
     True
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -75,8 +77,11 @@ def member_from_state_dict(
             f"{label} does not match DRXNet{_args_note(model_args)}: missing keys {missing}, "
             f"unexpected keys {unexpected}"
         )
-    bad = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
-           for k, v in state.items() if v.shape != expected[k].shape]
+    bad = [
+        f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in state.items()
+        if v.shape != expected[k].shape
+    ]
     if bad:
         raise ModelError(f"{label} does not match DRXNet{_args_note(model_args)}: wrong shapes {bad}")
     model.load_state_dict(state, strict=True)
@@ -127,10 +132,12 @@ def ensemble_from_dict(payload: Any, *, label: str = "<ensemble>") -> Ensemble:
     if not isinstance(members, list) or not members:
         raise ModelError(f"{label} holds no ensemble members")
     args = payload.get("model_args") or {}
-    return Ensemble([
-        member_from_state_dict(sd, model_args=args, label=f"{label} member {k}")
-        for k, sd in enumerate(members)
-    ])
+    return Ensemble(
+        [
+            member_from_state_dict(sd, model_args=args, label=f"{label} member {k}")
+            for k, sd in enumerate(members)
+        ]
+    )
 
 
 def ensemble_bytes(ensemble: Ensemble) -> bytes:

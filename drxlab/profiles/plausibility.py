@@ -4,6 +4,7 @@ The ranges are wide on purpose: they only stop values that no DRX cathode in a c
 which in practice are typing mistakes (an active mass in mg typed as g makes capacities 1000x too
 small). Every check can be overridden (``--force``) for the rare real case.
 """
+
 from __future__ import annotations
 
 from drxlab.profiles.importers.base import ParsedTest
@@ -20,11 +21,15 @@ def mass_problem(mass: float | None) -> str | None:
     if mass is None:
         return None
     if mass > MASS_RANGE[1]:
-        return (f"active mass {mass:g} g is implausible for a coin cell (> {MASS_RANGE[1]:g} g): was it typed in "
-                f"mg? {mass:g} mg would be --active-mass {mass / 1000:g}")
+        return (
+            f"active mass {mass:g} g is implausible for a coin cell (> {MASS_RANGE[1]:g} g): was it typed in "
+            f"mg? {mass:g} mg would be --active-mass {mass / 1000:g}"
+        )
     if mass < MASS_RANGE[0]:
-        return (f"active mass {mass:g} g is implausible for a coin cell (< {MASS_RANGE[0]:g} g): a unit slip "
-                "(µg or kg instead of g)?")
+        return (
+            f"active mass {mass:g} g is implausible for a coin cell (< {MASS_RANGE[0]:g} g): a unit slip "
+            "(µg or kg instead of g)?"
+        )
     return None
 
 
@@ -40,11 +45,19 @@ def problems(test: ParsedTest) -> list[str]:
         lo, hi = CAPACITY_RANGE
         if not lo <= q <= hi:
             if q < lo:
-                cause = ("the active mass is too large (typed in mg instead of g?)" if mass is not None
-                         else "a capacity or current column in the wrong unit, or a cell that did not work")
+                cause = (
+                    "the active mass is too large (typed in mg instead of g?)"
+                    if mass is not None
+                    else "a capacity or current column in the wrong unit, or a cell that did not work"
+                )
             else:
-                cause = ("the active mass is too small (in kg, or missing a digit?)" if mass is not None
-                         else "a capacity column in mAh read as mAh/g, or the wrong unit")
-            out.append(f"cycle {first.cycle} capacity {q:.4g} mAh/g is outside {lo:g}–{hi:g} mAh/g, the range of "
-                       f"DRX cathodes: likely {cause}")
+                cause = (
+                    "the active mass is too small (in kg, or missing a digit?)"
+                    if mass is not None
+                    else "a capacity column in mAh read as mAh/g, or the wrong unit"
+                )
+            out.append(
+                f"cycle {first.cycle} capacity {q:.4g} mAh/g is outside {lo:g}–{hi:g} mAh/g, the range of "
+                f"DRX cathodes: likely {cause}"
+            )
     return out

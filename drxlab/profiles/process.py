@@ -11,6 +11,7 @@ Example:
     >>> round(p.capacity, 1), p.voltage.shape
     (250.0, (100,))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -91,7 +92,9 @@ def clean_segment(voltage: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray
     ok = np.isfinite(v) & np.isfinite(q)
     v, q = v[ok], q[ok]
     if v.size < MIN_POINTS:
-        raise ProfileError(f"only {v.size} finite points in the discharge segment; need at least {MIN_POINTS}")
+        raise ProfileError(
+            f"only {v.size} finite points in the discharge segment; need at least {MIN_POINTS}"
+        )
     # Along the discharge Q only grows (coulomb counting); order by Q and clip any backtracking.
     order = np.argsort(q, kind="stable")
     v, q = v[order], np.maximum.accumulate(q[order])
@@ -133,9 +136,7 @@ def _noise_variance(q: np.ndarray) -> float:
     return float((1.4826 * mad) ** 2 / 6.0)
 
 
-def process_segment(
-    voltage: np.ndarray, capacity: np.ndarray, n_points: int = N_POINTS
-) -> StandardProfile:
+def process_segment(voltage: np.ndarray, capacity: np.ndarray, n_points: int = N_POINTS) -> StandardProfile:
     """Standardise a raw discharge segment: clean, spline-denoise, resample, differentiate.
 
     Args:

@@ -16,6 +16,7 @@ Rules (each borrowed where named):
   discharges reach is a partial one (HPPC/SOC steps, a run cut short) and is reported only;
 - drxlab numbers cycles itself (the n-th counted discharge); the instrument's number is kept.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,10 +60,17 @@ class Segment:
         return float(self.capacity[-1]) if self.capacity.size else 0.0
 
     def as_dict(self, mass_g: float | None = None) -> dict:
-        d = {"cycle": self.cycle, "instrument_cycle": self.instrument_cycle, "kind": self.kind,
-             "rows": [self.start, self.stop], "points": self.stop - self.start,
-             "V_min": round(float(self.voltage.min()), 4), "V_max": round(float(self.voltage.max()), 4),
-             "Q_mAh": round(self.q_mAh, 6), "I_mA": round(self.current, 6)}
+        d = {
+            "cycle": self.cycle,
+            "instrument_cycle": self.instrument_cycle,
+            "kind": self.kind,
+            "rows": [self.start, self.stop],
+            "points": self.stop - self.start,
+            "V_min": round(float(self.voltage.min()), 4),
+            "V_max": round(float(self.voltage.max()), 4),
+            "Q_mAh": round(self.q_mAh, 6),
+            "I_mA": round(self.current, 6),
+        }
         if mass_g:
             d["Q_mAh_g"] = round(self.q_mAh / mass_g, 3)
         return d
@@ -140,29 +148,50 @@ def segment(run: RawRun, *, keep_initial: bool = False) -> Segmentation:
             kinds[k] = "partial"
             shallow += 1
     if shallow:
-        notes.append(f"{shallow} partial discharge(s) stopping > {DEPTH_TOLERANCE} V above the lowest discharge "
-                     f"voltage ({floor:.3f} V) were not counted as cycles")
+        notes.append(
+            f"{shallow} partial discharge(s) stopping > {DEPTH_TOLERANCE} V above the lowest discharge "
+            f"voltage ({floor:.3f} V) were not counted as cycles"
+        )
     full_idx = [k for k, kind in enumerate(kinds) if kind == "full"]
     if full_idx and dis[full_idx[0]][1] <= first_charge and len(full_idx) > 1:
         k0, k1 = full_idx[0], full_idx[1]
         if caps[k0] < PARTIAL_FRACTION * caps[k1]:
             kinds[k0] = "initial"
-            notes.append(f"a partial discharge from OCV before the first charge ({caps[k0]:.4g} mAh, rows "
-                         f"{dis[k0][0]}–{dis[k0][1]}) " + ("kept as cycle 1 (--keep-initial-discharge)" if keep_initial
-                                                          else "is not counted as cycle 1"))
+            notes.append(
+                f"a partial discharge from OCV before the first charge ({caps[k0]:.4g} mAh, rows "
+                f"{dis[k0][0]}–{dis[k0][1]}) "
+                + (
+                    "kept as cycle 1 (--keep-initial-discharge)"
+                    if keep_initial
+                    else "is not counted as cycle 1"
+                )
+            )
     if pulses:
-        notes.append(f"{pulses} discharge blip(s) of < 3 points or ≤ {MIN_FRACTION:.1%} of the largest discharge "
-                     "were not counted as cycles")
+        notes.append(
+            f"{pulses} discharge blip(s) of < 3 points or ≤ {MIN_FRACTION:.1%} of the largest discharge "
+            "were not counted as cycles"
+        )
     if tails:
-        notes.append(f"{tails} discharge step(s) after a discharge with no charge between, sweeping < {MIN_SPAN} V "
-                     "(lower-rate tails, GITT/DCIR pulses) were not counted as cycles")
+        notes.append(
+            f"{tails} discharge step(s) after a discharge with no charge between, sweeping < {MIN_SPAN} V "
+            "(lower-rate tails, GITT/DCIR pulses) were not counted as cycles"
+        )
     n = 0
     for (a, b), kind in zip(dis, kinds):
         counted = kind == "full" or (kind == "initial" and keep_initial)
         n += counted
         q = np.cumsum(-run.dq[a:b])
-        segs.append(Segment(start=a, stop=b, cycle=n if counted else 0,
-                            instrument_cycle=None if run.cycle is None else int(run.cycle[a]), kind=kind,
-                            voltage=run.voltage[a:b], capacity=q, current=float(np.median(np.abs(i[a:b])))))
+        segs.append(
+            Segment(
+                start=a,
+                stop=b,
+                cycle=n if counted else 0,
+                instrument_cycle=None if run.cycle is None else int(run.cycle[a]),
+                kind=kind,
+                voltage=run.voltage[a:b],
+                capacity=q,
+                current=float(np.median(np.abs(i[a:b]))),
+            )
+        )
     cutoff = max((float(run.voltage[a:b].max()) for a, b in real_chg), default=None)
     return Segmentation(segments=tuple(segs), charges=len(real_chg), charge_cutoff=cutoff, notes=tuple(notes))

@@ -14,6 +14,7 @@ Example:
     >>> [r.best_so_far for r in data.rounds]                          # doctest: +SKIP
     [231.4, 245.0, 245.0]
 """
+
 from __future__ import annotations
 
 import json
@@ -212,38 +213,75 @@ class ReportData:
     def numbers(self) -> dict[str, Any]:
         """JSON-friendly numbers of the report (non-finite values become None)."""
         o = self.objective
-        return _finite({
-            "campaign": self.campaign, "revisions": list(self.revisions),
-            "objective": {"name": o.name, "kind": o.kind, "rate_mA_g": o.rate, "window_V": list(o.window),
-                          "cycle": o.cycle, "unit": self.unit},
-            "rounds": [vars(r) for r in self.rounds],
-            "best_so_far_by_synthesis": [{"syntheses": n, "best_so_far": b} for n, b in self.syntheses],
-            "mae_overall": self.mae,
-            "coverage": [{"model_version": c.model_version, "n": c.n, "within_1sigma": c.within_1sigma,
-                          "within_2sigma": c.within_2sigma, "z": list(c.z)} for c in self.coverage],
-            "samples": [{**{k: v for k, v in vars(r).items() if k != "amounts"}, "error": r.error, "z": r.z}
-                        for r in self.samples],
-            "curve_panels": [{"sample_id": p.sample_id, "model_version": p.model_version, "rate_mA_g": p.rate,
-                              "window_V": [p.v_low, p.v_high], "cycle": p.cycle,
-                              "measured_capacity": float(p.measured_q[0]),
-                              "predicted_capacity": None if p.pred_q is None else float(p.pred_q[0]),
-                              "predicted_sigma": None if p.pred_std is None else float(p.pred_std[0])}
-                             for p in self.panels],
-            "space": None if self.space is None else {
-                "n_candidates": self.space.n_space, "n_untested": int(self.space.counts.sum()),
-                "elements": list(self.space.elements), "axes": list(self.space.axes),
-                "groups": {k: len(v) for k, v in self.space.groups.items()}},
-            "pareto": None if self.pareto is None else {
-                "objectives": list(self.pareto.names), "units": list(self.pareto.units),
-                "front_sample_ids": [s for s, f in zip(self.pareto.sample_ids, self.pareto.front) if f]},
-            "lineage": list(self.lineage), "inventory": self.inventory,
-            "notes": {k: list(v) for k, v in self.notes.items()},
-        })
+        return _finite(
+            {
+                "campaign": self.campaign,
+                "revisions": list(self.revisions),
+                "objective": {
+                    "name": o.name,
+                    "kind": o.kind,
+                    "rate_mA_g": o.rate,
+                    "window_V": list(o.window),
+                    "cycle": o.cycle,
+                    "unit": self.unit,
+                },
+                "rounds": [vars(r) for r in self.rounds],
+                "best_so_far_by_synthesis": [{"syntheses": n, "best_so_far": b} for n, b in self.syntheses],
+                "mae_overall": self.mae,
+                "coverage": [
+                    {
+                        "model_version": c.model_version,
+                        "n": c.n,
+                        "within_1sigma": c.within_1sigma,
+                        "within_2sigma": c.within_2sigma,
+                        "z": list(c.z),
+                    }
+                    for c in self.coverage
+                ],
+                "samples": [
+                    {**{k: v for k, v in vars(r).items() if k != "amounts"}, "error": r.error, "z": r.z}
+                    for r in self.samples
+                ],
+                "curve_panels": [
+                    {
+                        "sample_id": p.sample_id,
+                        "model_version": p.model_version,
+                        "rate_mA_g": p.rate,
+                        "window_V": [p.v_low, p.v_high],
+                        "cycle": p.cycle,
+                        "measured_capacity": float(p.measured_q[0]),
+                        "predicted_capacity": None if p.pred_q is None else float(p.pred_q[0]),
+                        "predicted_sigma": None if p.pred_std is None else float(p.pred_std[0]),
+                    }
+                    for p in self.panels
+                ],
+                "space": None
+                if self.space is None
+                else {
+                    "n_candidates": self.space.n_space,
+                    "n_untested": int(self.space.counts.sum()),
+                    "elements": list(self.space.elements),
+                    "axes": list(self.space.axes),
+                    "groups": {k: len(v) for k, v in self.space.groups.items()},
+                },
+                "pareto": None
+                if self.pareto is None
+                else {
+                    "objectives": list(self.pareto.names),
+                    "units": list(self.pareto.units),
+                    "front_sample_ids": [s for s, f in zip(self.pareto.sample_ids, self.pareto.front) if f],
+                },
+                "lineage": list(self.lineage),
+                "inventory": self.inventory,
+                "notes": {k: list(v) for k, v in self.notes.items()},
+            }
+        )
 
 
 # ---------------------------------------------------------------- collection
-def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS,
-            map_axes: tuple[str, str] | None = None) -> ReportData:
+def collect(
+    session: Session, name: str, *, max_panels: int = MAX_PANELS, map_axes: tuple[str, str] | None = None
+) -> ReportData:
     """Read everything the report of campaign ``name`` shows (its latest spec revision's objectives).
 
     ``name`` may also be a campaign file, whose ``[campaign] name`` is used (nothing is
@@ -261,27 +299,42 @@ def collect(session: Session, name: str, *, max_panels: int = MAX_PANELS,
     space = _space(spec, rows, map_axes, notes)
     pareto = _pareto(spec, rows, notes)
     lineage = _lineage(session, camp.name, rows)
-    inventory = {"campaign": queries.report_inventory(session, ids), "store": queries.report_inventory(session)}
+    inventory = {
+        "campaign": queries.report_inventory(session, ids),
+        "store": queries.report_inventory(session),
+    }
     if not any(r.suggested for r in rows):
         notes["tables"].append("No suggestions recorded for this campaign yet.")
     if not lineage:
         notes["tables"].append("No model version is registered or used by this campaign.")
     return ReportData(
-        campaign=camp.name, revisions=tuple(sorted(c.revision for c in queries.campaigns(session)
-                                                   if c.name == camp.name)),
-        description=spec.description, objective=obj, unit=obj.unit, samples=tuple(rows),
-        rounds=tuple(rounds), syntheses=tuple(syntheses), coverage=tuple(coverage), panels=tuple(panels),
-        space=space, pareto=pareto, lineage=tuple(lineage), inventory=inventory,
-        notes={k: tuple(v) for k, v in notes.items()})
+        campaign=camp.name,
+        revisions=tuple(sorted(c.revision for c in queries.campaigns(session) if c.name == camp.name)),
+        description=spec.description,
+        objective=obj,
+        unit=obj.unit,
+        samples=tuple(rows),
+        rounds=tuple(rounds),
+        syntheses=tuple(syntheses),
+        coverage=tuple(coverage),
+        panels=tuple(panels),
+        space=space,
+        pareto=pareto,
+        lineage=tuple(lineage),
+        inventory=inventory,
+        notes={k: tuple(v) for k, v in notes.items()},
+    )
 
 
-def _campaign(session: Session, ref: str):  # noqa: ANN202  (Campaign, CampaignSpec)
+def _campaign(session: Session, ref: str):
     # a file names its campaign; else a path such as campaigns/he-drx.toml from another folder means he-drx
     name = load_spec(ref).name if Path(ref).is_file() else campaigns.campaign_name(ref)
     return campaigns.registered(session, name, label=ref)
 
 
-def _sample_rows(session: Session, ids: list[int], spec: CampaignSpec, notes: dict[str, list[str]]) -> list[SampleRow]:
+def _sample_rows(
+    session: Session, ids: list[int], spec: CampaignSpec, notes: dict[str, list[str]]
+) -> list[SampleRow]:
     obj = spec.objectives[0]
     triples = queries.report_samples(session, ids)
     tests: dict[int, dict[int, tuple[ElectrochemTest, dict[int, Profile]]]] = {}
@@ -293,30 +346,56 @@ def _sample_rows(session: Session, ids: list[int], spec: CampaignSpec, notes: di
         value, basis, test_id, cycle = measured_value(obj, mine)
         if any(t.id == test_id and t.virtual for t, _ in mine):  # never passed off as a real measurement
             basis = f"{basis}, virtual lab"
-        common = dict(sample_id=smp.id, formula=mat.formula, klass=mat.klass, status=smp.status,
-                      round=smp.round or 0, amounts=mat.amounts, measured=value, basis=basis, test_id=test_id,
-                      cycle=cycle)
+        common = {
+            "sample_id": smp.id,
+            "formula": mat.formula,
+            "klass": mat.klass,
+            "status": smp.status,
+            "round": smp.round or 0,
+            "amounts": mat.amounts,
+            "measured": value,
+            "basis": basis,
+            "test_id": test_id,
+            "cycle": cycle,
+        }
         if sug is None:
             rows.append(SampleRow(suggested=False, **common))
         else:
-            rows.append(SampleRow(suggested=True, rank=sug.rank, model_version=sug.model_version_id,
-                                  acquisition=sug.acquisition, predicted=sug.predicted, sigma=sug.predicted_std,
-                                  objectives=json.loads(sug.objectives_json), domain=sug.domain, **common))
+            rows.append(
+                SampleRow(
+                    suggested=True,
+                    rank=sug.rank,
+                    model_version=sug.model_version_id,
+                    acquisition=sug.acquisition,
+                    predicted=sug.predicted,
+                    sigma=sug.predicted_std,
+                    objectives=json.loads(sug.objectives_json),
+                    domain=sug.domain,
+                    **common,
+                )
+            )
     virtual = [r.sample_id for r in rows if r.basis.endswith("virtual lab")]
     if virtual:
-        notes["tables"].append(f"Sample(s) {_ids(virtual)} were measured by the virtual lab (`lab seed` / "
-                               "`lab measure`), not in a real cell: see the basis column.")
+        notes["tables"].append(
+            f"Sample(s) {_ids(virtual)} were measured by the virtual lab (`lab seed` / "
+            "`lab measure`), not in a real cell: see the basis column."
+        )
     fallback = [r.sample_id for r in rows if r.basis.startswith("cycle-1")]
     if fallback:
-        note = (f"Sample(s) {_ids(fallback)} have no test at {obj.rate:g} mA/g, cycle {obj.cycle}: their measured "
-                f"value is the cycle-1 {obj.kind} of the test at another rate (see the basis column).")
+        note = (
+            f"Sample(s) {_ids(fallback)} have no test at {obj.rate:g} mA/g, cycle {obj.cycle}: "
+            "their measured "
+            f"value is the cycle-1 {obj.kind} of the test at another rate (see the basis column)."
+        )
         notes["parity"].append(note)
         notes["progress"].append(note)
     return rows
 
 
-def measured_value(obj: Objective, tests: list[tuple[ElectrochemTest, dict[int, Profile]]],
-                   ) -> tuple[float | None, str, int | None, int | None]:
+def measured_value(
+    obj: Objective,
+    tests: list[tuple[ElectrochemTest, dict[int, Profile]]],
+) -> tuple[float | None, str, int | None, int | None]:
     """``(value, basis, test_id, cycle)`` of the primary objective from a sample's tests.
 
     The first test (lowest id) at the objective's rate with a profile of its cycle gives the
@@ -324,6 +403,7 @@ def measured_value(obj: Objective, tests: list[tuple[ElectrochemTest, dict[int, 
     Capacity kinds use Q(V_low) (mAh/g), energy the profile energy (mWh/g), retention the ratio
     of the capacities at ``rate`` and ``base_rate`` (no fallback).
     """
+
     def at(rate: float, cycle: int) -> tuple[ElectrochemTest, Profile] | None:
         for test, profs in tests:
             if abs(test.rate - rate) <= RATE_TOLERANCE and cycle in profs:
@@ -347,8 +427,11 @@ def measured_value(obj: Objective, tests: list[tuple[ElectrochemTest, dict[int, 
     return None, "", None, None
 
 
-def _progress(rows: list[SampleRow], notes: dict[str, list[str]], obj: Objective,
-              ) -> tuple[list[RoundSummary], list[tuple[int, float | None]]]:
+def _progress(
+    rows: list[SampleRow],
+    notes: dict[str, list[str]],
+    obj: Objective,
+) -> tuple[list[RoundSummary], list[tuple[int, float | None]]]:
     out = []
     best = None
     for rnd in sorted({r.round for r in rows}):
@@ -359,9 +442,19 @@ def _progress(rows: list[SampleRow], notes: dict[str, list[str]], obj: Objective
             best = round_best if best is None else max(best, round_best)
         preds = [r.predicted for r in mine if r.suggested and r.predicted is not None]
         errs = [abs(r.error) for r in mine if r.compared]
-        out.append(RoundSummary(rnd, sum(r.suggested for r in mine), sum(r.status == SampleStatus.TESTED for r in mine),
-                                sum(r.status == SampleStatus.FAILED for r in mine), round_best, best,
-                                max(preds) if preds else None, float(np.mean(errs)) if errs else None, len(errs)))
+        out.append(
+            RoundSummary(
+                rnd,
+                sum(r.suggested for r in mine),
+                sum(r.status == SampleStatus.TESTED for r in mine),
+                sum(r.status == SampleStatus.FAILED for r in mine),
+                round_best,
+                best,
+                max(preds) if preds else None,
+                float(np.mean(errs)) if errs else None,
+                len(errs),
+            )
+        )
     syntheses: list[tuple[int, float | None]] = []
     best = None
     for r in sorted(rows, key=lambda r: (r.round, r.sample_id)):
@@ -370,30 +463,42 @@ def _progress(rows: list[SampleRow], notes: dict[str, list[str]], obj: Objective
                 best = r.measured if best is None else max(best, r.measured)
             syntheses.append((len(syntheses) + 1, best))
     if any(r.round == 0 for r in rows):
-        notes["progress"].append("Round 0 holds the campaign's samples that no suggestion round produced "
-                                 "(e.g. imported starting data).")
+        notes["progress"].append(
+            "Round 0 holds the campaign's samples that no suggestion round produced "
+            "(e.g. imported starting data)."
+        )
     if not rows:
-        notes["progress"].append("No samples in this campaign yet: nothing suggested, made or measured. "
-                                 "Run `drxlab suggest` to propose the first round.")
+        notes["progress"].append(
+            "No samples in this campaign yet: nothing suggested, made or measured. "
+            "Run `drxlab suggest` to propose the first round."
+        )
     elif not any(r.measured is not None for r in rows):
-        notes["progress"].append(f"No measured {obj.name} yet; the plot shows only the model's predicted best "
-                                 "suggestion of each round.")
+        notes["progress"].append(
+            f"No measured {obj.name} yet; the plot shows only the model's predicted best "
+            "suggestion of each round."
+        )
     return out, syntheses
 
 
 def _coverage(rows: list[SampleRow], notes: dict[str, list[str]]) -> list[Coverage]:
     compared = [r for r in rows if r.compared]
     failed = [r.sample_id for r in rows if r.status == SampleStatus.FAILED]
-    waiting = [r.sample_id for r in rows if r.suggested and r.measured is None and r.status != SampleStatus.FAILED]
+    waiting = [
+        r.sample_id for r in rows if r.suggested and r.measured is None and r.status != SampleStatus.FAILED
+    ]
     if failed:
         notes["parity"].append(f"Failed sample(s) {_ids(failed)} have no measurement and are left out.")
     if waiting:
         notes["parity"].append(f"{len(waiting)} suggested sample(s) are not measured yet.")
     if not compared:
-        notes["parity"].append("No suggested sample has a measurement yet: nothing to compare with the "
-                               "predictions made at suggestion time.")
-        notes["calibration"].append("No suggested sample has a measurement yet: calibration needs measured "
-                                    "values of suggested samples.")
+        notes["parity"].append(
+            "No suggested sample has a measurement yet: nothing to compare with the "
+            "predictions made at suggestion time."
+        )
+        notes["calibration"].append(
+            "No suggested sample has a measurement yet: calibration needs measured "
+            "values of suggested samples."
+        )
         return []
     out = []
     for version in sorted({r.model_version for r in compared}):
@@ -404,18 +509,31 @@ def _coverage(rows: list[SampleRow], notes: dict[str, list[str]]) -> list[Covera
 
 def _cover(version: int | None, rows: list[SampleRow]) -> Coverage:
     z = np.array([r.z for r in rows], dtype=float)
-    return Coverage(version, len(rows), float(np.mean(np.abs(z) <= 1)), float(np.mean(np.abs(z) <= 2)),
-                    tuple(float(x) for x in z))
+    return Coverage(
+        version,
+        len(rows),
+        float(np.mean(np.abs(z) <= 1)),
+        float(np.mean(np.abs(z) <= 2)),
+        tuple(float(x) for x in z),
+    )
 
 
-def _panels(session: Session, rows: list[SampleRow], max_panels: int, notes: dict[str, list[str]]) -> list[CurvePanel]:
-    chosen = sorted((r for r in rows if r.compared and r.test_id is not None),
-                    key=lambda r: (r.round, r.rank or 0, r.sample_id))
+def _panels(
+    session: Session, rows: list[SampleRow], max_panels: int, notes: dict[str, list[str]]
+) -> list[CurvePanel]:
+    chosen = sorted(
+        (r for r in rows if r.compared and r.test_id is not None),
+        key=lambda r: (r.round, r.rank or 0, r.sample_id),
+    )
     if not chosen:
-        notes["curves"].append("No tested suggested sample yet: no measured curve to set against its prediction.")
+        notes["curves"].append(
+            "No tested suggested sample yet: no measured curve to set against its prediction."
+        )
         return []
     if len(chosen) > max_panels:
-        notes["curves"].append(f"Showing the {max_panels} most recent of {len(chosen)} tested suggested samples.")
+        notes["curves"].append(
+            f"Showing the {max_panels} most recent of {len(chosen)} tested suggested samples."
+        )
         chosen = chosen[-max_panels:]
     profiles = {}
     for test, prof in queries.report_profiles(session, [r.sample_id for r in chosen]):
@@ -432,19 +550,36 @@ def _panels(session: Session, rows: list[SampleRow], max_panels: int, notes: dic
         row = queries.model_version(session, version)
         try:
             ens = models.load(row)
-            preds[version] = ens.predict_curves([r.formula for r, _, _ in mine], [t.rate for _, t, _ in mine],
-                                                [t.v_low for _, t, _ in mine], [t.v_high for _, t, _ in mine],
-                                                [c for _, _, c in mine])
+            preds[version] = ens.predict_curves(
+                [r.formula for r, _, _ in mine],
+                [t.rate for _, t, _ in mine],
+                [t.v_low for _, t, _ in mine],
+                [t.v_high for _, t, _ in mine],
+                [c for _, _, c in mine],
+            )
         except DrxlabError as exc:
             notes["curves"].append(f"Model version {version}: no predicted curves ({exc}).")
-    out, seen = [], {v: 0 for v in versions}
+    out, seen = [], dict.fromkeys(versions, 0)
     for r, test, prof, cycle in shown:
         p, i = preds.get(r.model_version), seen[r.model_version]
         seen[r.model_version] += 1
-        out.append(CurvePanel(r.sample_id, r.formula, r.round, r.model_version, test.rate, test.v_low, test.v_high,
-                              cycle, unpack(prof.voltage), unpack(prof.capacity_curve),
-                              None if p is None else p.voltage[i], None if p is None else p.q_mean[i],
-                              None if p is None else p.q_std[i]))
+        out.append(
+            CurvePanel(
+                r.sample_id,
+                r.formula,
+                r.round,
+                r.model_version,
+                test.rate,
+                test.v_low,
+                test.v_high,
+                cycle,
+                unpack(prof.voltage),
+                unpack(prof.capacity_curve),
+                None if p is None else p.voltage[i],
+                None if p is None else p.q_mean[i],
+                None if p is None else p.q_std[i],
+            )
+        )
     return out
 
 
@@ -458,8 +593,9 @@ def map_axes(elements: Sequence[str], amounts: np.ndarray) -> tuple[str, str]:
     return "Li", max(rest, key=lambda el: spread[el], default="O")
 
 
-def _space(spec: CampaignSpec, rows: list[SampleRow], axes: tuple[str, str] | None,
-           notes: dict[str, list[str]]) -> SpaceMap | None:
+def _space(
+    spec: CampaignSpec, rows: list[SampleRow], axes: tuple[str, str] | None, notes: dict[str, list[str]]
+) -> SpaceMap | None:
     try:
         chunks = list(iter_candidates(spec))
     except CampaignError as exc:
@@ -470,18 +606,25 @@ def _space(spec: CampaignSpec, rows: list[SampleRow], axes: tuple[str, str] | No
     axes = axes or map_axes(elements, amounts)
     for el in axes:
         if el not in elements:
-            raise CampaignError(f"composition-map axis {el!r} is not an element of campaign {spec.name!r}; "
-                                f"choose from {', '.join(elements)}")
+            raise CampaignError(
+                f"composition-map axis {el!r} is not an element of campaign {spec.name!r}; "
+                f"choose from {', '.join(elements)}"
+            )
     cols = [elements.index(el) for el in axes]
     taken = {tuple(round(r.amounts.get(el, 0.0), 6) for el in elements) for r in rows}
-    untested = np.fromiter((tuple(round(a, 6) for a in row) not in taken for row in amounts.tolist()), bool,
-                           len(amounts))
+    untested = np.fromiter(
+        (tuple(round(a, 6) for a in row) not in taken for row in amounts.tolist()), bool, len(amounts)
+    )
     points, counts = np.unique(np.round(amounts[untested][:, cols], 6), axis=0, return_counts=True)
     at = {r.sample_id: [r.amounts.get(el, 0.0) for el in axes] for r in rows}
-    groups_rows = {"tested": [r for r in rows if r.measured is not None],
-                   "failed": [r for r in rows if r.status == SampleStatus.FAILED],
-                   "suggested": [r for r in rows if r.measured is None and r.status != SampleStatus.FAILED]}
-    groups = {k: np.array([at[r.sample_id] for r in v], dtype=float).reshape(-1, 2) for k, v in groups_rows.items()}
+    groups_rows = {
+        "tested": [r for r in rows if r.measured is not None],
+        "failed": [r for r in rows if r.status == SampleStatus.FAILED],
+        "suggested": [r for r in rows if r.measured is None and r.status != SampleStatus.FAILED],
+    }
+    groups = {
+        k: np.array([at[r.sample_id] for r in v], dtype=float).reshape(-1, 2) for k, v in groups_rows.items()
+    }
     if not rows:
         notes["space"].append("No suggestions yet: the map shows only candidates of the space.")
     return SpaceMap(elements, axes, points.reshape(-1, 2), counts, groups, len(amounts), spec.step)
@@ -497,8 +640,14 @@ def _pareto(spec: CampaignSpec, rows: list[SampleRow], notes: dict[str, list[str
         notes["space"].append("No suggestion records every objective yet: no Pareto front to show.")
         return None
     pts = np.array([[r.objectives[n][0] for n in names] for r in mine], dtype=float)
-    return Pareto(names, tuple(o.unit for o in spec.objectives), tuple(r.sample_id for r in mine),
-                  tuple(r.round for r in mine), pts, non_dominated(pts))
+    return Pareto(
+        names,
+        tuple(o.unit for o in spec.objectives),
+        tuple(r.sample_id for r in mine),
+        tuple(r.round for r in mine),
+        pts,
+        non_dominated(pts),
+    )
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
@@ -515,10 +664,20 @@ def _lineage(session: Session, name: str, rows: list[SampleRow]) -> list[dict[st
     out = []
     for v in queries.report_model_versions(session, sorted(ids)):
         mine = [r for r in rows if r.suggested and r.model_version == v.id]
-        out.append({"id": v.id, "sha256": v.sha256[:12], "source": v.source, "parent": v.parent_id,
-                    "members": v.n_members, "created": v.created_at.isoformat()[:19],
-                    "metrics": models.metrics_of(v), "rounds": sorted({r.round for r in mine}),
-                    "suggestions": len(mine), "current": bool(current and current.id == v.id)})
+        out.append(
+            {
+                "id": v.id,
+                "sha256": v.sha256[:12],
+                "source": v.source,
+                "parent": v.parent_id,
+                "members": v.n_members,
+                "created": v.created_at.isoformat()[:19],
+                "metrics": models.metrics_of(v),
+                "rounds": sorted({r.round for r in mine}),
+                "suggestions": len(mine),
+                "current": bool(current and current.id == v.id),
+            }
+        )
     return out
 
 

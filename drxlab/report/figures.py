@@ -1,5 +1,6 @@
 """Matplotlib figures (Agg backend, no display needed); axes always carry units, figures a title
 that says what was plotted and under which conditions, so a PNG read alone makes sense."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,8 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 BAND_LABEL = "ensemble ±1 σ_Q (spread of the members, uncalibrated)"
 
@@ -27,8 +28,14 @@ def wrap_formula(formula: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def curve_plot(pred, labels: list[str], path: str, measured: list[tuple[np.ndarray, np.ndarray]] | None = None, *,
-               conditions: str = "") -> None:
+def curve_plot(
+    pred,
+    labels: list[str],
+    path: str,
+    measured: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    conditions: str = "",
+) -> None:
     """Predicted Q(V) with its ±σ band per composition (and measured curves if given) → PNG.
 
     ``conditions`` (e.g. "20 mA/g, 1.5–4.8 V, cycle 1, model version 3") goes in the title with
@@ -39,15 +46,20 @@ def curve_plot(pred, labels: list[str], path: str, measured: list[tuple[np.ndarr
     plt.close(fig)
 
 
-def curve_figure(pred, labels: list[str], measured: list[tuple[np.ndarray, np.ndarray]] | None = None, *,  # noqa: ANN001
-                 conditions: str = ""):  # noqa: ANN201  (matplotlib Figure)
+def curve_figure(
+    pred,
+    labels: list[str],
+    measured: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    conditions: str = "",
+):
     """The figure of :func:`curve_plot`."""
     from matplotlib.patches import Patch
 
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
     for i, label in enumerate(labels):
         v, m, s = pred.voltage[i], pred.q_mean[i], pred.q_std[i]
-        line, = ax.plot(m, v, label=f"{label}: ensemble mean")
+        (line,) = ax.plot(m, v, label=f"{label}: ensemble mean")
         ax.fill_betweenx(v, m - s, m + s, color=line.get_color(), alpha=0.25, lw=0)
         if measured and i < len(measured) and measured[i] is not None:
             ax.plot(measured[i][1], measured[i][0], "--", color=line.get_color(), label=f"{label}: measured")
@@ -69,7 +81,7 @@ PANEL_COLUMNS = 4
 Z_RANGE = 6.0  # |z| beyond this is drawn in the outermost histogram bins
 
 
-def png(fig) -> bytes:  # noqa: ANN001  (matplotlib Figure)
+def png(fig) -> bytes:
     """A figure as PNG bytes (closed afterwards)."""
     import io
 
@@ -80,23 +92,23 @@ def png(fig) -> bytes:  # noqa: ANN001  (matplotlib Figure)
     return buf.getvalue()
 
 
-def _label(data) -> str:  # noqa: ANN001
+def _label(data) -> str:
     return f"{data.objective.name} ({data.unit})"
 
 
-def _round_colors(rounds) -> dict[int, tuple]:  # noqa: ANN001
+def _round_colors(rounds) -> dict[int, tuple]:
     rounds = sorted(set(rounds))
     cmap = plt.get_cmap("viridis")
     return {r: cmap(i / max(len(rounds) - 1, 1)) for i, r in enumerate(rounds)}
 
 
-def _integer_axis(axis) -> None:  # noqa: ANN001
+def _integer_axis(axis) -> None:
     from matplotlib.ticker import MaxNLocator
 
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def progress_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
+def progress_figure(data) -> bytes | None:
     """Best measured value so far vs round (with each round's predicted best) and vs syntheses."""
     if not data.rounds:
         return None
@@ -128,12 +140,15 @@ def progress_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
         ax.set_ylabel(f"best measured {_label(data)}")
         _integer_axis(ax.xaxis)
     o = data.objective
-    fig.suptitle(f"Campaign {data.campaign}: {o.name} at {o.rate:g} mA/g, {o.window[0]:g}–{o.window[1]:g} V, "
-                 f"cycle {o.cycle}", fontsize=10)
+    fig.suptitle(
+        f"Campaign {data.campaign}: {o.name} at {o.rate:g} mA/g, {o.window[0]:g}–{o.window[1]:g} V, "
+        f"cycle {o.cycle}",
+        fontsize=10,
+    )
     return png(fig)
 
 
-def parity_figure(data) -> bytes | None:  # noqa: ANN001
+def parity_figure(data) -> bytes | None:
     """Predicted at suggestion (± σ) vs measured, coloured by round; MAE per round."""
     rows = data.compared
     if not rows:
@@ -142,8 +157,18 @@ def parity_figure(data) -> bytes | None:  # noqa: ANN001
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
     for rnd, c in colors.items():
         mine = [r for r in rows if r.round == rnd]
-        ax.errorbar([r.predicted for r in mine], [r.measured for r in mine], xerr=[r.sigma for r in mine],
-                    fmt="o", ms=4, color=c, ecolor=c, elinewidth=1, capsize=2, label=f"round {rnd}")
+        ax.errorbar(
+            [r.predicted for r in mine],
+            [r.measured for r in mine],
+            xerr=[r.sigma for r in mine],
+            fmt="o",
+            ms=4,
+            color=c,
+            ecolor=c,
+            elinewidth=1,
+            capsize=2,
+            label=f"round {rnd}",
+        )
     vals = [v for r in rows for v in (r.predicted - r.sigma, r.predicted + r.sigma, r.measured)]
     lo, hi = min(vals), max(vals)
     pad = 0.05 * (hi - lo or 1.0)
@@ -158,7 +183,7 @@ def parity_figure(data) -> bytes | None:  # noqa: ANN001
     return png(fig)
 
 
-def calibration_figure(data) -> bytes | None:  # noqa: ANN001
+def calibration_figure(data) -> bytes | None:
     """Fraction within 1σ / 2σ per model version (ideal 68 % / 95 %) and the z histogram."""
     if not data.coverage:
         return None
@@ -166,7 +191,10 @@ def calibration_figure(data) -> bytes | None:  # noqa: ANN001
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = [f"v{c.model_version}" if c.model_version is not None else "all" for c in cov]
     x = np.arange(len(cov))
-    for dx, key, label, color in ((-0.2, "within_1sigma", "within 1σ", "C0"), (0.2, "within_2sigma", "within 2σ", "C2")):
+    for dx, key, label, color in (
+        (-0.2, "within_1sigma", "within 1σ", "C0"),
+        (0.2, "within_2sigma", "within 2σ", "C2"),
+    ):
         bars = ax.bar(x + dx, [100 * getattr(c, key) for c in cov], 0.4, label=label, color=color)
         ax.bar_label(bars, fmt="%.0f %%", fontsize=7)
     ax.axhline(68.3, color="C0", ls="--", lw=0.8, label="ideal 68 %")
@@ -180,15 +208,19 @@ def calibration_figure(data) -> bytes | None:  # noqa: ANN001
     bins = np.linspace(-Z_RANGE, Z_RANGE, 25)
     bx.hist(z, bins=bins, color="0.6", edgecolor="k", lw=0.5, label="measured")
     grid = np.linspace(-Z_RANGE, Z_RANGE, 200)
-    bx.plot(grid, len(z) * (bins[1] - bins[0]) * np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi), "C3",
-            label="N(0, 1), ideal")
+    bx.plot(
+        grid,
+        len(z) * (bins[1] - bins[0]) * np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi),
+        "C3",
+        label="N(0, 1), ideal",
+    )
     bx.set_xlabel("z = (measured − predicted) / σ (dimensionless)")
     bx.set_ylabel("number of samples")
     bx.legend(fontsize=7)
     return png(fig)
 
 
-def curves_figure(data) -> bytes | None:  # noqa: ANN001
+def curves_figure(data) -> bytes | None:
     """Small multiples: measured Q(V) against the predicted curve with its ±σ band."""
     panels = data.panels
     if not panels:
@@ -196,16 +228,23 @@ def curves_figure(data) -> bytes | None:  # noqa: ANN001
     ncol = min(PANEL_COLUMNS, len(panels))
     nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.8 * nrow), squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     for ax, p in zip(axes.flat, panels):
         if p.pred_q is not None:
-            ax.plot(p.pred_q, p.pred_v, color="C0", lw=1, label=f"predicted (model v{p.model_version}) ±1 σ_Q")
-            ax.fill_betweenx(p.pred_v, p.pred_q - p.pred_std, p.pred_q + p.pred_std, color="C0", alpha=0.25, lw=0)
+            ax.plot(
+                p.pred_q, p.pred_v, color="C0", lw=1, label=f"predicted (model v{p.model_version}) ±1 σ_Q"
+            )
+            ax.fill_betweenx(
+                p.pred_v, p.pred_q - p.pred_std, p.pred_q + p.pred_std, color="C0", alpha=0.25, lw=0
+            )
         ax.plot(p.measured_q, p.measured_v, "k", lw=1, label="measured")
         # a panel is ~2.9 in wide: the formula is broken between elements rather than cut at the edge
-        ax.set_title(f"sample {p.sample_id}, round {p.round}\n{wrap_formula(p.formula, 30)}\n"
-                     f"{p.rate:g} mA/g, cycle {p.cycle}", fontsize=6.5)
+        ax.set_title(
+            f"sample {p.sample_id}, round {p.round}\n{wrap_formula(p.formula, 30)}\n"
+            f"{p.rate:g} mA/g, cycle {p.cycle}",
+            fontsize=6.5,
+        )
         ax.set_xlabel("Q (mAh/g)", fontsize=7)
         ax.set_ylabel("V (V)", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -231,7 +270,7 @@ def spread_duplicates(points: np.ndarray, radius: float) -> np.ndarray:
     return out
 
 
-def space_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
+def space_figure(data) -> bytes | None:
     """The candidate space and the samples on two element amounts per f.u. (default Li vs F)."""
     sp = data.space
     if sp is None:
@@ -239,28 +278,42 @@ def space_figure(data) -> bytes | None:  # noqa: ANN001  (ReportData)
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
     if len(sp.candidates):
         size = 4 + 60 * np.sqrt(sp.counts / sp.counts.max())
-        ax.scatter(*sp.candidates.T, s=size, marker="s", color="0.8", lw=0,
-                   label=f"untested candidates ({int(sp.counts.sum())} of {sp.n_space}; area ∝ number here)")
-    style = {"suggested": ("o", "C1", "suggested, not measured"), "tested": ("o", "C2", "tested"),
-             "failed": ("X", "C3", "failed")}
+        ax.scatter(
+            *sp.candidates.T,
+            s=size,
+            marker="s",
+            color="0.8",
+            lw=0,
+            label=f"untested candidates ({int(sp.counts.sum())} of {sp.n_space}; area ∝ number here)",
+        )
+    style = {
+        "suggested": ("o", "C1", "suggested, not measured"),
+        "tested": ("o", "C2", "tested"),
+        "failed": ("X", "C3", "failed"),
+    }
     keys = [k for k in style if sp.groups.get(k) is not None and len(sp.groups[k])]
     allpts = spread_duplicates(np.vstack([sp.groups[k] for k in keys]), 0.4 * sp.step) if keys else None
     start = 0
     for key in keys:
         marker, color, label = style[key]
-        pts = allpts[start:start + len(sp.groups[key])]
+        pts = allpts[start : start + len(sp.groups[key])]
         start += len(pts)
-        ax.scatter(*pts.T, s=30, marker=marker, color=color, edgecolor="k", lw=0.5, label=f"{label} ({len(pts)})")
+        ax.scatter(
+            *pts.T, s=30, marker=marker, color=color, edgecolor="k", lw=0.5, label=f"{label} ({len(pts)})"
+        )
     x, y = sp.axes
     ax.set_xlabel(f"{x} (per formula unit)")
     ax.set_ylabel(f"{y} (per formula unit)")
-    ax.set_title(f"Composition map of campaign {data.campaign}: {x} vs {y}\n(samples with the same {x} and {y} are "
-                 "drawn around their point)", fontsize=9)
+    ax.set_title(
+        f"Composition map of campaign {data.campaign}: {x} vs {y}\n(samples with the same {x} and {y} are "
+        "drawn around their point)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="best")
     return png(fig)
 
 
-def pareto_figure(data) -> bytes | None:  # noqa: ANN001
+def pareto_figure(data) -> bytes | None:
     """The suggestions' predicted objectives (first two) with the non-dominated front."""
     pa = data.pareto
     if pa is None:
@@ -280,11 +333,17 @@ def pareto_figure(data) -> bytes | None:  # noqa: ANN001
     return png(fig)
 
 
-REPORT_FIGURES = {"progress": progress_figure, "parity": parity_figure, "calibration": calibration_figure,
-                  "curves": curves_figure, "space": space_figure, "pareto": pareto_figure}
+REPORT_FIGURES = {
+    "progress": progress_figure,
+    "parity": parity_figure,
+    "calibration": calibration_figure,
+    "curves": curves_figure,
+    "space": space_figure,
+    "pareto": pareto_figure,
+}
 
 
-def report_figures(data) -> dict[str, bytes]:  # noqa: ANN001
+def report_figures(data) -> dict[str, bytes]:
     """Every report figure that has something to draw: name -> PNG bytes."""
     out = {}
     for name, make in REPORT_FIGURES.items():
@@ -294,14 +353,14 @@ def report_figures(data) -> dict[str, bytes]:  # noqa: ANN001
     return out
 
 
-def simulation_plot(result, path) -> None:  # noqa: ANN001  (SimulationResult)
+def simulation_plot(result, path) -> None:
     """Best true objective found vs syntheses (:func:`simulation_figure`) → PNG."""
     fig = simulation_figure(result)
     fig.savefig(path)
     plt.close(fig)
 
 
-def simulation_figure(result):  # noqa: ANN001, ANN201  (SimulationResult -> matplotlib Figure)
+def simulation_figure(result):
     """Best true objective found vs syntheses: median over seeds with min–max band, per strategy.
 
     Best-so-far only changes at a synthesis, so it is drawn as steps over integer syntheses. The
@@ -316,7 +375,7 @@ def simulation_figure(result):  # noqa: ANN001, ANN201  (SimulationResult -> mat
         arr = np.array([c[:n] for c in curves])
         seeds = max(seeds, len(curves))
         x = np.arange(1, n + 1)
-        line, = ax.step(x, np.median(arr, 0), where="post", label=f"{strat} (median)")
+        (line,) = ax.step(x, np.median(arr, 0), where="post", label=f"{strat} (median)")
         ax.fill_between(x, arr.min(0), arr.max(0), step="post", color=line.get_color(), alpha=0.15, lw=0)
         lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
     pad = 0.05 * (hi - lo or 1.0)
@@ -325,16 +384,27 @@ def simulation_figure(result):  # noqa: ANN001, ANN201  (SimulationResult -> mat
         ax.axhline(top, ls="--", color="grey", lw=1, label=f"true top 1 % (≥ {top:.0f} mAh/g)")
         hi = max(hi, top)
     elif np.isfinite(top):
-        ax.text(0.02, 0.98, f"true top 1 % starts at {top:.0f} mAh/g (above this range)", transform=ax.transAxes,
-                ha="left", va="top", fontsize=7, color="0.3")
+        ax.text(
+            0.02,
+            0.98,
+            f"true top 1 % starts at {top:.0f} mAh/g (above this range)",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="0.3",
+        )
     ax.set_ylim(lo - pad, hi + pad)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Syntheses (compositions made)")
     ax.set_ylabel("Best true capacity found so far (mAh/g)")
-    ax.set_title(f"Simulated campaigns, {result.campaign}: {result.rounds} rounds × {result.batch} syntheses,\n"
-                 f"{result.oracle} oracle; median and min–max over {seeds} seed(s)", fontsize=9)
+    ax.set_title(
+        f"Simulated campaigns, {result.campaign}: {result.rounds} rounds × {result.batch} syntheses,\n"
+        f"{result.oracle} oracle; median and min–max over {seeds} seed(s)",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

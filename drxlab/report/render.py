@@ -5,14 +5,16 @@ tables), so they show the same numbers. HTML embeds every figure as a base64 PNG
 carries its own CSS (no external file, font, script or network access); Markdown writes the
 figures as PNG files in a folder beside the ``.md`` file and links them relatively.
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from drxlab.formatting import fmt
 from drxlab.report.data import ReportData
@@ -52,10 +54,13 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.0f} %"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: Sequence[int] | None = None) -> Block:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: Sequence[int] | None = None
+) -> Block:
     digits = list(digits or [1] * len(headers))
-    return Block("table", headers=tuple(headers),
-                 rows=tuple(tuple(fmt(v, d) for v, d in zip(r, digits)) for r in rows))
+    return Block(
+        "table", headers=tuple(headers), rows=tuple(tuple(fmt(v, d) for v, d in zip(r, digits)) for r in rows)
+    )
 
 
 def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
@@ -66,11 +71,16 @@ def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
         out.append(Block("p", data.description))
     tested = sum(r.measured is not None for r in data.samples)
     best = max((r.measured for r in data.samples if r.measured is not None), default=None)
-    out.append(Block("p", f"Revision(s) {', '.join(map(str, data.revisions))}. Primary objective {o.name!r} "
-                          f"({o.kind}, {u}) at {o.rate:g} mA/g, {o.window[0]:g}–{o.window[1]:g} V, cycle {o.cycle}. "
-                          f"{len(data.samples)} samples: {sum(r.suggested for r in data.samples)} suggested, "
-                          f"{tested} measured, {sum(r.status == 'failed' for r in data.samples)} failed. "
-                          f"Best measured: {fmt(best)} {u}; prospective MAE: {fmt(data.mae)} {u}."))
+    out.append(
+        Block(
+            "p",
+            f"Revision(s) {', '.join(map(str, data.revisions))}. Primary objective {o.name!r} "
+            f"({o.kind}, {u}) at {o.rate:g} mA/g, {o.window[0]:g}–{o.window[1]:g} V, cycle {o.cycle}. "
+            f"{len(data.samples)} samples: {sum(r.suggested for r in data.samples)} suggested, "
+            f"{tested} measured, {sum(r.status == 'failed' for r in data.samples)} failed. "
+            f"Best measured: {fmt(best)} {u}; prospective MAE: {fmt(data.mae)} {u}.",
+        )
+    )
 
     def section(key: str, *figs: str) -> None:
         out.append(Block("h2", HEADINGS[key]))
@@ -81,62 +91,190 @@ def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
 
     section("progress", "progress")
     if data.rounds:
-        out.append(_table(["round", "suggested", "tested", "failed", f"best this round ({u})",
-                           f"best so far ({u})", f"predicted best ({u})"],
-                          [(r.round, r.suggested, r.tested, r.failed, r.best_measured, r.best_so_far,
-                            r.predicted_best) for r in data.rounds]))
+        out.append(
+            _table(
+                [
+                    "round",
+                    "suggested",
+                    "tested",
+                    "failed",
+                    f"best this round ({u})",
+                    f"best so far ({u})",
+                    f"predicted best ({u})",
+                ],
+                [
+                    (
+                        r.round,
+                        r.suggested,
+                        r.tested,
+                        r.failed,
+                        r.best_measured,
+                        r.best_so_far,
+                        r.predicted_best,
+                    )
+                    for r in data.rounds
+                ],
+            )
+        )
     section("parity", "parity")
     if data.compared:
-        out.append(Block("p", f"Overall MAE {fmt(data.mae)} {u} over {len(data.compared)} suggested and measured "
-                              "samples (prediction recorded when each was suggested)."))
-        out.append(_table(["round", "compared", f"MAE ({u})"],
-                          [(r.round, r.compared, r.mae) for r in data.rounds if r.compared]))
+        out.append(
+            Block(
+                "p",
+                f"Overall MAE {fmt(data.mae)} {u} over {len(data.compared)} suggested and measured "
+                "samples (prediction recorded when each was suggested).",
+            )
+        )
+        out.append(
+            _table(
+                ["round", "compared", f"MAE ({u})"],
+                [(r.round, r.compared, r.mae) for r in data.rounds if r.compared],
+            )
+        )
     section("calibration", "calibration")
     if data.coverage:
-        out.append(_table(["model version", "n", "within 1σ", "within 2σ", "ideal"],
-                          [(f"v{c.model_version}" if c.model_version is not None else "all", c.n,
-                            pct(c.within_1sigma), pct(c.within_2sigma), f"{IDEAL_1SIGMA:.0f} % / {IDEAL_2SIGMA:.0f} %")
-                           for c in data.coverage]))
+        out.append(
+            _table(
+                ["model version", "n", "within 1σ", "within 2σ", "ideal"],
+                [
+                    (
+                        f"v{c.model_version}" if c.model_version is not None else "all",
+                        c.n,
+                        pct(c.within_1sigma),
+                        pct(c.within_2sigma),
+                        f"{IDEAL_1SIGMA:.0f} % / {IDEAL_2SIGMA:.0f} %",
+                    )
+                    for c in data.coverage
+                ],
+            )
+        )
     section("curves", "curves")
     section("space", "space", "pareto")
     if data.pareto is not None:
         pa = data.pareto
         front = [i for i, f in enumerate(pa.front) if f]
         out.append(Block("h3", "Pareto front of the suggestions' predicted objectives"))
-        out.append(_table(["sample", "round", *(f"{n} ({un})" for n, un in zip(pa.names, pa.units))],
-                          [(pa.sample_ids[i], pa.rounds[i], *map(float, pa.points[i])) for i in front],
-                          [0, 0, *[3 if un == "ratio" else 1 for un in pa.units]]))
+        out.append(
+            _table(
+                ["sample", "round", *(f"{n} ({un})" for n, un in zip(pa.names, pa.units))],
+                [(pa.sample_ids[i], pa.rounds[i], *map(float, pa.points[i])) for i in front],
+                [0, 0, *[3 if un == "ratio" else 1 for un in pa.units]],
+            )
+        )
     section("tables")
     out.append(Block("h3", "Suggestions and samples"))
     if data.samples:
-        out.append(_table(["sample", "round", "rank", "formula", "class", "status", "model", f"predicted ({u})",
-                           f"σ ({u})", f"measured ({u})", "basis", f"error ({u})", "z", "domain"],
-                          [(r.sample_id, r.round, r.rank, r.formula, r.klass, r.status,
-                            None if r.model_version is None else f"v{r.model_version}", r.predicted, r.sigma,
-                            r.measured, r.basis or None, r.error, r.z, r.domain or None) for r in data.samples],
-                          [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1, 2, 0]))
+        out.append(
+            _table(
+                [
+                    "sample",
+                    "round",
+                    "rank",
+                    "formula",
+                    "class",
+                    "status",
+                    "model",
+                    f"predicted ({u})",
+                    f"σ ({u})",
+                    f"measured ({u})",
+                    "basis",
+                    f"error ({u})",
+                    "z",
+                    "domain",
+                ],
+                [
+                    (
+                        r.sample_id,
+                        r.round,
+                        r.rank,
+                        r.formula,
+                        r.klass,
+                        r.status,
+                        None if r.model_version is None else f"v{r.model_version}",
+                        r.predicted,
+                        r.sigma,
+                        r.measured,
+                        r.basis or None,
+                        r.error,
+                        r.z,
+                        r.domain or None,
+                    )
+                    for r in data.samples
+                ],
+                [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1, 2, 0],
+            )
+        )
     out.append(Block("h3", "Model lineage"))
     if data.lineage:
-        out.append(_table(["version", "sha256", "source", "parent", "members", "created (UTC)", "rounds used",
-                           "suggestions", "current", "metrics"],
-                          [(v["id"], v["sha256"], v["source"], v["parent"], v["members"], v["created"],
-                            ", ".join(map(str, v["rounds"])) or None, v["suggestions"], "yes" if v["current"] else "",
-                            metrics_text(v["metrics"])) for v in data.lineage]))
+        out.append(
+            _table(
+                [
+                    "version",
+                    "sha256",
+                    "source",
+                    "parent",
+                    "members",
+                    "created (UTC)",
+                    "rounds used",
+                    "suggestions",
+                    "current",
+                    "metrics",
+                ],
+                [
+                    (
+                        v["id"],
+                        v["sha256"],
+                        v["source"],
+                        v["parent"],
+                        v["members"],
+                        v["created"],
+                        ", ".join(map(str, v["rounds"])) or None,
+                        v["suggestions"],
+                        "yes" if v["current"] else "",
+                        metrics_text(v["metrics"]),
+                    )
+                    for v in data.lineage
+                ],
+            )
+        )
     out.append(Block("h3", "Data inventory"))
-    out.append(_table(["class", "materials (campaign)", "samples (campaign)", "tests (campaign)",
-                       "profiles (campaign)", "materials (store)", "tests (store)", "profiles (store)"],
-                      inventory_rows(data.inventory)))
+    out.append(
+        _table(
+            [
+                "class",
+                "materials (campaign)",
+                "samples (campaign)",
+                "tests (campaign)",
+                "profiles (campaign)",
+                "materials (store)",
+                "tests (store)",
+                "profiles (store)",
+            ],
+            inventory_rows(data.inventory),
+        )
+    )
     return out
 
 
-METRIC_NAMES = {"train": "training data", "validation": "held-out compositions", "new_before": "new profiles, before",
-                "new_after": "new profiles, after", "heldout_old_before": "held-out old data, before",
-                "heldout_old_after": "held-out old data, after"}
+METRIC_NAMES = {
+    "train": "training data",
+    "validation": "held-out compositions",
+    "new_before": "new profiles, before",
+    "new_after": "new profiles, after",
+    "heldout_old_before": "held-out old data, before",
+    "heldout_old_after": "held-out old data, after",
+}
 
 
 def _metric_value(value: Any, unit: str = "") -> str:
     if isinstance(value, float):
-        return "—" if not math.isfinite(value) else f"{value:.1f}{unit}" if abs(value) >= 1 else f"{value:.3g}{unit}"
+        return (
+            "—"
+            if not math.isfinite(value)
+            else f"{value:.1f}{unit}"
+            if abs(value) >= 1
+            else f"{value:.3g}{unit}"
+        )
     return str(value)
 
 
@@ -147,8 +285,10 @@ def metrics_text(metrics: dict) -> str | None:
         return None
     parts = []
     for key, value in metrics.items():
-        name = METRIC_NAMES.get(key, key.removesuffix("_mAh_g").replace("_", " ").replace("mae", "MAE")
-                                           .replace("val ", "validation "))
+        name = METRIC_NAMES.get(
+            key,
+            key.removesuffix("_mAh_g").replace("_", " ").replace("mae", "MAE").replace("val ", "validation "),
+        )
         if isinstance(value, dict) and "mae" in value:
             n = value.get("n")
             if not n:
@@ -159,7 +299,9 @@ def metrics_text(metrics: dict) -> str | None:
                 text += f", mean σ_Q {_metric_value(value['sigma'], ' mAh/g')}"
             parts.append(f"{text} ({n} profiles)")
         elif isinstance(value, dict):
-            parts.append(f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {_metric_value(v)}" for k, v in value.items()))
+            parts.append(
+                f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {_metric_value(v)}" for k, v in value.items())
+            )
         else:
             parts.append(f"{name} {_metric_value(value, ' mAh/g' if key.endswith('_mAh_g') else '')}")
     return "; ".join(parts)
@@ -170,8 +312,18 @@ def inventory_rows(inv: dict[str, dict[str, dict[str, int]]]) -> list[tuple]:
     rows = []
     for klass in ("2TM", "3TM", "HE", *sorted((set(camp) | set(store)) - {"2TM", "3TM", "HE"})):
         c, s = camp.get(klass, {}), store.get(klass, {})
-        rows.append((klass, c.get("materials", 0), c.get("samples", 0), c.get("tests", 0), c.get("profiles", 0),
-                     s.get("materials", 0), s.get("tests", 0), s.get("profiles", 0)))
+        rows.append(
+            (
+                klass,
+                c.get("materials", 0),
+                c.get("samples", 0),
+                c.get("tests", 0),
+                c.get("profiles", 0),
+                s.get("materials", 0),
+                s.get("tests", 0),
+                s.get("profiles", 0),
+            )
+        )
     rows.append(("all", *[sum(r[i] for r in rows) for i in range(1, 8)]))
     return rows
 
@@ -181,7 +333,8 @@ FIGURE_ALT = {
     "parity": "Predicted at suggestion vs measured, coloured by round, with MAE per round",
     "calibration": "Fraction of measurements within 1 and 2 sigma per model version, and z histogram",
     "curves": "Measured discharge curves against predicted curves with sigma bands",
-    "space": "Composition map (element amounts per formula unit): candidates, suggested, tested and failed samples",
+    "space": "Composition map (element amounts per formula unit): candidates, suggested, tested and "
+    "failed samples",
     "pareto": "Pareto front of the suggestions' predicted objectives",
 }
 
@@ -204,9 +357,12 @@ def to_html(data: ReportData, figures: dict[str, bytes]) -> str:
             head = "".join(f"<th>{e(h)}</th>" for h in b.headers)
             rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>drxlab report: {e(data.campaign)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>drxlab report: {e(data.campaign)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
 
 
 def to_markdown(data: ReportData, figures: dict[str, bytes], folder: str) -> str:
@@ -222,9 +378,11 @@ def to_markdown(data: ReportData, figures: dict[str, bytes], folder: str) -> str
         elif b.kind == "figure":
             lines += [f"![{FIGURE_ALT[b.text]}]({folder}/{b.text}.png)", ""]
         elif b.kind == "table":
-            cell = lambda c: c.replace("|", "\\|")  # noqa: E731
-            lines += ["| " + " | ".join(map(cell, b.headers)) + " |",
-                      "|" + "|".join("---" if i == 0 else "---:" for i in range(len(b.headers))) + "|"]
+            cell = lambda c: c.replace("|", "\\|")
+            lines += [
+                "| " + " | ".join(map(cell, b.headers)) + " |",
+                "|" + "|".join("---" if i == 0 else "---:" for i in range(len(b.headers))) + "|",
+            ]
             lines += ["| " + " | ".join(map(cell, r)) + " |" for r in b.rows]
             lines.append("")
     return "\n".join(lines)

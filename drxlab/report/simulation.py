@@ -1,4 +1,5 @@
 """Files of a simulation run: every campaign as JSON and the best-vs-syntheses plot."""
+
 from __future__ import annotations
 
 import json

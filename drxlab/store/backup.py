@@ -13,6 +13,7 @@ Example:
     >>> report.rows["profile"]                                   # doctest: +SKIP
     1200
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -163,8 +164,10 @@ def backup(store: Store | Path | str, dest: Path, *, force: bool = False) -> Cop
 def _check_source(source: Path) -> CopyReport:
     report = verify(Path(source))
     if report.schema_version > SCHEMA_VERSION:
-        raise StoreError(f"{source} has schema version {report.schema_version}, newer than this drxlab "
-                         f"supports ({SCHEMA_VERSION}); upgrade drxlab to restore it")
+        raise StoreError(
+            f"{source} has schema version {report.schema_version}, newer than this drxlab "
+            f"supports ({SCHEMA_VERSION}); upgrade drxlab to restore it"
+        )
     return report
 
 
@@ -187,8 +190,10 @@ def restore(store: Store | Path, source: Path, *, force: bool = False) -> tuple[
     saved = None
     if store_path.exists() and store_path.stat().st_size > 0:
         if not force:
-            raise StoreError(f"{store_path} exists; pass --force to replace its contents with {source} "
-                             "(a copy of the current contents is kept)")
+            raise StoreError(
+                f"{store_path} exists; pass --force to replace its contents with {source} "
+                "(a copy of the current contents is kept)"
+            )
         saved = free_name(store_path.with_name(f"{store_path.name}.pre-restore-{_stamp()}.bak"))
         sqlite.copy_file(store_path, saved)
     store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,8 +222,10 @@ def _restore_server(store: Store, source: Path, force: bool) -> tuple[CopyReport
     saved = None
     if not empty:
         if not force:
-            raise StoreError(f"{store.name} holds data; pass --force to replace its contents with {source} "
-                             "(a copy of the current contents is kept)")
+            raise StoreError(
+                f"{store.name} holds data; pass --force to replace its contents with {source} "
+                "(a copy of the current contents is kept)"
+            )
         saved = free_name(source.resolve().with_name(f"{source.name}.pre-restore-{_stamp()}.sqlite"))
         backup(store, saved)
     with tempfile.TemporaryDirectory(prefix="drxlab-restore-") as tmp:
@@ -274,27 +281,42 @@ def _foreign_key_problems(conn: Connection) -> list[str]:
         for fk in table.foreign_keys:
             child, parent = fk.parent, fk.column
             p = parent.table.alias("p")
-            orphan = (select(table.c.id if "id" in table.c else child).where(child.is_not(None))
-                      .where(~select(p.c[parent.name]).where(p.c[parent.name] == child).exists()))
+            orphan = (
+                select(table.c.id if "id" in table.c else child)
+                .where(child.is_not(None))
+                .where(~select(p.c[parent.name]).where(p.c[parent.name] == child).exists())
+            )
             for (key,) in conn.execute(orphan).all():
-                problems.append(f"foreign key: {table.name} row {key} refers to a missing "
-                                f"{parent.table.name} row")
+                problems.append(
+                    f"foreign key: {table.name} row {key} refers to a missing {parent.table.name} row"
+                )
     return problems
 
 
 def _check_rows(s: Session, rep: CheckReport) -> None:
-    empty = s.exec(select(ElectrochemTest.id).where(
-        ~select(Profile.id).where(Profile.test_id == ElectrochemTest.id).exists())).all()
+    empty = s.exec(
+        select(ElectrochemTest.id).where(
+            ~select(Profile.id).where(Profile.test_id == ElectrochemTest.id).exists()
+        )
+    ).all()
     rep.problems += [f"test {t} has no profiles" for t in empty]
-    orphans = s.exec(select(SourceFile.id, SourceFile.name).where(
-        ~select(ElectrochemTest.id).where(ElectrochemTest.source_sha256 == SourceFile.sha256).exists())).all()
-    rep.problems += [f"source file {i} ({name}) is recorded as imported but has no tests" for i, name in orphans]
+    orphans = s.exec(
+        select(SourceFile.id, SourceFile.name).where(
+            ~select(ElectrochemTest.id).where(ElectrochemTest.source_sha256 == SourceFile.sha256).exists()
+        )
+    ).all()
+    rep.problems += [
+        f"source file {i} ({name}) is recorded as imported but has no tests" for i, name in orphans
+    ]
     lengths = (func.length(Profile.voltage), func.length(Profile.capacity_curve), func.length(Profile.dqdv))
     for pid, lv, lq, ld in s.exec(select(Profile.id, *lengths)).all():
         if not (lv == lq == ld) or lv % 8 or lv < 16:
             rep.problems.append(f"profile {pid} has arrays of inconsistent size ({lv}, {lq}, {ld} bytes)")
-    for sid, sample_id in s.exec(select(Suggestion.id, Suggestion.sample_id).where(
-            ~select(Sample.id).where(Sample.id == Suggestion.sample_id).exists())).all():
+    for sid, sample_id in s.exec(
+        select(Suggestion.id, Suggestion.sample_id).where(
+            ~select(Sample.id).where(Sample.id == Suggestion.sample_id).exists()
+        )
+    ).all():
         rep.problems.append(f"suggestion {sid} refers to sample {sample_id}, which does not exist")
     rep.checked["tests"] = s.exec(select(func.count(ElectrochemTest.id))).one()
     rep.checked["profiles"] = s.exec(select(func.count(Profile.id))).one()
@@ -320,6 +342,6 @@ def _check_models(s: Session, rep: CheckReport, load_model: Callable[[ModelVersi
             try:
                 load_model(row)
                 loaded += 1
-            except Exception as exc:  # noqa: BLE001 — any failure to deserialise is a finding, not a crash
+            except Exception as exc:
                 rep.problems.append(f"{label} cannot be loaded: {exc}")
     rep.checked["current_models_loaded"] = loaded

@@ -13,6 +13,7 @@ head revision and stamped; an older one is upgraded by the Alembic migrations in
 ``drxlab/store/migrations`` (in one transaction; a SQLite file is first copied to
 ``<file>.pre-migration-<version>.bak``); a newer one is refused.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -75,7 +76,7 @@ def describe_url(url: str) -> str:
 def sqlite_path(url: str) -> Path | None:
     """File path of a SQLite URL (None for in-memory SQLite and other databases)."""
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        return Path(url[len("sqlite:///"):])
+        return Path(url[len("sqlite:///") :])
     return None
 
 
@@ -86,7 +87,6 @@ def make_engine(url: str) -> Engine:
     if postgres.is_postgres(url):
         return postgres.make_engine(url)
     return create_engine(url)
-
 
 
 def set_audit_source(source: AuditSource | None) -> None:
@@ -147,7 +147,9 @@ class Store:
             except BaseException as exc:
                 session.rollback()
                 if isinstance(exc, OperationalError):
-                    raise StoreError(f"could not write to {self._where()}: {exc.orig}; nothing was written") from exc
+                    raise StoreError(
+                        f"could not write to {self._where()}: {exc.orig}; nothing was written"
+                    ) from exc
                 raise
 
     def _begin(self, session: Session) -> None:
@@ -164,7 +166,7 @@ class Store:
                         f"{self._where()} is locked by another process (waited "
                         f"{LOCK_RETRIES * BUSY_TIMEOUT_MS / 1000:.0f} s); try again when it has finished"
                     ) from exc
-                time.sleep(0.05 * (2 ** attempt) * (1 + random.random()))
+                time.sleep(0.05 * (2**attempt) * (1 + random.random()))
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -200,14 +202,20 @@ def _audit_row(changes: dict[str, list[int]]) -> AuditLog:
     if _audit_source is not None:
         try:
             command, args = _audit_source()
-        except Exception:  # noqa: BLE001 — the audit must never break a write
+        except Exception:
             command, args = "", {}
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001
+    except Exception:
         user = ""
-    return AuditLog(command=command, args_json=json.dumps(args, sort_keys=True, default=str),
-                    changes_json=dumps(changes), user=user, host=socket.gethostname(), drxlab_version=__version__)
+    return AuditLog(
+        command=command,
+        args_json=json.dumps(args, sort_keys=True, default=str),
+        changes_json=dumps(changes),
+        user=user,
+        host=socket.gethostname(),
+        drxlab_version=__version__,
+    )
 
 
 # ---------------------------------------------------------------- schema: create, upgrade, refuse
@@ -249,8 +257,10 @@ def _check(url: str, conn: Connection, names: set[str], version: int | None) -> 
         if _is_blank(conn, names):
             return
         if "material" in names:
-            raise StoreError(f"database {url} has drxlab tables but no schema version in table meta; "
-                             "it may be damaged: run `drxlab db check`, or restore it from a backup")
+            raise StoreError(
+                f"database {url} has drxlab tables but no schema version in table meta; "
+                "it may be damaged: run `drxlab db check`, or restore it from a backup"
+            )
         raise StoreError(f"database {url} is not a drxlab store (tables: {sorted(names)[:5]})")
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -291,8 +301,10 @@ def _upgrade(store: Store, conn: Connection, names: set[str], version: int) -> N
     except Exception as exc:
         kept = f"; a copy from before is at {saved}" if saved else ""
         reason = getattr(exc, "orig", None) or exc
-        raise StoreError(f"upgrading {store.name} from schema version {version} to {SCHEMA_VERSION} failed "
-                         f"({reason}); the database is unchanged{kept}") from exc
+        raise StoreError(
+            f"upgrading {store.name} from schema version {version} to {SCHEMA_VERSION} failed "
+            f"({reason}); the database is unchanged{kept}"
+        ) from exc
 
 
 def _prepare(store: Store, create: bool = True) -> None:
@@ -319,13 +331,21 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> S
     shown = describe_url(url)
     path = sqlite_path(url)
     if path is not None and path.is_dir():
-        raise StoreError(f"--db {path} is a folder, not a database file; give a file path such as "
-                         f"{path / DEFAULT_PATH.name}")
+        raise StoreError(
+            f"--db {path} is a folder, not a database file; give a file path such as "
+            f"{path / DEFAULT_PATH.name}"
+        )
     if path is not None and not path.exists():
         if not create:
-            given = "--db / $DRXLAB_DB" if db or os.environ.get(ENV_VAR) else f"the default {DEFAULT_PATH} in {Path.cwd()}"
-            raise StoreError(f"no store at {path} (from {given}); create it with `drxlab init`, "
-                             "or point --db / $DRXLAB_DB at an existing store")
+            given = (
+                "--db / $DRXLAB_DB"
+                if db or os.environ.get(ENV_VAR)
+                else f"the default {DEFAULT_PATH} in {Path.cwd()}"
+            )
+            raise StoreError(
+                f"no store at {path} (from {given}); create it with `drxlab init`, "
+                "or point --db / $DRXLAB_DB at an existing store"
+            )
         if path.parent.exists() and not path.parent.is_dir():
             raise StoreError(f"cannot create the store {path}: {path.parent} is a file, not a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,7 +354,7 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> S
         store = Store(url, make_engine(url))
     except DrxlabError:
         raise
-    except Exception as exc:  # noqa: BLE001 (any driver error: a bad URL, a missing driver)
+    except Exception as exc:
         raise StoreError(f"cannot open database {shown}: {_masked(exc, url)}") from None
     try:
         _prepare(store, create)
@@ -368,4 +388,12 @@ def schema_version(store: Store) -> int:
     return int(row.value) if row else 0
 
 
-__all__ = ["Store", "describe_url", "open_store", "resolve_url", "schema_version", "set_audit_source", "tables"]
+__all__ = [
+    "Store",
+    "describe_url",
+    "open_store",
+    "resolve_url",
+    "schema_version",
+    "set_audit_source",
+    "tables",
+]

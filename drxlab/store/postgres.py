@@ -8,6 +8,7 @@ races another writer, and the concurrency guarantees are the same on both backen
 take no lock. Waiting for the lock is bounded by ``lock_timeout``; a timeout, deadlock or
 serialisation failure at that point is retried a few times by :class:`drxlab.store.db.Store`.
 """
+
 from __future__ import annotations
 
 import re
@@ -97,23 +98,29 @@ def engine_problems(conn: Connection) -> tuple[str, list[str]]:
     """What the server itself can verify: constraints not validated, and B-tree index structure
     through ``amcheck`` when that extension is installed (it is optional)."""
     problems = []
-    for table, name in conn.execute(text(
+    for table, name in conn.execute(
+        text(
             "SELECT c.conrelid::regclass::text, c.conname FROM pg_constraint c "
             "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = current_schema() "
-            "AND NOT c.convalidated")).all():
+            "AND NOT c.convalidated"
+        )
+    ).all():
         problems.append(f"constraint {name} on {table} is not validated")
     has_amcheck = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")).scalar()
     if not has_amcheck:
         return "constraints validated (amcheck not installed)", problems
-    indexes = conn.execute(text(
-        "SELECT c.oid, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "JOIN pg_am a ON a.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE a.amname = 'btree' AND n.nspname = current_schema()")).all()
+    indexes = conn.execute(
+        text(
+            "SELECT c.oid, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_am a ON a.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE a.amname = 'btree' AND n.nspname = current_schema()"
+        )
+    ).all()
     for oid, name in indexes:
         try:
             with conn.begin_nested():
                 conn.execute(text("SELECT bt_index_check(:oid)"), {"oid": oid})
-        except Exception as exc:  # noqa: BLE001 — a damaged index is a finding
+        except Exception as exc:
             problems.append(f"index {name}: {getattr(exc, 'orig', exc)}")
     return f"constraints validated, {len(indexes)} indexes checked by amcheck", problems
 
@@ -123,5 +130,7 @@ def reset_sequences(conn: Connection, tables: list[str]) -> None:
     for name in tables:
         seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": f'"{name}"'}).scalar()
         if seq:
-            conn.execute(text(f'SELECT setval(:s, COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM "{name}"'),
-                         {"s": seq})
+            conn.execute(
+                text(f'SELECT setval(:s, COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM "{name}"'),
+                {"s": seq},
+            )

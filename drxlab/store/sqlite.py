@@ -4,6 +4,7 @@ the online backup API and ``PRAGMA integrity_check``.
 The rest of :mod:`drxlab.store` is written for any backend (SQLAlchemy constructs); where SQLite
 needs its own SQL, it lives here (PostgreSQL's counterpart is :mod:`drxlab.store.postgres`).
 """
+
 from __future__ import annotations
 
 import os
@@ -80,8 +81,12 @@ def integrity(con: sqlite3.Connection) -> list[str]:
 
 
 def counts(con: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
     return {n: con.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}
 
 

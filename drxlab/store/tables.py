@@ -5,11 +5,12 @@ bytes (:func:`pack` / :func:`unpack`), one row per profile, never one row per po
 weights live in the database as a blob next to their sha256, so a campaign can be restored
 from the database file alone.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
@@ -22,7 +23,7 @@ SCHEMA_VERSION = 2  # 1: first release; 2: audit log (migrations in drxlab/store
 
 def utcnow() -> datetime:
     """Current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def pack(array: np.ndarray | None) -> bytes | None:
@@ -51,7 +52,7 @@ class Campaign(SQLModel, table=True):
     """A campaign spec revision: a changed file under the same name is a new revision."""
 
     __table_args__ = (UniqueConstraint("name", "revision"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
     revision: int = 1
     spec_text: str = ""
@@ -62,7 +63,7 @@ class Campaign(SQLModel, table=True):
 class Material(SQLModel, table=True):
     """A target composition in the normalised rocksalt formula (cations sum to 2)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     formula: str = Field(unique=True, index=True)
     amounts_json: str  # element -> amount per formula unit
     oxidation_json: str = "{}"  # element -> assigned (average) oxidation state
@@ -77,11 +78,11 @@ class Material(SQLModel, table=True):
 class Sample(SQLModel, table=True):
     """One synthesis of a material: proposed → synthesized → tested | failed."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     material_id: int = Field(foreign_key="material.id", index=True)
-    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
     status: str = Field(default=SampleStatus.TESTED, index=True)
-    round: Optional[int] = None
+    round: int | None = None
     notes: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -90,7 +91,7 @@ class Sample(SQLModel, table=True):
 class SourceFile(SQLModel, table=True):
     """A data file that was imported (by content hash): re-importing it is a no-op."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(unique=True, index=True)
     name: str
     format: str
@@ -100,13 +101,13 @@ class SourceFile(SQLModel, table=True):
 class ElectrochemTest(SQLModel, table=True):
     """A galvanostatic test of a sample at one rate (mA/g) in one window (V)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     sample_id: int = Field(foreign_key="sample.id", index=True)
     rate: float  # mA/g
     v_low: float  # V
     v_high: float  # V
-    active_mass: Optional[float] = None  # g
-    electrode_mass: Optional[float] = None  # g
+    active_mass: float | None = None  # g
+    electrode_mass: float | None = None  # g
     source_file: str = ""
     source_sha256: str = Field(default="", index=True)
     instrument: str = ""
@@ -118,7 +119,7 @@ class Profile(SQLModel, table=True):
     """One standardised discharge profile (100 points uniform in V) of a test's cycle."""
 
     __table_args__ = (UniqueConstraint("test_id", "cycle"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     test_id: int = Field(foreign_key="electrochemtest.id", index=True)
     cycle: int
     voltage: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # V
@@ -127,17 +128,17 @@ class Profile(SQLModel, table=True):
     capacity: float  # mAh/g, Q at V_low
     average_voltage: float  # V
     energy: float  # mWh/g
-    raw_voltage: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    raw_capacity: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    raw_voltage: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    raw_capacity: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class ModelVersion(SQLModel, table=True):
     """An immutable, content-hashed DRXNet ensemble version with its lineage and metrics."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(unique=True, index=True)
     source: str  # released | trained | finetuned
-    parent_id: Optional[int] = Field(default=None, foreign_key="modelversion.id")
+    parent_id: int | None = Field(default=None, foreign_key="modelversion.id")
     n_members: int
     config_json: str = "{}"
     training_json: str = "{}"  # training data ids and settings
@@ -156,7 +157,7 @@ class CurrentModel(SQLModel, table=True):
 class Suggestion(SQLModel, table=True):
     """A composition suggested for synthesis, with what the model predicted at the time."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     sample_id: int = Field(foreign_key="sample.id", unique=True, index=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     model_version_id: int = Field(foreign_key="modelversion.id")
@@ -181,7 +182,7 @@ class AuditLog(SQLModel, table=True):
     row counts of the transaction.
     """
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     command: str = Field(default="", index=True)  # e.g. "drxlab import"; "" for library calls
     args_json: str = "{}"  # the command's options and arguments
     changes_json: str = "{}"

@@ -11,6 +11,7 @@ Example:
     >>> rep.rows["modelversion"]                                              # doctest: +SKIP
     3
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,7 +80,8 @@ def _rows(conn: Connection, table: Table) -> Iterator[list]:
     """The table's rows in primary-key order, in batches."""
     size = BLOB_BATCH_ROWS if table.name == "modelversion" else BATCH_ROWS
     result = conn.execution_options(stream_results=True).execute(
-        select(table).order_by(*table.primary_key.columns))
+        select(table).order_by(*table.primary_key.columns)
+    )
     yield from result.partitions(size)
 
 
@@ -132,12 +134,18 @@ class _snapshot:
 
 def is_empty(conn: Connection) -> bool:
     """No rows in any table but ``meta`` (a freshly initialised store)."""
-    return all(conn.execute(select(func.count()).select_from(t)).scalar() == 0
-               for t in tables() if t.name != "meta")
+    return all(
+        conn.execute(select(func.count()).select_from(t)).scalar() == 0 for t in tables() if t.name != "meta"
+    )
 
 
-def copy_store(src: str | os.PathLike | Store, dst: str | os.PathLike | Store, *, force: bool = False,
-               progress: Any = None) -> TransferReport:
+def copy_store(
+    src: str | os.PathLike | Store,
+    dst: str | os.PathLike | Store,
+    *,
+    force: bool = False,
+    progress: Any = None,
+) -> TransferReport:
     """Copy every row of ``src`` into ``dst`` (created if needed) and verify the copy.
 
     ``dst`` must hold an empty store unless ``force`` (then its rows are replaced). ``progress``
@@ -165,8 +173,9 @@ def _copy(source: Store, dest: Store, force: bool, progress: Any) -> TransferRep
     rows, digests = {}, {}
     with _snapshot(source) as sconn, dest._writer.begin() as dconn:
         if not force and not is_empty(dconn):
-            raise StoreError(f"{dest.name} already holds data; pass --force to replace all of it "
-                             f"with {source.name}")
+            raise StoreError(
+                f"{dest.name} already holds data; pass --force to replace all of it with {source.name}"
+            )
         for table in reversed(tables()):
             dconn.execute(delete(table))
         for table in tables():
@@ -186,6 +195,8 @@ def _copy(source: Store, dest: Store, force: bool, progress: Any) -> TransferRep
             got = digest(dconn, table)
             if got != (rows[table.name], digests[table.name]):
                 want = f"{rows[table.name]} rows, {digests[table.name][:12]}"
-                raise StoreError(f"copy of table {table.name} does not verify ({got[0]} rows, sha256 "
-                                 f"{got[1][:12]}; source {want}); nothing was written to {dest.name}")
+                raise StoreError(
+                    f"copy of table {table.name} does not verify ({got[0]} rows, sha256 "
+                    f"{got[1][:12]}; source {want}); nothing was written to {dest.name}"
+                )
     return TransferReport(source.name, dest.name, SCHEMA_VERSION, rows, digests)

@@ -1,4 +1,5 @@
 """Training, fine-tuning and the training data of DRXNet ensembles."""
+
 from __future__ import annotations
 
 from drxlab.training.dataset import PointSet, TestData, to_points

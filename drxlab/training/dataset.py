@@ -13,10 +13,11 @@ Example:
     >>> to_points([t]).n
     100
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -148,20 +149,35 @@ def to_points(data: Sequence[TestData]) -> PointSet:
             v, q, dq = _check_profile(t, cycle, prof)
             n = len(v)
             q1 = np.interp(v, first[0], first[1]) if first is not None else np.zeros(n)
-            for key, val in (("comp", ci), ("rate", t.rate), ("cycle", cycle), ("v_low", t.v_low),
-                             ("v_high", t.v_high), ("m", first is not None), ("t", ti)):
+            for key, val in (
+                ("comp", ci),
+                ("rate", t.rate),
+                ("cycle", cycle),
+                ("v_low", t.v_low),
+                ("v_high", t.v_high),
+                ("m", first is not None),
+                ("t", ti),
+            ):
                 cols[key].append(np.full(n, val))
             cols["v"].append(v), cols["q"].append(q), cols["dq"].append(dq), cols["q1"].append(q1)
     if not cols["q"]:
         raise ProfileError("no discharge profiles to train on")
     cat = {k: np.concatenate(v) for k, v in cols.items()}
-    f32 = {k: torch.as_tensor(cat[k], dtype=torch.float32) for k in
-           ("rate", "cycle", "v_low", "v_high", "v", "q", "dq", "q1")}
+    f32 = {
+        k: torch.as_tensor(cat[k], dtype=torch.float32)
+        for k in ("rate", "cycle", "v_low", "v_high", "v", "q", "dq", "q1")
+    }
     return PointSet(
         compositions=tuple(dict(k) for k in keys),
         comp=torch.as_tensor(cat["comp"], dtype=torch.long),
-        rate=f32["rate"], cycle=f32["cycle"], v_low=f32["v_low"], v_high=f32["v_high"],
-        voltage=f32["v"], q=f32["q"], dqdv=f32["dq"], q1=f32["q1"],
+        rate=f32["rate"],
+        cycle=f32["cycle"],
+        v_low=f32["v_low"],
+        v_high=f32["v_high"],
+        voltage=f32["v"],
+        q=f32["q"],
+        dqdv=f32["dq"],
+        q1=f32["q1"],
         q1_mask=torch.as_tensor(cat["m"], dtype=torch.bool),
         test=torch.as_tensor(cat["t"], dtype=torch.long),
     )

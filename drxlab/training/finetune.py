@@ -11,11 +11,13 @@ new tests without forgetting what it knew. Same loss as :mod:`drxlab.training.tr
 Example:
     >>> tuned = finetune_ensemble(ens, new=[lmto_cycle1], replay=replay, epochs=8)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -62,14 +64,23 @@ def _concat(a: PointSet, b: PointSet | None) -> PointSet:
     fields = {}
     for name in ("rate", "cycle", "v_low", "v_high", "voltage", "q", "dqdv", "q1", "q1_mask"):
         fields[name] = torch.cat([getattr(a, name), getattr(b, name)])
-    return PointSet(compositions=a.compositions + b.compositions, comp=torch.cat([a.comp, b.comp + off]),
-                    test=torch.cat([a.test, b.test + int(a.test.max()) + 1]), **fields)
+    return PointSet(
+        compositions=a.compositions + b.compositions,
+        comp=torch.cat([a.comp, b.comp + off]),
+        test=torch.cat([a.test, b.test + int(a.test.max()) + 1]),
+        **fields,
+    )
 
 
 def synthetic_replay(
-    ensemble: Ensemble, compositions: Sequence[str | Mapping[str, float]], *,
-    rates: Sequence[float] = (20.0, 200.0), cycles: Sequence[int] = (1, 2, 5, 10, 20),
-    v_low: float = 1.5, v_high: float = 4.8, n_points: int = 100,
+    ensemble: Ensemble,
+    compositions: Sequence[str | Mapping[str, float]],
+    *,
+    rates: Sequence[float] = (20.0, 200.0),
+    cycles: Sequence[int] = (1, 2, 5, 10, 20),
+    v_low: float = 1.5,
+    v_high: float = 4.8,
+    n_points: int = 100,
 ) -> list[TestData]:
     """Replay tests made of ``ensemble``'s own mean curves (when its training data is not at hand).
 
@@ -78,11 +89,15 @@ def synthetic_replay(
     out = []
     for comp in compositions:
         for rate in rates:
-            p = ensemble.predict_curves([comp] * len(cycles), rate, v_low, v_high, np.asarray(cycles),
-                                        n_points=n_points)
+            p = ensemble.predict_curves(
+                [comp] * len(cycles), rate, v_low, v_high, np.asarray(cycles), n_points=n_points
+            )
             profiles = {int(c): (p.voltage[k], p.q_mean[k], p.dqdv_mean[k]) for k, c in enumerate(cycles)}
-            out.append(TestData(formula=p.formulas[0], rate=float(rate), v_low=v_low, v_high=v_high,
-                                profiles=profiles))
+            out.append(
+                TestData(
+                    formula=p.formulas[0], rate=float(rate), v_low=v_low, v_high=v_high, profiles=profiles
+                )
+            )
     return out
 
 
@@ -94,20 +109,32 @@ def parent_targets(model: nn.Module, points: PointSet, batch: int = 4096) -> Poi
     for lo in range(0, points.n, batch):
         b = points.batch(torch.arange(lo, min(lo + batch, points.n)))
         v = b.voltage.unsqueeze(1).requires_grad_(True)
-        out = model(b.graph, comp_idx=b.comp, rate=b.rate, cycle=b.cycle, window=b.window, voltage=v,
-                    first_cycle=True)
+        out = model(
+            b.graph, comp_idx=b.comp, rate=b.rate, cycle=b.cycle, window=b.window, voltage=v, first_cycle=True
+        )
         (grad,) = torch.autograd.grad(out.q.sum(), v)
         q.append(out.q[:, 0].detach()), dq.append(grad[:, 0]), q1.append(out.q1[:, 0].detach())
     model.train(was_training)
-    return dataclasses.replace(points, q=torch.cat(q), dqdv=torch.cat(dq), q1=torch.cat(q1),
-                               q1_mask=torch.ones_like(points.q1_mask))
+    return dataclasses.replace(
+        points, q=torch.cat(q), dqdv=torch.cat(dq), q1=torch.cat(q1), q1_mask=torch.ones_like(points.q1_mask)
+    )
 
 
 def finetune_ensemble(
-    ensemble: Ensemble, new: Sequence[TestData], replay: Sequence[TestData] = (), *, epochs: int = 20,
-    lr: float = 1e-3, seed: int = 0, progress: Progress | None = None, batch: int = 1024,
-    replay_ratio: float = REPLAY_RATIO, trainable: Sequence[str] | None = DEFAULT_TRAINABLE,
-    replay_targets: ReplayTargets = "parent", threads: int | None = 1, min_batches: int = MIN_FT_BATCHES,
+    ensemble: Ensemble,
+    new: Sequence[TestData],
+    replay: Sequence[TestData] = (),
+    *,
+    epochs: int = 20,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: Progress | None = None,
+    batch: int = 1024,
+    replay_ratio: float = REPLAY_RATIO,
+    trainable: Sequence[str] | None = DEFAULT_TRAINABLE,
+    replay_targets: ReplayTargets = "parent",
+    threads: int | None = 1,
+    min_batches: int = MIN_FT_BATCHES,
 ) -> Ensemble:
     """A new ensemble: each member of ``ensemble`` fine-tuned on ``new`` mixed with ``replay``.
 
@@ -137,15 +164,36 @@ def finetune_ensemble(
     if epochs < 1:
         raise TrainingError(f"{epochs=} must be >= 1")
     with torch_threads(threads):
-        return _finetune(ensemble, new, replay, epochs=epochs, lr=lr, seed=seed, progress=progress,
-                         batch=batch, replay_ratio=replay_ratio, trainable=trainable,
-                         replay_targets=replay_targets, min_batches=min_batches)
+        return _finetune(
+            ensemble,
+            new,
+            replay,
+            epochs=epochs,
+            lr=lr,
+            seed=seed,
+            progress=progress,
+            batch=batch,
+            replay_ratio=replay_ratio,
+            trainable=trainable,
+            replay_targets=replay_targets,
+            min_batches=min_batches,
+        )
 
 
 def _finetune(
-    ensemble: Ensemble, new: Sequence[TestData], replay: Sequence[TestData], *, epochs: int, lr: float,
-    seed: int, progress: Progress | None, batch: int, replay_ratio: float, trainable: Sequence[str] | None,
-    replay_targets: ReplayTargets, min_batches: int = 0,
+    ensemble: Ensemble,
+    new: Sequence[TestData],
+    replay: Sequence[TestData],
+    *,
+    epochs: int,
+    lr: float,
+    seed: int,
+    progress: Progress | None,
+    batch: int,
+    replay_ratio: float,
+    trainable: Sequence[str] | None,
+    replay_targets: ReplayTargets,
+    min_batches: int = 0,
 ) -> Ensemble:
     if replay_targets not in ("data", "parent"):
         raise TrainingError(f"{replay_targets=} must be 'data' or 'parent'")
@@ -173,8 +221,13 @@ def _finetune(
             # like training, an epoch is at least MIN_BATCHES batches: a few new profiles are
             # one or two batches, too few steps to move the composition representation
             idx = _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
-            idx = torch.cat([idx] + [_epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
-                                     for _ in range(-(-min_batches * batch // len(idx)) - 1)])
+            idx = torch.cat(
+                [idx]
+                + [
+                    _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
+                    for _ in range(-(-min_batches * batch // len(idx)) - 1)
+                ]
+            )
             total = 0.0
             for lo in range(0, len(idx), batch):
                 b = idx[lo : lo + batch]
@@ -185,8 +238,16 @@ def _finetune(
                 total += float(loss.detach()) * len(b)
             sched.step()
             if progress is not None:
-                progress({"member": k + 1, "members": len(ensemble), "epoch": epoch + 1, "epochs": epochs,
-                          "total": len(ensemble) * epochs, "loss": total / len(idx)})
+                progress(
+                    {
+                        "member": k + 1,
+                        "members": len(ensemble),
+                        "epoch": epoch + 1,
+                        "epochs": epochs,
+                        "total": len(ensemble) * epochs,
+                        "loss": total / len(idx),
+                    }
+                )
         for p in model.parameters():
             p.requires_grad_(True)
         tuned.append(model.eval())

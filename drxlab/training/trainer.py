@@ -16,11 +16,13 @@ ensemble.
 Example:
     >>> ens = train_ensemble(data, members=5, epochs=30, seed=0)   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,19 +84,30 @@ def batch_loss(model: DRXNet, batch: PointBatch) -> tuple[torch.Tensor, dict[str
     """The paper's loss on one batch (a scalar with graph) and its terms as floats."""
     graph = batch.graph.with_weight_grad()
     v = batch.voltage.unsqueeze(1).clone().requires_grad_(True)  # B x 1
-    out = model(graph, comp_idx=batch.comp, rate=batch.rate, cycle=batch.cycle, window=batch.window,
-                voltage=v, first_cycle=True)
+    out = model(
+        graph,
+        comp_idx=batch.comp,
+        rate=batch.rate,
+        cycle=batch.cycle,
+        window=batch.window,
+        voltage=v,
+        first_cycle=True,
+    )
     q, q1 = out.q[:, 0], out.q1[:, 0]
     dqdv, dqdc = torch.autograd.grad(q.sum(), (v, graph.node_weights), create_graph=True)
     terms = {
         "q_mse": F.mse_loss(q, batch.q),
         "dqdv_mse": F.mse_loss(dqdv[:, 0], batch.dqdv),
-        "q1_mae": (F.l1_loss(q1[batch.q1_mask], batch.q1[batch.q1_mask])
-                   if bool(batch.q1_mask.any()) else q.new_zeros(())),
+        "q1_mae": (
+            F.l1_loss(q1[batch.q1_mask], batch.q1[batch.q1_mask])
+            if bool(batch.q1_mask.any())
+            else q.new_zeros(())
+        ),
         "dqdc_norm": dqdc.norm(),
     }
-    loss = (W_Q * terms["q_mse"] + W_DQ * terms["dqdv_mse"] + W_Q1 * terms["q1_mae"]
-            + W_DQDC * terms["dqdc_norm"])
+    loss = (
+        W_Q * terms["q_mse"] + W_DQ * terms["dqdv_mse"] + W_Q1 * terms["q1_mae"] + W_DQDC * terms["dqdc_norm"]
+    )
     return loss, {k: float(t.detach()) for k, t in terms.items()}
 
 
@@ -106,8 +119,14 @@ def points_mae(model: nn.Module, points: PointSet, batch: int = 8192) -> float:
     with torch.no_grad():
         for lo in range(0, points.n, batch):
             b = points.batch(torch.arange(lo, min(lo + batch, points.n)))
-            q = model(b.graph, comp_idx=b.comp, rate=b.rate, cycle=b.cycle, window=b.window,
-                      voltage=b.voltage.unsqueeze(1)).q[:, 0]
+            q = model(
+                b.graph,
+                comp_idx=b.comp,
+                rate=b.rate,
+                cycle=b.cycle,
+                window=b.window,
+                voltage=b.voltage.unsqueeze(1),
+            ).q[:, 0]
             err += float((q - b.q).abs().sum())
             n += len(b.q)
     model.train(was_training)
@@ -115,9 +134,18 @@ def points_mae(model: nn.Module, points: PointSet, batch: int = 8192) -> float:
 
 
 def fit_member(
-    model: DRXNet, points: PointSet, *, epochs: int, batch: int, lr: float, generator: torch.Generator,
-    freeze_batchnorm: bool = False, val: PointSet | None = None, progress: Progress | None = None,
-    info: Mapping[str, Any] | None = None, min_batches: bool = True,
+    model: DRXNet,
+    points: PointSet,
+    *,
+    epochs: int,
+    batch: int,
+    lr: float,
+    generator: torch.Generator,
+    freeze_batchnorm: bool = False,
+    val: PointSet | None = None,
+    progress: Progress | None = None,
+    info: Mapping[str, Any] | None = None,
+    min_batches: bool = True,
 ) -> DRXNet:
     """Train ``model`` in place on ``points``; returns it in eval mode.
 
@@ -150,8 +178,12 @@ def fit_member(
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         sched.step()
-        report: dict[str, Any] = {**(info or {}), "epoch": epoch + 1, "epochs": epochs,
-                                  "loss": total / max(count, 1)}
+        report: dict[str, Any] = {
+            **(info or {}),
+            "epoch": epoch + 1,
+            "epochs": epochs,
+            "loss": total / max(count, 1),
+        }
         if val is not None:
             report["val_mae"] = points_mae(model, val)
             if best is None or report["val_mae"] < best[0]:
@@ -164,9 +196,17 @@ def fit_member(
 
 
 def train_ensemble(
-    data: Sequence[TestData], *, members: int = 5, epochs: int = 30, batch: int = 1024, lr: float = 1e-3,
-    seed: int = 0, model_args: Mapping[str, Any] | None = None, progress: Progress | None = None,
-    val_data: Sequence[TestData] | None = None, threads: int | None = 1,
+    data: Sequence[TestData],
+    *,
+    members: int = 5,
+    epochs: int = 30,
+    batch: int = 1024,
+    lr: float = 1e-3,
+    seed: int = 0,
+    model_args: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    val_data: Sequence[TestData] | None = None,
+    threads: int | None = 1,
 ) -> Ensemble:
     """Train ``members`` independently initialised DRXNets on ``data`` (reproducible per seed).
 
@@ -190,20 +230,42 @@ def train_ensemble(
     points = to_points(data)
     val = to_points(val_data) if val_data else None
     with torch_threads(threads):
-        trained = [_train_member(k, points, val, members=members, epochs=epochs, batch=batch, lr=lr,
-                                 seed=seed, model_args=model_args, progress=progress) for k in range(members)]
+        trained = [
+            _train_member(
+                k,
+                points,
+                val,
+                members=members,
+                epochs=epochs,
+                batch=batch,
+                lr=lr,
+                seed=seed,
+                model_args=model_args,
+                progress=progress,
+            )
+            for k in range(members)
+        ]
     return Ensemble(trained)
 
 
 def _train_member(
-    k: int, points: PointSet, val: PointSet | None, *, members: int, epochs: int, batch: int, lr: float,
-    seed: int, model_args: Mapping[str, Any] | None, progress: Progress | None,
+    k: int,
+    points: PointSet,
+    val: PointSet | None,
+    *,
+    members: int,
+    epochs: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    model_args: Mapping[str, Any] | None,
+    progress: Progress | None,
 ) -> DRXNet:
     """Member ``k`` of :func:`train_ensemble`, seeded with ``seed * 1000 + k``."""
     torch.manual_seed(seed * 1000 + k)
     model = DRXNet(**dict(model_args or {}))
     gen = torch.Generator().manual_seed(seed * 1000 + k)
     info = {"member": k + 1, "members": members, "total": members * epochs}
-    return fit_member(model, points, epochs=epochs, batch=batch, lr=lr, generator=gen, val=val,
-                      progress=progress, info=info)
-
+    return fit_member(
+        model, points, epochs=epochs, batch=batch, lr=lr, generator=gen, val=val, progress=progress, info=info
+    )

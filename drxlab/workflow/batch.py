@@ -5,6 +5,7 @@ against the store), ``file`` (relative to the sheet's folder), ``active_mass_g``
 ``failed_reason`` (instead of a file, for a failed synthesis or cell). Rows with neither a file nor
 a reason are samples still waiting and are left alone.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,9 +61,12 @@ def _cells(path: Path) -> list[list[str]]:
             import openpyxl
 
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001  openpyxl raises zip, XML and key errors on damaged files
+        except Exception as exc:
             raise ImportFileError(f"{path}: not a readable .xlsx sheet ({type(exc).__name__})") from None
-        return [["" if c is None else str(c).strip() for c in r] for r in wb.worksheets[0].iter_rows(values_only=True)]
+        return [
+            ["" if c is None else str(c).strip() for c in r]
+            for r in wb.worksheets[0].iter_rows(values_only=True)
+        ]
     with open(path, newline="", encoding="utf-8-sig") as fh:
         return [[c.strip() for c in r] for r in csv.reader(fh)]
 
@@ -75,10 +79,13 @@ def read_sheet(path: Path) -> list[SheetRow]:
     header = [h.lower() for h in cells[0]]
     missing = [c for c in ("sample_id", "file", "active_mass_g", "failed_reason") if c not in header]
     if missing:
-        raise ImportFileError(f"{path}: row 1: missing column(s) {missing}; expected {','.join(COLUMNS)} "
-                              "(`drxlab suggest --sheet` writes it)")
+        raise ImportFileError(
+            f"{path}: row 1: missing column(s) {missing}; expected {','.join(COLUMNS)} "
+            "(`drxlab suggest --sheet` writes it)"
+        )
     col = {name: header.index(name) for name in COLUMNS if name in header}
     out: list[SheetRow] = []
+
     def cell(r: list[str], name: str) -> str:
         return r[col[name]] if name in col and col[name] < len(r) else ""
 
@@ -93,7 +100,9 @@ def read_sheet(path: Path) -> list[SheetRow]:
         try:
             sid = int(float(get("sample_id")))
         except ValueError:
-            raise ImportFileError(f"{where}: field sample_id is {get('sample_id')!r}; expected a sample id") from None
+            raise ImportFileError(
+                f"{where}: field sample_id is {get('sample_id')!r}; expected a sample id"
+            ) from None
         if file and reason:
             raise ImportFileError(f"{where}: both a file and a failed_reason; give one of them")
         m = None
@@ -103,7 +112,9 @@ def read_sheet(path: Path) -> list[SheetRow]:
             except ValueError:
                 m = math.nan
             if not (math.isfinite(m) and m > 0):
-                raise ImportFileError(f"{where}: field active_mass_g is {mass!r}; expected a positive mass in g")
+                raise ImportFileError(
+                    f"{where}: field active_mass_g is {mass!r}; expected a positive mass in g"
+                )
         fpath = (path.parent / file) if file else None
         if fpath is not None and not fpath.exists():
             raise ImportFileError(f"{where}: field file: {fpath} does not exist")
@@ -113,7 +124,9 @@ def read_sheet(path: Path) -> list[SheetRow]:
     return out
 
 
-def log_batch(session: Session, path: Path, *, keep_initial: bool = False, replace: bool = False) -> list[Logged]:
+def log_batch(
+    session: Session, path: Path, *, keep_initial: bool = False, replace: bool = False
+) -> list[Logged]:
     """Log every filled row in the caller's transaction: one bad row raises and nothing is kept."""
     logged = []
     for row in read_sheet(path):
@@ -125,10 +138,14 @@ def log_batch(session: Session, path: Path, *, keep_initial: bool = False, repla
                 logged.append(log_failed(session, row.sample_id, row.failed_reason, replace))
             else:
                 opts = CyclerOptions(active_mass=row.active_mass_g, keep_initial=keep_initial)
-                logged.append(log_test(session, row.file, sample_id=row.sample_id, cycler=opts, replace=replace))
+                logged.append(
+                    log_test(session, row.file, sample_id=row.sample_id, cycler=opts, replace=replace)
+                )
         except DrxlabError as exc:
             raise ImportFileError(f"{where} (sample {row.sample_id}): {exc}") from None
         if row.composition and compositions.normalise(row.composition) != logged[-1].formula:
-            raise ImportFileError(f"{where}: composition {row.composition} is not sample {row.sample_id}'s "
-                                  f"{logged[-1].formula}; check the sample id")
+            raise ImportFileError(
+                f"{where}: composition {row.composition} is not sample {row.sample_id}'s "
+                f"{logged[-1].formula}; check the sample id"
+            )
     return logged

@@ -1,4 +1,5 @@
 """Benchmarks of the product's hot paths, each against a baseline timed in the same run."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,8 +27,13 @@ def bench_space(spec_path: Path, target: int = 100_000) -> CampaignSpec:
         n = sum(len(b) for b in iter_candidates(spec))
         if n >= target:
             return spec
-        spec = replace(spec, species=tuple(Species(s.element, s.oxidation_state, min(CATION_SUM, round(s.max_amount + spec.step, 10)))
-                                           for s in spec.species))
+        spec = replace(
+            spec,
+            species=tuple(
+                Species(s.element, s.oxidation_state, min(CATION_SUM, round(s.max_amount + spec.step, 10)))
+                for s in spec.species
+            ),
+        )
     return spec
 
 
@@ -36,8 +42,14 @@ def _first_blocks(spec: CampaignSpec, limit: int | None) -> list:
     blocks, n_seen = [], 0
     for b in iter_candidates(spec, chunk=20_000):
         if limit is not None and n_seen + len(b) > limit:  # the first `limit` candidates of the space
-            b = type(b)(b.elements, b.species, b.units[: limit - n_seen], b.amounts[: limit - n_seen],
-                        b.species_units[: limit - n_seen], b.step)
+            b = type(b)(
+                b.elements,
+                b.species,
+                b.units[: limit - n_seen],
+                b.amounts[: limit - n_seen],
+                b.species_units[: limit - n_seen],
+                b.step,
+            )
         blocks.append(b)
         n_seen += len(b)
         if limit is not None and n_seen >= limit:
@@ -72,10 +84,20 @@ def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit:
         objective_values(ensemble, [c], spec.objectives[0])
     t_base = (time.perf_counter() - t3) / len(sample) * n
     total = t_enum + t_pred + t_acq
-    return {"candidates": n, "total_s": total, "enumeration_s": t_enum, "prediction_s": t_pred,
-            "acquisition_s": t_acq, "enumeration_share": t_enum / total, "prediction_share": t_pred / total,
-            "acquisition_share": t_acq / total, "candidates_per_s": n / total, "picked": len(sel),
-            "baseline_per_composition_s": t_base, "speedup_vs_per_composition": t_base / total}
+    return {
+        "candidates": n,
+        "total_s": total,
+        "enumeration_s": t_enum,
+        "prediction_s": t_pred,
+        "acquisition_s": t_acq,
+        "enumeration_share": t_enum / total,
+        "prediction_share": t_pred / total,
+        "acquisition_share": t_acq / total,
+        "candidates_per_s": n / total,
+        "picked": len(sel),
+        "baseline_per_composition_s": t_base,
+        "speedup_vs_per_composition": t_base / total,
+    }
 
 
 def _time_suggest(ensemble: Ensemble, spec: CampaignSpec, limit: int, batch: int = 8) -> tuple[float, int]:
@@ -87,8 +109,15 @@ def _time_suggest(ensemble: Ensemble, spec: CampaignSpec, limit: int, batch: int
         comps = [{el: a for el, a in zip(b.elements, r) if a > 0} for r in b.amounts.tolist()]
         ys.append(objective_values(ensemble, comps, spec.objectives[0])[..., None])
         xs.append(b.amounts)
-    select_batch(np.concatenate(xs), np.concatenate(ys, axis=1), kind="ucb", batch=batch, kappa=2.0,
-                 min_distance=0.1, seed=0)
+    select_batch(
+        np.concatenate(xs),
+        np.concatenate(ys, axis=1),
+        kind="ucb",
+        batch=batch,
+        kappa=2.0,
+        min_distance=0.1,
+        seed=0,
+    )
     return time.perf_counter() - t0, sum(len(x) for x in xs)
 
 
@@ -97,8 +126,14 @@ BUSY_LOOP = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n   
 
 def start_load(processes: int, max_seconds: float = 1800.0) -> list[subprocess.Popen]:
     """Start ``processes`` CPU-bound busy loops, each ending by itself after ``max_seconds``."""
-    return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=max_seconds)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL) for _ in range(processes)]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", BUSY_LOOP.format(s=max_seconds)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(processes)
+    ]
 
 
 def stop_load(procs: list[subprocess.Popen]) -> None:
@@ -107,8 +142,15 @@ def stop_load(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
-def bench_suggest_load(ensemble: Ensemble, spec: CampaignSpec, *, load: int = 1, limit: int = 10_000,
-                       baseline_limit: int = 1000, settle_s: float = 1.0) -> dict:
+def bench_suggest_load(
+    ensemble: Ensemble,
+    spec: CampaignSpec,
+    *,
+    load: int = 1,
+    limit: int = 10_000,
+    baseline_limit: int = 1000,
+    settle_s: float = 1.0,
+) -> dict:
     """``suggest`` alone and beside ``load`` CPU-bound processes, with drxlab's thread choice and
     with torch's default (one thread per core), in one run.
 
@@ -124,8 +166,15 @@ def bench_suggest_load(ensemble: Ensemble, spec: CampaignSpec, *, load: int = 1,
         out[f"{key}_threads_from"] = source
         _time_suggest(ensemble, spec, 64)  # warm-up at this thread count
         t, n_done = _time_suggest(ensemble, spec, n)
-        out.update({f"{key}_threads": threads, f"{key}_busy_cores": busy, f"{key}_s": t,
-                    f"{key}_candidates": n_done, f"{key}_candidates_per_s": n_done / t})
+        out.update(
+            {
+                f"{key}_threads": threads,
+                f"{key}_busy_cores": busy,
+                f"{key}_s": t,
+                f"{key}_candidates": n_done,
+                f"{key}_candidates_per_s": n_done / t,
+            }
+        )
 
     choice = decide()
     timed("drxlab_alone", choice.threads, limit, choice.busy, choice.source)
@@ -138,8 +187,10 @@ def bench_suggest_load(ensemble: Ensemble, spec: CampaignSpec, *, load: int = 1,
         timed("default_loaded", cores, baseline_limit, None)
     finally:
         stop_load(procs)
-    per = {k: out[f"{k}_s"] / out[f"{k}_candidates"] for k in ("drxlab_alone", "drxlab_loaded", "default_alone",
-                                                                  "default_loaded")}
+    per = {
+        k: out[f"{k}_s"] / out[f"{k}_candidates"]
+        for k in ("drxlab_alone", "drxlab_loaded", "default_alone", "default_loaded")
+    }
     out["drxlab_loaded_vs_alone"] = per["drxlab_loaded"] / per["drxlab_alone"]
     out["default_loaded_vs_alone"] = per["default_loaded"] / per["default_alone"]
     out["loaded_speedup_vs_default"] = per["default_loaded"] / per["drxlab_loaded"]
@@ -163,11 +214,27 @@ def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> di
     rng = np.random.default_rng(seed)
     new = []
     for amts in seed_compositions(8, ["HE"], rng):
-        m = measure(synthetic_raw_profile, amts, STANDARD_RATE, *STANDARD_WINDOW, [1], NoiseModel(failure_rate=0.0), rng)
+        m = measure(
+            synthetic_raw_profile,
+            amts,
+            STANDARD_RATE,
+            *STANDARD_WINDOW,
+            [1],
+            NoiseModel(failure_rate=0.0),
+            rng,
+        )
         p = process_segment(m.profiles[0][1], m.profiles[0][2])
         from drxlab.chem.compositions import format_formula
-        new.append(TestData(formula=format_formula(amts), rate=STANDARD_RATE, v_low=STANDARD_WINDOW[0], v_high=STANDARD_WINDOW[1],
-                            profiles={1: (p.voltage, p.capacity_curve, p.dqdv)}))
+
+        new.append(
+            TestData(
+                formula=format_formula(amts),
+                rate=STANDARD_RATE,
+                v_low=STANDARD_WINDOW[0],
+                v_high=STANDARD_WINDOW[1],
+                profiles={1: (p.voltage, p.capacity_curve, p.dqdv)},
+            )
+        )
     replay = pseudo_replay(ensemble, 24, seed)
     t0 = time.perf_counter()
     ensemble.predict_curves([d.formula for d in new], STANDARD_RATE, *STANDARD_WINDOW, 1)
@@ -177,10 +244,26 @@ def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> di
     t_ft = time.perf_counter() - t1
     # the path `drxlab finetune` takes when the old tests are in the store
     t2 = time.perf_counter()
-    finetune_ensemble(ensemble, new, replay, epochs=epochs, seed=seed, replay_targets="data", lr=FINETUNE_LR_DATA,
-                      min_batches=FINETUNE_MIN_BATCHES_DATA)
+    finetune_ensemble(
+        ensemble,
+        new,
+        replay,
+        epochs=epochs,
+        seed=seed,
+        replay_targets="data",
+        lr=FINETUNE_LR_DATA,
+        min_batches=FINETUNE_MIN_BATCHES_DATA,
+    )
     t_data = time.perf_counter() - t2
-    return {"members": len(ensemble), "new_profiles": len(new), "replay_tests": len(replay), "epochs": epochs,
-            "finetune_parent_replay_s": t_ft, "finetune_stored_replay_s": t_data, "prediction_s": t_pred,
-            "finetune_vs_prediction": max(t_ft, t_data) / t_pred, "budget_s": 60.0,
-            "share_of_budget": max(t_ft, t_data) / 60.0}
+    return {
+        "members": len(ensemble),
+        "new_profiles": len(new),
+        "replay_tests": len(replay),
+        "epochs": epochs,
+        "finetune_parent_replay_s": t_ft,
+        "finetune_stored_replay_s": t_data,
+        "prediction_s": t_pred,
+        "finetune_vs_prediction": max(t_ft, t_data) / t_pred,
+        "budget_s": 60.0,
+        "share_of_budget": max(t_ft, t_data) / 60.0,
+    }

@@ -5,6 +5,7 @@ database): the same files, the same small seeded ensemble, the same ≥ 10⁵-ca
 Per store it times the import (reading the files, then the one write transaction) and `suggest`
 (screening without the write lock, then recording the round), as the CLI does them.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,13 @@ from drxlab.exceptions import StoreError
 from drxlab.store.db import open_store
 
 # charge-balanced Li-Mn-Ti/Nb-O(-F) compositions (amounts per rocksalt formula unit)
-COMPOSITIONS = ({"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}, {"Li": 1.2, "Mn": 0.6, "Nb": 0.2, "O": 2.0},
-                {"Li": 1.1, "Mn": 0.7, "Ti": 0.2, "O": 1.9, "F": 0.1},
-                {"Li": 1.2, "Mn": 0.5, "Ti": 0.3, "O": 2.0},
-                {"Li": 1.15, "Mn": 0.65, "Ti": 0.2, "O": 1.95, "F": 0.05})
+COMPOSITIONS = (
+    {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0},
+    {"Li": 1.2, "Mn": 0.6, "Nb": 0.2, "O": 2.0},
+    {"Li": 1.1, "Mn": 0.7, "Ti": 0.2, "O": 1.9, "F": 0.1},
+    {"Li": 1.2, "Mn": 0.5, "Ti": 0.3, "O": 2.0},
+    {"Li": 1.15, "Mn": 0.65, "Ti": 0.2, "O": 1.95, "F": 0.05},
+)
 
 
 def drx_td_files(folder: Path, n: int, cycles: int = 3) -> list[Path]:
@@ -36,10 +40,23 @@ def drx_td_files(folder: Path, n: int, cycles: int = 3) -> list[Path]:
         for c in range(1, cycles + 1):
             q = (cap - 4 * (c - 1)) / (1 + np.exp((v - 3.0) / 0.4))
             q = q - q.min()
-            disc.append({"cycle_num": c, "V_std": v.tolist(), "Q_std": q.tolist(), "Q0_std": q.tolist(),
-                         "dQdV_std": np.gradient(q, v).tolist()})
-        doc = {"composition": COMPOSITIONS[i % len(COMPOSITIONS)], "test_current(mA/g)": 20.0,
-               "low_voltage(V)": 1.5, "high_voltage(V)": 4.8, "active_mass(g)": 0.002, "discharge_list": disc}
+            disc.append(
+                {
+                    "cycle_num": c,
+                    "V_std": v.tolist(),
+                    "Q_std": q.tolist(),
+                    "Q0_std": q.tolist(),
+                    "dQdV_std": np.gradient(q, v).tolist(),
+                }
+            )
+        doc = {
+            "composition": COMPOSITIONS[i % len(COMPOSITIONS)],
+            "test_current(mA/g)": 20.0,
+            "low_voltage(V)": 1.5,
+            "high_voltage(V)": 4.8,
+            "active_mass(g)": 0.002,
+            "discharge_list": disc,
+        }
         path = folder / f"bench-{i:05d}.json"
         path.write_text(json.dumps(doc))
         out.append(path)
@@ -66,8 +83,9 @@ def widened_campaign(src: Path, target: int, dest: Path) -> tuple[Path, int]:
             break
         label = list(maxima)[k % len(maxima)]
         maxima[label] = round(maxima[label] + spec.step, 10)
-        text = re.sub(rf'^"{re.escape(label)}"\s*=\s*[0-9.]+', f'"{label}" = {maxima[label]}', text,
-                      flags=re.MULTILINE)
+        text = re.sub(
+            rf'^"{re.escape(label)}"\s*=\s*[0-9.]+', f'"{label}" = {maxima[label]}', text, flags=re.MULTILINE
+        )
         n = count(text)
     return dest, n
 
@@ -94,8 +112,9 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def run_store(url: str, files: list[Path], campaign: Path, *, members: int = 2, seed: int = 0,
-              batch: int = 8) -> dict[str, float]:
+def run_store(
+    url: str, files: list[Path], campaign: Path, *, members: int = 2, seed: int = 0, batch: int = 8
+) -> dict[str, float]:
     """Time import and suggest on the (empty) store at ``url``: seconds per step."""
     import torch
 
@@ -140,14 +159,27 @@ def run_store(url: str, files: list[Path], campaign: Path, *, members: int = 2, 
         t_record, rnd = _timed(record)
     finally:
         store.engine.dispose()
-    return {"tests": float(summary.tests), "candidates": float(rnd.n_candidates),
-            "import_read_s": t_read, "import_write_s": t_write, "import_s": t_read + t_write,
-            "suggest_screen_s": t_screen, "suggest_record_s": t_record, "suggest_s": t_screen + t_record}
+    return {
+        "tests": float(summary.tests),
+        "candidates": float(rnd.n_candidates),
+        "import_read_s": t_read,
+        "import_write_s": t_write,
+        "import_s": t_read + t_write,
+        "suggest_screen_s": t_screen,
+        "suggest_record_s": t_record,
+        "suggest_s": t_screen + t_record,
+    }
 
 
-def bench_store(urls: dict[str, str], workdir: Path, *, n_tests: int = 1000, size: int = 100_000,
-                campaign: Path = Path("campaigns/he-drx.toml"),
-                repeat: int = 2) -> dict[str, dict[str, float]]:
+def bench_store(
+    urls: dict[str, str],
+    workdir: Path,
+    *,
+    n_tests: int = 1000,
+    size: int = 100_000,
+    campaign: Path = Path("campaigns/he-drx.toml"),
+    repeat: int = 2,
+) -> dict[str, dict[str, float]]:
     """:func:`run_store` on every store of ``urls`` (label → URL) with the same files and campaign,
     ``repeat`` rounds in alternating order (a busy machine's load drift then hits each store
     alike); the best time of each step."""
@@ -155,7 +187,7 @@ def bench_store(urls: dict[str, str], workdir: Path, *, n_tests: int = 1000, siz
     spec, _n = widened_campaign(campaign, size, workdir / "bench-campaign.toml")
     best: dict[str, dict[str, float]] = {}
     for r in range(repeat):
-        for label, url in (list(urls.items()) if r % 2 == 0 else list(reversed(urls.items()))):
+        for label, url in list(urls.items()) if r % 2 == 0 else list(reversed(urls.items())):
             if r:
                 clear(url)
             got = run_store(url, files, spec)

@@ -8,6 +8,7 @@ How ``--campaign REF`` is found, the same from any working folder:
 3. else ``<name>.toml`` in the campaign folders shipped with drxlab (the repository's
    ``campaigns/``) → that file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,9 +57,11 @@ def locate_file(ref: str) -> Path:
 def _not_found(ref: str, known: list[str]) -> str:
     where = ", ".join(str(d) for d in bundled_dirs()) or "no shipped campaign folder"
     reg = f"; registered campaigns: {', '.join(known)}" if known else ""
-    return (f"campaign {ref!r} not found: no file {Path(ref).expanduser().absolute()}, no registered campaign "
-            f"named {campaign_name(ref)!r}{reg}, no {campaign_name(ref)}.toml in {where} "
-            "(register one with `drxlab campaign add FILE`)")
+    return (
+        f"campaign {ref!r} not found: no file {Path(ref).expanduser().absolute()}, no registered campaign "
+        f"named {campaign_name(ref)!r}{reg}, no {campaign_name(ref)}.toml in {where} "
+        "(register one with `drxlab campaign add FILE`)"
+    )
 
 
 def add(session: Session, path: Path) -> tuple[Campaign, CampaignSpec, bool]:
@@ -75,7 +78,9 @@ def resolve(session: Session, ref: str) -> tuple[Campaign, CampaignSpec]:
         row, spec, _ = add(session, path)
         return row, spec
     if path.is_dir():
-        raise CampaignError(f"campaign {ref!r} is a folder; expected a campaign file (TOML) or a campaign name")
+        raise CampaignError(
+            f"campaign {ref!r} is a folder; expected a campaign file (TOML) or a campaign name"
+        )
     name = campaign_name(ref)
     if queries.campaign_latest(session, name) is not None:
         return registered(session, name, label=ref)
@@ -106,8 +111,10 @@ def registered(session: Session, name: str, label: str | None = None) -> tuple[C
     row = queries.campaign_latest(session, name)
     if row is None or not row.spec_text:
         known = sorted({c.name for c in queries.campaigns(session) if c.spec_text})
-        raise CampaignError(f"campaign {label or name!r} not found; known campaigns: {', '.join(known) or 'none'} "
-                            "(register one with `drxlab campaign add FILE`)")
+        raise CampaignError(
+            f"campaign {label or name!r} not found; known campaigns: {', '.join(known) or 'none'} "
+            "(register one with `drxlab campaign add FILE`)"
+        )
     return row, parse_spec(row.spec_text, source=f"campaign {row.name} revision {row.revision}")
 
 

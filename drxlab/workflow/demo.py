@@ -5,6 +5,7 @@ compositions next to the oracle's truth → suggest → virtual synthesis → lo
 report. The database is left for the user to continue with. (The real half, the released
 model on measured data, is :mod:`drxlab.workflow.demo_real`.)
 """
+
 from __future__ import annotations
 
 import time
@@ -29,12 +30,26 @@ from drxlab.workflow import lab, training
 from drxlab.workflow.suggest import suggest
 
 DEMO_TESTS = ((20.0, (1, 2, 3, 5, 10, 20)), (100.0, (1, 5)), (1000.0, (1,)))
-HELD_OUT = ("Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.2Cr0.2Ti0.4O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2",
-            "Li1.2Mn0.1Mg0.1Cr0.15V0.15Ti0.2Nb0.1O1.8F0.2", "Li1.15Mn0.3Cr0.15Ti0.25Nb0.15O1.9F0.1",
-            "Li1.25Mn0.35V0.15Ti0.15Nb0.1O1.85F0.15")
+HELD_OUT = (
+    "Li1.2Mn0.4Ti0.4O2",
+    "Li1.2Mn0.2Cr0.2Ti0.4O2",
+    "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2",
+    "Li1.2Mn0.1Mg0.1Cr0.15V0.15Ti0.2Nb0.1O1.8F0.2",
+    "Li1.15Mn0.3Cr0.15Ti0.25Nb0.15O1.9F0.1",
+    "Li1.25Mn0.35V0.15Ti0.15Nb0.1O1.85F0.15",
+)
 # the demo lab's history uses the species of its campaign (a lab explores around what it knows)
-DEMO_SPECIES = {"Mn2+": 0.4, "Mn3+": 0.6, "Cr3+": 0.4, "V3+": 0.4, "Fe3+": 0.3, "Ni2+": 0.3, "Mg2+": 0.2,
-                "Ti4+": 0.5, "Nb5+": 0.4}
+DEMO_SPECIES = {
+    "Mn2+": 0.4,
+    "Mn3+": 0.6,
+    "Cr3+": 0.4,
+    "V3+": 0.4,
+    "Fe3+": 0.3,
+    "Ni2+": 0.3,
+    "Mg2+": 0.2,
+    "Ti4+": 0.5,
+    "Nb5+": 0.4,
+}
 
 
 @dataclass
@@ -53,10 +68,18 @@ def demo_campaign_file() -> Path:
     return Path(str(resources.files("drxlab") / "data" / "demo-campaign.toml"))
 
 
-def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 10, seed: int = 0,
-             classes: tuple[str, ...] = ("2TM", "3TM"), size: str = "small",
-             say: Callable[[str], None] = print, bars: Callable[..., ProgressBar] = silent,
-             write_report: Callable[[Session, Path], None] | None = None) -> DemoResult:
+def run_demo(
+    out: Path,
+    *,
+    n_seed: int = 40,
+    epochs: int = 10,
+    seed: int = 0,
+    classes: tuple[str, ...] = ("2TM", "3TM"),
+    size: str = "small",
+    say: Callable[[str], None] = print,
+    bars: Callable[..., ProgressBar] = silent,
+    write_report: Callable[[Session, Path], None] | None = None,
+) -> DemoResult:
     """Run the demo in ``out`` (creates ``out/demo.sqlite``, replacing an earlier demo database).
 
     ``write_report(session, path)`` renders the campaign report; the caller passes it because
@@ -79,19 +102,33 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 10, seed: int = 0,
 
     say(f"1/5 virtual lab: measuring {n_seed} 2-/3-metal DRX compositions at 20, 100 and 1000 mA/g …")
     with bars("virtual lab", n_seed, "sample") as bar, store.transaction() as s:
-        summary = lab.seed(s, oracle, n=n_seed, classes=list(classes), seed_=seed, noise=NoiseModel(),
-                           tests=DEMO_TESTS, on_sample=bar.step, species=DEMO_SPECIES)
+        summary = lab.seed(
+            s,
+            oracle,
+            n=n_seed,
+            classes=list(classes),
+            seed_=seed,
+            noise=NoiseModel(),
+            tests=DEMO_TESTS,
+            on_sample=bar.step,
+            species=DEMO_SPECIES,
+        )
     caps = [float(r.profiles[1][1][0]) for r in _records(store) if r.rate == 20.0 and 1 in r.profiles]
     res.seed_spread = float(np.std(caps))
-    say(f"    {summary.tests} tests, {summary.profiles} profiles ({summary.failed} cells failed); cycle-1 capacity "
-        f"at 20 mA/g spans {min(caps):.0f}–{max(caps):.0f} mAh/g (σ {res.seed_spread:.0f})")
+    say(
+        f"    {summary.tests} tests, {summary.profiles} profiles ({summary.failed} cells failed); "
+        "cycle-1 capacity "
+        f"at 20 mA/g spans {min(caps):.0f}–{max(caps):.0f} mAh/g (σ {res.seed_spread:.0f})"
+    )
     lap("seed")
 
     say(f"2/5 training a 5-member DRXNet ensemble ({epochs} epochs, small network) …")
     with bars("training", 5 * epochs, "epoch") as bar, store.transaction() as s:
         tr = training.train(s, members=5, epochs=epochs, batch=1024, seed=seed, size=size, progress=bar)
-    say(f"    model version {tr.version.id}: validation MAE {tr.metrics['validation']['mae']:.1f} mAh/g on "
-        f"held-out compositions")
+    say(
+        f"    model version {tr.version.id}: validation MAE {tr.metrics['validation']['mae']:.1f} mAh/g on "
+        f"held-out compositions"
+    )
     lap("train")
 
     say("3/5 predictions for compositions the model has not seen (20 mA/g, 1.5–4.8 V, cycle 1):")
@@ -104,9 +141,15 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 10, seed: int = 0,
         bar({"advance": len(HELD_OUT)})
     for i, f in enumerate(HELD_OUT):
         truth = true_capacity(compositions.amounts(f), 20.0, 1.5, 4.8, 1)
-        res.predictions.append({"formula": pred.formulas[i], "class": compositions.composition_class(
-            compositions.amounts(f)), "predicted": float(pred.capacity_mean[i]), "sigma": float(pred.capacity_std[i]),
-            "truth": truth})
+        res.predictions.append(
+            {
+                "formula": pred.formulas[i],
+                "class": compositions.composition_class(compositions.amounts(f)),
+                "predicted": float(pred.capacity_mean[i]),
+                "sigma": float(pred.capacity_std[i]),
+                "truth": truth,
+            }
+        )
     res.mae = float(np.mean([abs(p["predicted"] - p["truth"]) for p in res.predictions]))
     lap("predict")
 
@@ -118,11 +161,28 @@ def run_demo(out: Path, *, n_seed: int = 40, epochs: int = 10, seed: int = 0,
         for row in rnd.rows:
             smp = queries.sample(s, row.sample_id)
             queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
-            test, _ = lab.measure_one(s, oracle, row.formula, rate=STANDARD_RATE, window=STANDARD_WINDOW, cycles=[1],
-                                      noise=NoiseModel(failure_rate=0.0), rng=rng, sample=smp)
+            test, _ = lab.measure_one(
+                s,
+                oracle,
+                row.formula,
+                rate=STANDARD_RATE,
+                window=STANDARD_WINDOW,
+                cycles=[1],
+                noise=NoiseModel(failure_rate=0.0),
+                rng=rng,
+                sample=smp,
+            )
             measured = float(queries.profiles_of(s, test.id)[0].capacity) if test else None
-            res.suggestions.append({"sample": row.sample_id, "formula": row.formula, "predicted": row.predicted,
-                                    "sigma": row.sigma, "measured": measured, "domain": row.domain})
+            res.suggestions.append(
+                {
+                    "sample": row.sample_id,
+                    "formula": row.formula,
+                    "predicted": row.predicted,
+                    "sigma": row.sigma,
+                    "measured": measured,
+                    "domain": row.domain,
+                }
+            )
             bar({})
     lap("suggest+log")
     with bars("fine-tuning", None, "epoch") as bar, store.transaction() as s:

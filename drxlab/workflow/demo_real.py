@@ -4,6 +4,7 @@ on the authors' measured Li1.2Mn0.4Ti0.4O2 cell, before and after first-cycle fi
 It runs in its own store (``real.sqlite``) so that real measurements and the virtual lab's
 data never mix: the virtual round trains on everything in ``demo.sqlite``.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,10 @@ from drxlab.store.db import Store, open_store
 from drxlab.workflow import examples, models, results, training
 
 # the paper's high-entropy DRX predictions (1.5–4.8 V, cycle 1), mAh/g by rate in mA/g
-PAPER_HE = (("HE-1", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", {20.0: 276.0, 1000.0: 196.0}),
-            ("HE-2", "Li1.2Mn0.1Mg0.1Cr0.15V0.15Ti0.2Nb0.1O1.8F0.2", {20.0: 266.0, 1000.0: 171.0}))
+PAPER_HE = (
+    ("HE-1", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", {20.0: 276.0, 1000.0: 196.0}),
+    ("HE-2", "Li1.2Mn0.1Mg0.1Cr0.15V0.15Ti0.2Nb0.1O1.8F0.2", {20.0: 266.0, 1000.0: 171.0}),
+)
 LMTO_CAMPAIGN = "lmto"
 UNLOCK = ("drxlab model pull", "drxlab import --example lmto")
 
@@ -74,8 +77,16 @@ def missing_hint(have_model: bool, have_lmto: bool) -> list[str]:
     return [cmd for cmd, ok in zip(UNLOCK, (have_model, have_lmto)) if not ok]
 
 
-def run_real(out: Path, ensemble: Ensemble, origin: str, lmto: Path | None, *, seed: int = 0,
-             say: Callable[[str], None] = print, bars: Callable[..., ProgressBar] = silent) -> RealResult:
+def run_real(
+    out: Path,
+    ensemble: Ensemble,
+    origin: str,
+    lmto: Path | None,
+    *,
+    seed: int = 0,
+    say: Callable[[str], None] = print,
+    bars: Callable[..., ProgressBar] = silent,
+) -> RealResult:
     """Register the released ensemble in ``out/real.sqlite``; predict HE-1/HE-2; with ``lmto``
     (the authors' measured file), predict cycles 1–10, log cycle 1 only, fine-tune, predict again."""
     db = out / "real.sqlite"
@@ -99,10 +110,16 @@ def run_real(out: Path, ensemble: Ensemble, origin: str, lmto: Path | None, *, s
         for rate in (20.0, 1000.0):
             pred = ensemble.predict_curves([f for _, f, _ in PAPER_HE], rate, 1.5, 4.8, 1)
             for i, (name, formula, paper) in enumerate(PAPER_HE):
-                res.he.append({"name": name, "formula": formula, "rate": rate,
-                               "predicted": float(pred.capacity_mean[i]),
-                               "sigma": float(pred.capacity_std[i]),
-                               "paper": paper[rate]})
+                res.he.append(
+                    {
+                        "name": name,
+                        "formula": formula,
+                        "rate": rate,
+                        "predicted": float(pred.capacity_mean[i]),
+                        "sigma": float(pred.capacity_std[i]),
+                        "paper": paper[rate],
+                    }
+                )
                 bar({})
     res.he.sort(key=lambda r: (r["name"], r["rate"]))
     lap("HE-1/HE-2")
@@ -113,21 +130,32 @@ def run_real(out: Path, ensemble: Ensemble, origin: str, lmto: Path | None, *, s
     return res
 
 
-def _lmto(store: Store, res: RealResult, ensemble: Ensemble, path: Path, out: Path, seed: int,
-          say: Callable[[str], None], bars: Callable[..., ProgressBar]) -> None:
+def _lmto(
+    store: Store,
+    res: RealResult,
+    ensemble: Ensemble,
+    path: Path,
+    out: Path,
+    seed: int,
+    say: Callable[[str], None],
+    bars: Callable[..., ProgressBar],
+) -> None:
     (test,) = read_file(path).tests
     measured = {p.cycle: p.profile.capacity for p in test.profiles}
     cycles = sorted(measured)
     if 1 not in measured or len(cycles) < 2:
         raise DrxlabError(f"{path}: expected discharge cycles 1–10 of one cell; found cycles {cycles}")
     res.lmto_file = path
-    say(f"2/2 the authors' MEASURED {test.formula} cell ({test.rate:g} mA/g, "
+    say(
+        f"2/2 the authors' MEASURED {test.formula} cell ({test.rate:g} mA/g, "
         f"{test.v_low:g}–{test.v_high:g} V, "
-        f"cycles {cycles[0]}–{cycles[-1]}): predict, log cycle 1 only, fine-tune, predict again …")
+        f"cycles {cycles[0]}–{cycles[-1]}): predict, log cycle 1 only, fine-tune, predict again …"
+    )
 
     def predict(ens: Ensemble) -> tuple[np.ndarray, np.ndarray]:
-        q = ens.predict_capacity([test.formula] * len(cycles), test.rate, test.v_low, test.v_high,
-                                 np.array(cycles))
+        q = ens.predict_capacity(
+            [test.formula] * len(cycles), test.rate, test.v_low, test.v_high, np.array(cycles)
+        )
         return q.mean(0), q.std(0)
 
     with bars("predicting", None, "curve") as bar:
@@ -148,9 +176,17 @@ def _lmto(store: Store, res: RealResult, ensemble: Ensemble, path: Path, out: Pa
     with bars("predicting", None, "curve") as bar:
         after = predict(after_ens)
         bar({"advance": len(cycles)})
-    res.lmto = [{"cycle": c, "measured": measured[c], "before": float(before[0][i]),
-                 "sigma_before": float(before[1][i]), "after": float(after[0][i]),
-                 "sigma_after": float(after[1][i])} for i, c in enumerate(cycles)]
+    res.lmto = [
+        {
+            "cycle": c,
+            "measured": measured[c],
+            "before": float(before[0][i]),
+            "sigma_before": float(before[1][i]),
+            "after": float(after[0][i]),
+            "sigma_after": float(after[1][i]),
+        }
+        for i, c in enumerate(cycles)
+    ]
     later = [r for r in res.lmto if r["cycle"] > 1]
     res.mae_before = float(np.mean([abs(r["before"] - r["measured"]) for r in later]))
     res.mae_after = float(np.mean([abs(r["after"] - r["measured"]) for r in later]))

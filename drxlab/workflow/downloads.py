@@ -3,6 +3,7 @@
 One helper for every released file: the bytes are checked against the pinned sha256 before
 anyone writes them, so a truncated or tampered download never reaches the store or a cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,12 +13,21 @@ import urllib.request
 from drxlab.exceptions import DrxlabError
 
 # the authors' repository at the commit whose files drxlab pins (README of ../shared/drxnet-upstream)
-RELEASED_REPO_URL = "https://raw.githubusercontent.com/zhongpc/DRXNet/c5fba7be2c312a32f9b809d4babe9df55bdfc790"
+RELEASED_REPO_URL = (
+    "https://raw.githubusercontent.com/zhongpc/DRXNet/c5fba7be2c312a32f9b809d4babe9df55bdfc790"
+)
 
 
-def download_verified(url: str, sha256: str, *, what: str, error: type[DrxlabError] = DrxlabError,
-                      offline_hint: str = "", nothing: str = "nothing written",
-                      timeout: float = 60.0) -> bytes:
+def download_verified(
+    url: str,
+    sha256: str,
+    *,
+    what: str,
+    error: type[DrxlabError] = DrxlabError,
+    offline_hint: str = "",
+    nothing: str = "nothing written",
+    timeout: float = 60.0,
+) -> bytes:
     """The bytes at ``url`` after checking them against ``sha256``; raises ``error`` otherwise.
 
     Args:
@@ -33,10 +43,13 @@ def download_verified(url: str, sha256: str, *, what: str, error: type[DrxlabErr
             data = resp.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise error(f"cannot download {url}: {reason}; check the network (or --base-url)"
-                    + (f", {offline_hint}" if offline_hint else "")) from None
+        raise error(
+            f"cannot download {url}: {reason}; check the network (or --base-url)"
+            + (f", {offline_hint}" if offline_hint else "")
+        ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
-        raise error(f"{url}: sha256 {got[:16]}… does not match the released {what} ({sha256[:16]}…); "
-                    f"{nothing}")
+        raise error(
+            f"{url}: sha256 {got[:16]}… does not match the released {what} ({sha256[:16]}…); {nothing}"
+        )
     return data

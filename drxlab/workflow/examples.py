@@ -4,6 +4,7 @@ The files stay out of drxlab's repository (they are the authors'); ``drxlab impo
 downloads one from its public home at the pinned commit, checks its sha256 and keeps it in the
 user's cache, so the demo and later imports find it offline.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,9 +41,13 @@ class Example:
 
 EXAMPLES = {
     "lmto": Example(
-        "lmto", "LMTO_example.csv", "examples/train_example/dataset",
-        "bd00b6dad3f1cb87300f0b3722452d74cb5e17e413a838a8e9b65352c8777462", "Li1.2Mn0.4Ti0.4O2",
-        "the authors' measured Li1.2Mn0.4Ti0.4O2 cell: 20 mA/g, 1.5–4.8 V, discharge cycles 1–10"),
+        "lmto",
+        "LMTO_example.csv",
+        "examples/train_example/dataset",
+        "bd00b6dad3f1cb87300f0b3722452d74cb5e17e413a838a8e9b65352c8777462",
+        "Li1.2Mn0.4Ti0.4O2",
+        "the authors' measured Li1.2Mn0.4Ti0.4O2 cell: 20 mA/g, 1.5–4.8 V, discharge cycles 1–10",
+    ),
 }
 
 
@@ -75,8 +80,9 @@ def find(name: str, directories: Sequence[Path] = ()) -> Path | None:
             raise ImportFileError(f"{path}: not found; expected the authors' {ex.file} in {d}")
         got = _sha256(path)
         if got != ex.sha256:
-            raise ImportFileError(f"{path}: sha256 {got[:16]}… is not the released {ex.file} "
-                                  f"({ex.sha256[:16]}…)")
+            raise ImportFileError(
+                f"{path}: sha256 {got[:16]}… is not the released {ex.file} ({ex.sha256[:16]}…)"
+            )
         return path
     cached = cache_dir() / ex.file
     if cached.is_file() and _sha256(cached) == ex.sha256:
@@ -91,9 +97,14 @@ def pull(name: str, base_url: str | None = None) -> tuple[Path, bool]:
     if cached is not None:
         return cached, False
     url = f"{(base_url or ex.base_url).rstrip('/')}/{ex.file}"
-    data = download_verified(url, ex.sha256, what=ex.file, error=ImportFileError,
-                             offline_hint=f"or import a local copy of {ex.file} with `drxlab import FILE`",
-                             nothing="nothing imported")
+    data = download_verified(
+        url,
+        ex.sha256,
+        what=ex.file,
+        error=ImportFileError,
+        offline_hint=f"or import a local copy of {ex.file} with `drxlab import FILE`",
+        nothing="nothing imported",
+    )
     dest = cache_dir()
     dest.mkdir(parents=True, exist_ok=True)
     # write then rename, so an interrupted pull never leaves a partial file under the final name

@@ -1,8 +1,9 @@
 """The virtual lab in the loop: measure compositions with an oracle and write them as tests."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from sqlmodel import Session
@@ -23,8 +24,21 @@ from drxlab.workflow import models
 from drxlab.workflow.ingest import material, write_test
 
 # The seed spaces: which species a lab's early history draws from (2TM / 3TM classes).
-SEED_SPECIES = {"Mn2+": 0.6, "Mn3+": 0.8, "Cr3+": 0.4, "V3+": 0.4, "Fe3+": 0.4, "Fe2+": 0.3, "Ni2+": 0.4,
-                "Co2+": 0.3, "Mg2+": 0.3, "Ti4+": 0.6, "Nb5+": 0.4, "Zr4+": 0.3, "Mo6+": 0.2}
+SEED_SPECIES = {
+    "Mn2+": 0.6,
+    "Mn3+": 0.8,
+    "Cr3+": 0.4,
+    "V3+": 0.4,
+    "Fe3+": 0.4,
+    "Fe2+": 0.3,
+    "Ni2+": 0.4,
+    "Co2+": 0.3,
+    "Mg2+": 0.3,
+    "Ti4+": 0.6,
+    "Nb5+": 0.4,
+    "Zr4+": 0.3,
+    "Mo6+": 0.2,
+}
 SEED_TESTS = ((20.0, (1, 2, 3, 5, 10, 15, 20, 30)), (100.0, (1, 2, 5, 10)), (400.0, (1, 5)), (1000.0, (1, 2)))
 
 
@@ -33,16 +47,19 @@ def resolve_oracle(session: Session, spec: str) -> Oracle:
     if spec == "synthetic":
         return synthetic_oracle()
     if spec.startswith("drxnet:"):
-        ref, _, member = spec[len("drxnet:"):].partition("/")
+        ref, _, member = spec[len("drxnet:") :].partition("/")
         try:
             row, ens = models.resolve(session, ref or None)
         except Exception as exc:
             raise OracleError(f"oracle {spec!r}: {exc}") from None
         if member and (not member.isdigit() or int(member) >= len(ens)):
-            raise OracleError(f"oracle {spec!r}: member {member!r} does not exist; version {row.id} has "
-                              f"members 0–{len(ens) - 1}")
-        return ensemble_oracle(ens, f"drxnet:{row.id}" + (f"/{member}" if member else ""),
-                               int(member) if member else None)
+            raise OracleError(
+                f"oracle {spec!r}: member {member!r} does not exist; version {row.id} has "
+                f"members 0–{len(ens) - 1}"
+            )
+        return ensemble_oracle(
+            ens, f"drxnet:{row.id}" + (f"/{member}" if member else ""), int(member) if member else None
+        )
     raise OracleError(f"unknown oracle {spec!r}; expected 'synthetic' or 'drxnet:VERSION[/MEMBER]'")
 
 
@@ -59,14 +76,33 @@ def parsed_measurement(m: Measurement, formula: str, amts: dict, source: str) ->
         states = compositions.oxidation_states(amts)
     except ChargeBalanceError:
         states = {}
-    return ParsedTest(source=source, formula=formula, amounts=amts, oxidation_states=states, rate=m.rate,
-                      v_low=m.v_low, v_high=m.v_high, profiles=tuple(profiles), instrument="virtual lab")
+    return ParsedTest(
+        source=source,
+        formula=formula,
+        amounts=amts,
+        oxidation_states=states,
+        rate=m.rate,
+        v_low=m.v_low,
+        v_high=m.v_high,
+        profiles=tuple(profiles),
+        instrument="virtual lab",
+    )
 
 
-def measure_one(session: Session, oracle: Oracle, composition: str | dict, *, rate: float,
-                window: tuple[float, float], cycles: Sequence[int], noise: NoiseModel,
-                rng: np.random.Generator, campaign_id: int | None = None, sample: Sample | None = None,
-                round_: int | None = None) -> tuple[ElectrochemTest | None, Measurement]:
+def measure_one(
+    session: Session,
+    oracle: Oracle,
+    composition: str | dict,
+    *,
+    rate: float,
+    window: tuple[float, float],
+    cycles: Sequence[int],
+    noise: NoiseModel,
+    rng: np.random.Generator,
+    campaign_id: int | None = None,
+    sample: Sample | None = None,
+    round_: int | None = None,
+) -> tuple[ElectrochemTest | None, Measurement]:
     """Measure one sample and store it as a virtual test (or a failed sample)."""
     amts = compositions.amounts(composition)
     formula = compositions.format_formula(amts)
@@ -74,18 +110,31 @@ def measure_one(session: Session, oracle: Oracle, composition: str | dict, *, ra
     if m.failed:
         if sample is None:
             mat = material(session, formula, amts, {})
-            sample = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=SampleStatus.FAILED, round=round_)
+            sample = queries.add_sample(
+                session, mat.id, campaign_id=campaign_id, status=SampleStatus.FAILED, round=round_
+            )
         queries.set_sample_status(session, sample, SampleStatus.FAILED, f"virtual lab: {m.reason}")
         return None, m
-    test = write_test(session, parsed_measurement(m, formula, amts, f"{oracle.name}:{formula}"), sample=sample,
-                      campaign_id=campaign_id, source_name=oracle.name, virtual=True)
+    test = write_test(
+        session,
+        parsed_measurement(m, formula, amts, f"{oracle.name}:{formula}"),
+        sample=sample,
+        campaign_id=campaign_id,
+        source_name=oracle.name,
+        virtual=True,
+    )
     if sample is not None:
         queries.set_sample_status(session, sample, SampleStatus.TESTED)
     return test, m
 
 
-def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, step: float = 0.05,
-                      species: dict[str, float] | None = None) -> list[dict]:
+def seed_compositions(
+    n: int,
+    classes: Sequence[str],
+    rng: np.random.Generator,
+    step: float = 0.05,
+    species: dict[str, float] | None = None,
+) -> list[dict]:
     """A spread of charge-balanced 2TM / 3TM compositions (Li 1.05–1.3, F 0–0.2) to seed a store."""
     bad = [c for c in classes if c not in ("2TM", "3TM", "HE")]
     if bad or not classes:
@@ -94,15 +143,27 @@ def seed_compositions(n: int, classes: Sequence[str], rng: np.random.Generator, 
     for klass in classes:
         lo, hi = {"2TM": (1, 2), "3TM": (3, 3), "HE": (4, 5)}[klass]
         spec = CampaignSpec(
-            name=f"seed-{klass}", description="", li_min=1.05, li_max=1.3, f_min=0.0, f_max=0.2, step=step,
-            min_metals=lo, max_metals=hi,
-            species=tuple(Species.parse(label, amount) for label, amount in (species or SEED_SPECIES).items()),
+            name=f"seed-{klass}",
+            description="",
+            li_min=1.05,
+            li_max=1.3,
+            f_min=0.0,
+            f_max=0.2,
+            step=step,
+            min_metals=lo,
+            max_metals=hi,
+            species=tuple(
+                Species.parse(label, amount) for label, amount in (species or SEED_SPECIES).items()
+            ),
             objectives=(Objective("capacity", ObjectiveKind.CAPACITY, STANDARD_RATE, STANDARD_WINDOW),),
-            acquisition=AcquisitionSpec(AcquisitionKind.UCB))
+            acquisition=AcquisitionSpec(AcquisitionKind.UCB),
+        )
         rows = []
         for block in iter_candidates(spec, chunk=100_000):
             take = rng.random(len(block)) < min(1.0, 20.0 * n / max(len(block), 1))
-            rows.extend({el: a for el, a in zip(block.elements, r) if a > 0} for r in block.amounts[take].tolist())
+            rows.extend(
+                {el: a for el, a in zip(block.elements, r) if a > 0} for r in block.amounts[take].tolist()
+            )
             if len(rows) > 50 * n:
                 break
         pools.append(rows)
@@ -132,17 +193,37 @@ class SeedSummary:
     failed: int = 0
 
 
-def seed(session: Session, oracle: Oracle, *, n: int, classes: Sequence[str], seed_: int, noise: NoiseModel,
-         campaign_id: int | None = None, tests: Sequence = SEED_TESTS, window: tuple[float, float] = STANDARD_WINDOW,
-         on_sample: Callable[[], None] | None = None, species: dict[str, float] | None = None) -> SeedSummary:
+def seed(
+    session: Session,
+    oracle: Oracle,
+    *,
+    n: int,
+    classes: Sequence[str],
+    seed_: int,
+    noise: NoiseModel,
+    campaign_id: int | None = None,
+    tests: Sequence = SEED_TESTS,
+    window: tuple[float, float] = STANDARD_WINDOW,
+    on_sample: Callable[[], None] | None = None,
+    species: dict[str, float] | None = None,
+) -> SeedSummary:
     """Measure ``n`` seed compositions at several rates and cycles into the store."""
     rng = np.random.default_rng(seed_)
     summary = SeedSummary()
     for amts in seed_compositions(n, classes, rng, species=species):
         summary.materials += 1
         for rate, cycles in tests:
-            test, _ = measure_one(session, oracle, amts, rate=rate, window=window, cycles=cycles, noise=noise,
-                                  rng=rng, campaign_id=campaign_id)
+            test, _ = measure_one(
+                session,
+                oracle,
+                amts,
+                rate=rate,
+                window=window,
+                cycles=cycles,
+                noise=noise,
+                rng=rng,
+                campaign_id=campaign_id,
+            )
             if test is None:
                 summary.failed += 1
             else:

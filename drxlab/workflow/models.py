@@ -4,6 +4,7 @@ Every version is immutable and content-addressed: its weights (drxlab's ensemble
 the database as a blob with their sha256, so a campaign can be restored from the database file
 alone. A blob whose hash does not match is refused, never used for a prediction.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,12 +35,21 @@ RELEASED_SHA256 = {
     "model_3": "bd447f6e15b6ce9ce55e25f2444429cafb739a5fca758a525f08e4cbd9197099",
     "model_4": "47a3612296cb2cdbbe390d17d311eb224049173829ea66685c5e2e99e8d30ea9",
 }
-NO_MODEL = "no model yet: run `drxlab train` (on your data) or `drxlab model pull` (the released DRXNet ensemble)"
+NO_MODEL = (
+    "no model yet: run `drxlab train` (on your data) or `drxlab model pull` (the released DRXNet ensemble)"
+)
 
 
-def register(session: Session, ensemble: Ensemble, *, source: str, parent_id: int | None = None,
-             training: dict | None = None, metrics: dict | None = None, scope: str | None = "",
-             ) -> tuple[ModelVersion, bool]:
+def register(
+    session: Session,
+    ensemble: Ensemble,
+    *,
+    source: str,
+    parent_id: int | None = None,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    scope: str | None = "",
+) -> tuple[ModelVersion, bool]:
     """Store an ensemble as a new version (or find the identical one); make it current for ``scope``.
 
     Returns ``(version, created)``. ``scope=None`` leaves the current version unchanged.
@@ -51,9 +61,17 @@ def register(session: Session, ensemble: Ensemble, *, source: str, parent_id: in
     row = queries.model_by_hash(session, sha)
     created = row is None
     if created:
-        row = queries.add_model_version(session, sha256=sha, weights=blob, source=source, n_members=len(ensemble),
-                                        config=dict(ensemble.model_args), training=training or {},
-                                        metrics=metrics or {}, parent_id=parent_id)
+        row = queries.add_model_version(
+            session,
+            sha256=sha,
+            weights=blob,
+            source=source,
+            n_members=len(ensemble),
+            config=dict(ensemble.model_args),
+            training=training or {},
+            metrics=metrics or {},
+            parent_id=parent_id,
+        )
     if scope is not None:
         queries.set_current_model(session, row.id, scope)
     return row, created
@@ -62,8 +80,10 @@ def register(session: Session, ensemble: Ensemble, *, source: str, parent_id: in
 def load(version: ModelVersion) -> Ensemble:
     """The ensemble of a version, after checking its weights against the recorded sha256."""
     if hashlib.sha256(version.weights).hexdigest() != version.sha256:
-        raise ModelError(f"model version {version.id} ({version.sha256[:12]}) is corrupt: its weights do not match "
-                         "their recorded sha256; restore the database from a backup or select another version")
+        raise ModelError(
+            f"model version {version.id} ({version.sha256[:12]}) is corrupt: its weights do not match "
+            "their recorded sha256; restore the database from a backup or select another version"
+        )
     from drxlab.model.io import ensemble_from_bytes
 
     return ensemble_from_bytes(version.weights, label=f"model version {version.id}")
@@ -102,29 +122,51 @@ def metrics_of(version: ModelVersion) -> dict:
 
 def describe(version: ModelVersion) -> dict:
     """A JSON-friendly summary of a version."""
-    return {"id": version.id, "sha256": version.sha256, "source": version.source, "parent": version.parent_id,
-            "members": version.n_members, "created": version.created_at.isoformat(),
-            "metrics": metrics_of(version), "training": json.loads(version.training_json)}
+    return {
+        "id": version.id,
+        "sha256": version.sha256,
+        "source": version.source,
+        "parent": version.parent_id,
+        "members": version.n_members,
+        "created": version.created_at.isoformat(),
+        "metrics": metrics_of(version),
+        "training": json.loads(version.training_json),
+    }
 
 
-def download_released(dest: Path, base_url: str = RELEASED_BASE_URL, *, timeout: float = 60.0,
-                      on_file: Callable[[str], None] | None = None) -> Path:
+def download_released(
+    dest: Path,
+    base_url: str = RELEASED_BASE_URL,
+    *,
+    timeout: float = 60.0,
+    on_file: Callable[[str], None] | None = None,
+) -> Path:
     """Download model_0..4 into ``dest`` and verify each sha256; raise before anything is kept."""
     from drxlab.model.io import RELEASED_MEMBERS
 
     dest.mkdir(parents=True, exist_ok=True)
     for name in RELEASED_MEMBERS:
-        data = download_verified(f"{base_url.rstrip('/')}/{name}", RELEASED_SHA256[name], what=name, error=ModelError,
-                                 offline_hint="or import a local copy with `drxlab model import-drxnet DIR`",
-                                 nothing="nothing registered", timeout=timeout)
+        data = download_verified(
+            f"{base_url.rstrip('/')}/{name}",
+            RELEASED_SHA256[name],
+            what=name,
+            error=ModelError,
+            offline_hint="or import a local copy with `drxlab model import-drxnet DIR`",
+            nothing="nothing registered",
+            timeout=timeout,
+        )
         (dest / name).write_bytes(data)
         if on_file:
             on_file(name)
     return dest
 
 
-def pull_released(session: Session, base_url: str = RELEASED_BASE_URL, scope: str = "",
-                  on_file: Callable[[str], None] | None = None) -> tuple[ModelVersion, bool]:
+def pull_released(
+    session: Session,
+    base_url: str = RELEASED_BASE_URL,
+    scope: str = "",
+    on_file: Callable[[str], None] | None = None,
+) -> tuple[ModelVersion, bool]:
     """Download, verify and register the released DRXNet ensemble."""
     from drxlab.model.io import load_released_ensemble
 
@@ -152,8 +194,12 @@ class Applicability:
     distance: float | None = None  # its L1 distance (element amounts per formula unit)
 
     def as_dict(self) -> dict:
-        return {"domain": self.domain, "foreign_elements": list(self.foreign), "nearest_known": self.nearest,
-                "distance_L1": self.distance}
+        return {
+            "domain": self.domain,
+            "foreign_elements": list(self.foreign),
+            "nearest_known": self.nearest,
+            "distance_L1": self.distance,
+        }
 
 
 def applicability(session: Session, version: ModelVersion, formulas: list[str]) -> list[Applicability]:
@@ -177,7 +223,9 @@ def applicability(session: Session, version: ModelVersion, formulas: list[str]) 
         if known_amounts:
             els = sorted(set(amts).union(*[a.keys() for a in known_amounts]))
             row = np.array([[amts.get(e, 0.0) for e in els]])
-            idx, dist = domain.nearest_known(row, np.array([[a.get(e, 0.0) for e in els] for a in known_amounts]))
+            idx, dist = domain.nearest_known(
+                row, np.array([[a.get(e, 0.0) for e in els] for a in known_amounts])
+            )
             nearest, distance = tested[int(idx[0])], float(dist[0])
         if foreign:
             flag = domain.OUT_OF_DOMAIN

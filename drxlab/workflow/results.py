@@ -1,4 +1,5 @@
 """Logging results of samples: a measured test (moves the sample to tested) or a failure."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,46 +60,76 @@ def planned_conditions(session: Session, sample: Sample) -> tuple[float, tuple[f
 def _sample(session: Session, sample_id: int) -> Sample:
     smp = queries.sample(session, sample_id)
     if smp is None:
-        raise SampleNotFoundError(f"sample {sample_id} not found; see `drxlab status` for samples waiting for results")
+        raise SampleNotFoundError(
+            f"sample {sample_id} not found; see `drxlab status` for samples waiting for results"
+        )
     return smp
 
 
 def _retire_tests(session: Session, smp: Sample) -> None:
     """Move a sample's earlier tests to a 'replaced' sample of the same material (history kept)."""
-    old = queries.add_sample(session, smp.material_id, campaign_id=smp.campaign_id, status=SampleStatus.REPLACED,
-                             round=smp.round, notes=f"earlier results of sample {smp.id}, replaced by a new log")
+    old = queries.add_sample(
+        session,
+        smp.material_id,
+        campaign_id=smp.campaign_id,
+        status=SampleStatus.REPLACED,
+        round=smp.round,
+        notes=f"earlier results of sample {smp.id}, replaced by a new log",
+    )
     for t in queries.tests_of_sample(session, smp.id):
         t.sample_id = old.id
         session.add(t)
     session.flush()
 
 
-def log_test(session: Session, path: Path, *, sample_id: int | None = None, composition: str | None = None,
-             campaign: str | None = None, fmt: str = "auto", cycler: CyclerOptions = CyclerOptions(),
-             replace: bool = False, allow_unbalanced: bool = False, force: bool = False) -> Logged:
+def log_test(
+    session: Session,
+    path: Path,
+    *,
+    sample_id: int | None = None,
+    composition: str | None = None,
+    campaign: str | None = None,
+    fmt: str = "auto",
+    cycler: CyclerOptions = CyclerOptions(),
+    replace: bool = False,
+    allow_unbalanced: bool = False,
+    force: bool = False,
+) -> Logged:
     """Attach a measured file to a sample (or to a new, unsuggested sample) and mark it tested.
 
     Refused unless ``force``: a file already stored (same sha256) and implausible values
     (:mod:`drxlab.profiles.plausibility`).
     """
     if sample_id is None and not (composition and campaign):
-        raise DrxlabError("give --sample ID, or --composition and --campaign for a sample that was not suggested")
+        raise DrxlabError(
+            "give --sample ID, or --composition and --campaign for a sample that was not suggested"
+        )
     smp = _sample(session, sample_id) if sample_id is not None else None
     if smp is not None:
         if SampleStatus(smp.status).closed and not replace:
-            raise SampleStateError(f"sample {smp.id} is already {smp.status}; pass --replace to log new results "
-                              "(the earlier ones are kept as history)")
+            raise SampleStateError(
+                f"sample {smp.id} is already {smp.status}; pass --replace to log new results "
+                "(the earlier ones are kept as history)"
+            )
         formula = queries.material(session, smp.material_id).formula
     else:
         formula = compositions.normalise(composition)
     # a mass in mg typed as g also wrecks the rate read from the file: say so before reading it
     if not force and (why := plausibility.mass_problem(cycler.active_mass)) is not None:
         raise ImportFileError(f"{path}: {why}; nothing logged (pass --force if the value is right)")
-    opts = CyclerOptions(composition=cycler.composition or formula, active_mass=cycler.active_mass, rate=cycler.rate,
-                         window=cycler.window, instrument=cycler.instrument, keep_initial=cycler.keep_initial)
+    opts = CyclerOptions(
+        composition=cycler.composition or formula,
+        active_mass=cycler.active_mass,
+        rate=cycler.rate,
+        window=cycler.window,
+        instrument=cycler.instrument,
+        keep_initial=cycler.keep_initial,
+    )
     pf = read_file(path, fmt, allow_unbalanced=allow_unbalanced, cycler=opts)
     if len(pf.tests) != 1:
-        raise ImportFileError(f"{path}: holds {len(pf.tests)} tests; a log needs exactly one test of one sample")
+        raise ImportFileError(
+            f"{path}: holds {len(pf.tests)} tests; a log needs exactly one test of one sample"
+        )
     test = pf.tests[0]
     if not force:
         _refuse_duplicate(session, path, pf.sha256, smp, replace)
@@ -107,8 +138,10 @@ def log_test(session: Session, path: Path, *, sample_id: int | None = None, comp
     if test.formula != formula:
         raise ImportFileError(f"{path}: composition {test.formula} does not match sample's {formula}")
     if 1 not in {p.cycle for p in test.profiles}:
-        raise ImportFileError(f"{path}: has cycles {[p.cycle for p in test.profiles]} but no cycle 1; "
-                              "a first-cycle log needs the first discharge")
+        raise ImportFileError(
+            f"{path}: has cycles {[p.cycle for p in test.profiles]} but no cycle 1; "
+            "a first-cycle log needs the first discharge"
+        )
     if smp is not None:
         plan = planned_conditions(session, smp)
         if plan is not None:
@@ -143,34 +176,49 @@ def _refuse_duplicate(session: Session, path: Path, sha256: str, smp: Sample | N
     raise ImportFileError(
         f"{path}: the same file (sha256 {sha256[:12]}, first stored as {name}) is already in the store"
         + (f" as {', '.join(where)}" if where else "")
-        + "; a copy of the wrong cell's file? Nothing logged (pass --force if it really is this sample's data)")
+        + "; a copy of the wrong cell's file? Nothing logged (pass --force if it really is this "
+        "sample's data)"
+    )
 
 
-def _match_plan(path: Path, test: ParsedTest, sample_id: int,
-                plan: tuple[float, tuple[float, float]]) -> ParsedTest:
+def _match_plan(
+    path: Path, test: ParsedTest, sample_id: int, plan: tuple[float, tuple[float, float]]
+) -> ParsedTest:
     """The test with the planned conditions when the file agrees with them (within the tolerances,
     the upper cut-off allowing for the IR drop), else an error saying what the file shows."""
     rate, (lo, hi) = plan
-    ok = (abs(test.rate - rate) <= RATE_TOLERANCE * rate and abs(test.v_low - lo) <= WINDOW_TOLERANCE
-          and hi - IR_DROP_TOLERANCE - 1e-9 <= test.v_high <= hi + WINDOW_TOLERANCE)
+    ok = (
+        abs(test.rate - rate) <= RATE_TOLERANCE * rate
+        and abs(test.v_low - lo) <= WINDOW_TOLERANCE
+        and hi - IR_DROP_TOLERANCE - 1e-9 <= test.v_high <= hi + WINDOW_TOLERANCE
+    )
     if ok:
         # the protocol's cut-offs, not the rounded voltages the data happened to reach
-        return dataclasses.replace(test, rate=rate if not test.extra.get("rate_given") else test.rate,
-                                   v_low=lo if not test.extra.get("window_given") else test.v_low,
-                                   v_high=hi if not test.extra.get("window_given") else test.v_high)
+        return dataclasses.replace(
+            test,
+            rate=rate if not test.extra.get("rate_given") else test.rate,
+            v_low=lo if not test.extra.get("window_given") else test.v_low,
+            v_high=hi if not test.extra.get("window_given") else test.v_high,
+        )
     shows = test.extra.get("file_shows")
     if shows:
-        charge = (f"charge up to {shows['charge_max_V']:.3f} V" if shows["charge_max_V"] is not None
-                  else "no charge step")
-        seen = (f"the file shows {charge}, discharge from {shows['discharge_start_V']:.3f} V down to "
-                f"{shows['discharge_min_V']:.3f} V at {shows['rate_mA_g']:g} mA/g (median discharge current)")
+        charge = (
+            f"charge up to {shows['charge_max_V']:.3f} V"
+            if shows["charge_max_V"] is not None
+            else "no charge step"
+        )
+        seen = (
+            f"the file shows {charge}, discharge from {shows['discharge_start_V']:.3f} V down to "
+            f"{shows['discharge_min_V']:.3f} V at {shows['rate_mA_g']:g} mA/g (median discharge current)"
+        )
     else:
         seen = f"the file says {test.rate:g} mA/g, {test.v_low:g}–{test.v_high:g} V"
     raise ImportFileError(
         f"{path}: {seen}, but sample {sample_id} was planned at {rate:g} mA/g, {lo:g}–{hi:g} V "
         f"(accepted: rate ±{RATE_TOLERANCE:.0%}, lower cut-off ±{WINDOW_TOLERANCE:g} V, upper cut-off "
         f"−{IR_DROP_TOLERANCE:g}/+{WINDOW_TOLERANCE:g} V); check the file and the active mass, or give the "
-        "conditions with --rate / --window")
+        "conditions with --rate / --window"
+    )
 
 
 def log_failed(session: Session, sample_id: int, reason: str, replace: bool = False) -> Logged:
@@ -189,8 +237,16 @@ def log_failed(session: Session, sample_id: int, reason: str, replace: bool = Fa
 def _logged(session: Session, smp: Sample, test_id: int | None, measured: float | None) -> Logged:
     sug = queries.suggestion_of_sample(session, smp.id)
     formula = queries.material(session, smp.material_id).formula
-    return Logged(smp.id, formula, test_id, smp.status, measured, sug.predicted if sug else None,
-                  sug.predicted_std if sug else None, sug.model_version_id if sug else None)
+    return Logged(
+        smp.id,
+        formula,
+        test_id,
+        smp.status,
+        measured,
+        sug.predicted if sug else None,
+        sug.predicted_std if sug else None,
+        sug.model_version_id if sug else None,
+    )
 
 
 def model_scope(session: Session, sample_id: int) -> str:
@@ -212,19 +268,34 @@ def status(session: Session, campaign: str | None = None) -> dict:
         counts[smp.status] = counts.get(smp.status, 0) + 1
         if SampleStatus(smp.status).pending:
             sug = queries.suggestion_of_sample(session, smp.id)
-            waiting.append({"sample_id": smp.id, "formula": mat.formula, "status": smp.status, "round": smp.round,
-                            "predicted_mAh_g": sug.predicted if sug else None,
-                            "sigma_mAh_g": sug.predicted_std if sug else None})
+            waiting.append(
+                {
+                    "sample_id": smp.id,
+                    "formula": mat.formula,
+                    "status": smp.status,
+                    "round": smp.round,
+                    "predicted_mAh_g": sug.predicted if sug else None,
+                    "sigma_mAh_g": sug.predicted_std if sug else None,
+                }
+            )
     from drxlab.workflow import models
 
     current = queries.current_model(session, campaign or "")
     lineage = [models.describe(v) for v in models.lineage(session, current)] if current else []
     for v in lineage:
         v.pop("training", None)
-    tests = queries.test_rows(session) if ids is None else [t for i in ids for t in queries.test_rows(session, i)]
+    tests = (
+        queries.test_rows(session) if ids is None else [t for i in ids for t in queries.test_rows(session, i)]
+    )
     n_virtual = sum(1 for t in tests if t["virtual"])
-    return {"campaign": campaign, "samples": counts, "waiting": waiting, "model": lineage,
-            "tests": len(tests) - n_virtual, "virtual_tests": n_virtual}
+    return {
+        "campaign": campaign,
+        "samples": counts,
+        "waiting": waiting,
+        "model": lineage,
+        "tests": len(tests) - n_virtual,
+        "virtual_tests": n_virtual,
+    }
 
 
 __all__ = ["Logged", "log_test", "log_failed", "status", "planned_conditions"]

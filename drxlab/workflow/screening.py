@@ -3,10 +3,11 @@
 The screen streams candidate chunks from the generator and evaluates only what each objective
 needs (capacity at V_low for capacity / retention / cycle objectives; coarse curves for energy).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -39,7 +40,9 @@ def objective_values(ensemble: Ensemble, comps: list[dict], obj: Objective) -> n
     """Member predictions ``s x n`` of one objective (mAh/g, mWh/g or a ratio)."""
     v_low, v_high = obj.window
     if obj.kind == "energy":
-        return ensemble.predict_curves(comps, obj.rate, v_low, v_high, obj.cycle, n_points=ENERGY_POINTS).energy
+        return ensemble.predict_curves(
+            comps, obj.rate, v_low, v_high, obj.cycle, n_points=ENERGY_POINTS
+        ).energy
     cap = ensemble.predict_capacity(comps, obj.rate, v_low, v_high, obj.cycle)
     if obj.kind == "retention":
         base = ensemble.predict_capacity(comps, obj.base_rate, v_low, v_high, obj.cycle)
@@ -47,8 +50,13 @@ def objective_values(ensemble: Ensemble, comps: list[dict], obj: Objective) -> n
     return cap
 
 
-def screen(spec: CampaignSpec, ensemble: Ensemble, *, chunk: int = 20_000,
-           on_chunk: Callable[[int], None] | None = None) -> Screen:
+def screen(
+    spec: CampaignSpec,
+    ensemble: Ensemble,
+    *,
+    chunk: int = 20_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Screen:
     """Enumerate the campaign's space and predict every objective for every candidate."""
     xs, ys, sps = [], [], []
     elements: tuple[str, ...] = ()

@@ -6,11 +6,13 @@ for R rounds. The true objective of the whole candidate space is computed once p
 (noise-free) and scores every campaign: best true value found vs syntheses, syntheses until a
 candidate of the true top 1 % is made, simple regret, and model MAE on the untested space.
 """
+
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -76,13 +78,18 @@ class SimulationResult:
             best = np.array([r.true_best[-1] for r in rs])
             mae = np.array([r.model_mae[-1] for r in rs if r.model_mae])
             med = float(np.median(to_top))
-            out[strat] = {"seeds": len(rs), "syntheses_to_top1pct_median": med,
-                          "reached_top1pct": int(sum(np.isfinite(to_top))),
-                          "best_true_median_mAh_g": float(np.median(best)), "best_true_min_mAh_g": float(best.min()),
-                          "best_true_max_mAh_g": float(best.max()), "regret_median_mAh_g": float(np.median(regret)),
-                          "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
-                          # None where the strategy's median campaign never reached the top 1 %
-                          "random_expected_over_median": self.random_median() / med if np.isfinite(med) else None}
+            out[strat] = {
+                "seeds": len(rs),
+                "syntheses_to_top1pct_median": med,
+                "reached_top1pct": int(sum(np.isfinite(to_top))),
+                "best_true_median_mAh_g": float(np.median(best)),
+                "best_true_min_mAh_g": float(best.min()),
+                "best_true_max_mAh_g": float(best.max()),
+                "regret_median_mAh_g": float(np.median(regret)),
+                "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
+                # None where the strategy's median campaign never reached the top 1 %
+                "random_expected_over_median": self.random_median() / med if np.isfinite(med) else None,
+            }
         return out
 
     def as_dict(self) -> dict:
@@ -109,25 +116,43 @@ def random_median_draws(n: int, k: int) -> float:
     return float(n - k + 1)
 
 
-def check_plan(spec: CampaignSpec, strategies: Sequence[str], rounds: int, batch: int, seeds: int, n: int) -> None:
+def check_plan(
+    spec: CampaignSpec, strategies: Sequence[str], rounds: int, batch: int, seeds: int, n: int
+) -> None:
     """Reject impossible simulation plans before any work is done."""
     allowed = SIMULATION_KINDS
     bad = [s for s in strategies if s not in allowed]
     if bad or not strategies:
-        raise CampaignError(f"strategy {', '.join(bad) or '(none)'} unknown; expected some of {', '.join(allowed)}")
+        raise CampaignError(
+            f"strategy {', '.join(bad) or '(none)'} unknown; expected some of {', '.join(allowed)}"
+        )
     for name, value in (("rounds", rounds), ("batch", batch), ("seeds", seeds)):
         if value < 1:
             raise CampaignError(f"--{name} {value} must be ≥ 1")
     if rounds * batch > n:
-        raise CampaignError(f"rounds × batch = {rounds * batch} syntheses exceed the {n} candidates of campaign "
-                            f"{spec.name!r}; use fewer rounds or a smaller batch")
+        raise CampaignError(
+            f"rounds × batch = {rounds * batch} syntheses exceed the {n} candidates of campaign "
+            f"{spec.name!r}; use fewer rounds or a smaller batch"
+        )
 
 
-def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies: Sequence[str], rounds: int,
-                   batch: int, seeds: Sequence[int], start_from: str = "2TM", n_start: int = 20,
-                   start_epochs: int = 15, finetune_epochs: int = 4, kappa: float = 2.0,
-                   say: Callable[[str], None] = lambda s: None,
-                   bars: Callable[..., ProgressBar] = silent) -> SimulationResult:
+def run_simulation(
+    store: Store,
+    spec_path: Path,
+    oracle: Oracle,
+    *,
+    strategies: Sequence[str],
+    rounds: int,
+    batch: int,
+    seeds: Sequence[int],
+    start_from: str = "2TM",
+    n_start: int = 20,
+    start_epochs: int = 15,
+    finetune_epochs: int = 4,
+    kappa: float = 2.0,
+    say: Callable[[str], None] = lambda s: None,
+    bars: Callable[..., ProgressBar] = silent,
+) -> SimulationResult:
     """Simulate every strategy × seed campaign into ``store`` (one campaign each).
 
     The oracle is resolved by the caller (a ``drxnet`` oracle's version lives in the user's
@@ -136,8 +161,10 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
     spec = load_spec(spec_path)
     obj = spec.objectives[0]
     if obj.kind not in ("capacity", "cycle_capacity"):
-        raise CampaignError(f"simulation scores the first objective; {obj.kind!r} objectives are not supported, "
-                            "put a capacity objective first")
+        raise CampaignError(
+            f"simulation scores the first objective; {obj.kind!r} objectives are not supported, "
+            "put a capacity objective first"
+        )
     # the space and its truth, once per oracle
     from drxlab.candidates.generator import iter_candidates
 
@@ -180,34 +207,63 @@ def run_simulation(store: Store, spec_path: Path, oracle: Oracle, *, strategies:
                         untested = [i for i, f in enumerate(formulas) if f not in made]
                         pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
                         run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
-                        r = suggest(s, str(path), n=batch, kind=strat, kappa=kappa, seed=seed * 1000 + rnd, scored=sc)
+                        r = suggest(
+                            s, str(path), n=batch, kind=strat, kappa=kappa, seed=seed * 1000 + rnd, scored=sc
+                        )
                         for row in r.rows:
                             smp = queries.sample(s, row.sample_id)
                             queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
-                            lab.measure_one(s, oracle, row.formula, rate=obj.rate, window=obj.window, cycles=cycles,
-                                            noise=NoiseModel(), rng=rng, sample=smp)
+                            lab.measure_one(
+                                s,
+                                oracle,
+                                row.formula,
+                                rate=obj.rate,
+                                window=obj.window,
+                                cycles=cycles,
+                                noise=NoiseModel(),
+                                rng=rng,
+                                sample=smp,
+                            )
                             run.made.append(row.formula)
                             best = max(best, true_of.get(row.formula, 0.0))
                             run.true_best.append(float(best))
                             if run.syntheses_to_top is None and true_of.get(row.formula, 0.0) >= top:
                                 run.syntheses_to_top = len(run.made)
                     if rnd < rounds - 1:
-                        with store.transaction() as s:
-                            try:
-                                training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed)
-                            except NothingToFinetuneError:  # every cell of the round failed: nothing new
-                                pass
+                        # every cell of the round may have failed: then there is nothing new
+                        with store.transaction() as s, contextlib.suppress(NothingToFinetuneError):
+                            training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed)
                     bar({})
             run.regret = float(truth.max() - best)
-            say(f"  {strat:9s} seed {seed}: best true {best:.1f} mAh/g after {len(run.made)} syntheses; "
-                f"top 1 % {'after ' + str(run.syntheses_to_top) if run.syntheses_to_top else 'not reached'}")
+            say(
+                f"  {strat:9s} seed {seed}: best true {best:.1f} mAh/g after {len(run.made)} syntheses; "
+                f"top 1 % {'after ' + str(run.syntheses_to_top) if run.syntheses_to_top else 'not reached'}"
+            )
             runs.append(run)
-    return SimulationResult(spec.name, oracle.name, len(formulas), float(truth.max()), top, rounds, batch, runs,
-                            top_count=int((truth >= top).sum()))
+    return SimulationResult(
+        spec.name,
+        oracle.name,
+        len(formulas),
+        float(truth.max()),
+        top,
+        rounds,
+        batch,
+        runs,
+        top_count=int((truth >= top).sum()),
+    )
 
 
-def _start(store: Store, oracle: Oracle, spec_path: Path, start_from: str, seed: int, n_start: int, epochs: int,
-           say: Callable[[str], None], bars: Callable[..., ProgressBar]) -> int:
+def _start(
+    store: Store,
+    oracle: Oracle,
+    spec_path: Path,
+    start_from: str,
+    seed: int,
+    n_start: int,
+    epochs: int,
+    say: Callable[[str], None],
+    bars: Callable[..., ProgressBar],
+) -> int:
     """Starting data (shared by every strategy of a seed) and the initial ensemble's version id."""
     from drxlab.profiles.importers import read_files
     from drxlab.workflow.ingest import import_files
@@ -215,8 +271,17 @@ def _start(store: Store, oracle: Oracle, spec_path: Path, start_from: str, seed:
     with bars(f"starting data, seed {seed}", None, "sample") as bar, store.transaction() as s:
         camp, _ = queries.add_campaign_revision(s, f"start-s{seed}", "", "")
         if start_from in ("2TM", "3TM", "HE", "2TM,3TM"):
-            lab.seed(s, oracle, n=n_start, classes=start_from.split(","), seed_=seed, noise=NoiseModel(),
-                     campaign_id=camp.id, tests=START_TESTS, on_sample=bar.step)
+            lab.seed(
+                s,
+                oracle,
+                n=n_start,
+                classes=start_from.split(","),
+                seed_=seed,
+                noise=NoiseModel(),
+                campaign_id=camp.id,
+                tests=START_TESTS,
+                on_sample=bar.step,
+            )
         else:
             path = Path(start_from)
             if not path.exists():
@@ -228,9 +293,20 @@ def _start(store: Store, oracle: Oracle, spec_path: Path, start_from: str, seed:
 
     with bars(f"initial ensemble, seed {seed}", 5 * epochs, "epoch") as bar, store.transaction() as s:
         recs = queries.test_records(s, test_ids=ids)
-        ens = train_ensemble(training.to_test_data(recs), members=5, epochs=epochs, seed=seed,
-                             model_args=training.TINY_MODEL, progress=bar)
-        row, _ = models.register(s, ens, source="trained", training={"test_ids": ids, "seed": seed,
-                                                                     "start_from": start_from}, scope=None)
+        ens = train_ensemble(
+            training.to_test_data(recs),
+            members=5,
+            epochs=epochs,
+            seed=seed,
+            model_args=training.TINY_MODEL,
+            progress=bar,
+        )
+        row, _ = models.register(
+            s,
+            ens,
+            source="trained",
+            training={"test_ids": ids, "seed": seed, "start_from": start_from},
+            scope=None,
+        )
     say(f"seed {seed}: {len(ids)} starting tests ({start_from}), initial ensemble version {row.id}")
     return row.id

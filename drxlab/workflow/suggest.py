@@ -1,9 +1,10 @@
 """One suggestion round: screen the campaign space, pick a diverse batch, record it as proposed."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
 
 import numpy as np
 from sqlmodel import Session
@@ -67,9 +68,12 @@ def best_measured(session: Session, campaign_ids: list[int], spec: CampaignSpec)
     logEI and PI compare it with the predictions, so it must be the same quantity.
     """
     obj = spec.objectives[0]
-    recs = [rec for cid in campaign_ids
-            for rec in queries.test_records(session, campaign_id=cid, max_cycle=obj.cycle)
-            if obj.cycle in rec.profiles]
+    recs = [
+        rec
+        for cid in campaign_ids
+        for rec in queries.test_records(session, campaign_id=cid, max_cycle=obj.cycle)
+        if obj.cycle in rec.profiles
+    ]
 
     def at(rate: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """(sample id, V, Q) of the objective's cycle in tests at ``rate``."""
@@ -87,18 +91,39 @@ def best_measured(session: Session, campaign_ids: list[int], spec: CampaignSpec)
     return max(values, default=None)
 
 
-def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: str | None = None,
-            kappa: float | None = None, seed: int | None = None, min_distance: float | None = None,
-            model_ref: str | None = None, on_chunk: Callable[[int], None] | None = None,
-            scored: Screen | None = None) -> Round:
+def suggest(
+    session: Session,
+    campaign_ref: str,
+    *,
+    n: int | None = None,
+    kind: str | None = None,
+    kappa: float | None = None,
+    seed: int | None = None,
+    min_distance: float | None = None,
+    model_ref: str | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+    scored: Screen | None = None,
+) -> Round:
     """Screen, select and record a batch of proposed samples for a campaign.
 
     Command-line values override the campaign file's ``[acquisition]`` table.
     """
     camp, spec = campaigns.resolve(session, campaign_ref)
     acq = spec.acquisition
-    acq = replace(acq, **{k: v for k, v in dict(kind=kind, kappa=kappa, batch=n, min_distance=min_distance,
-                                                   seed=seed).items() if v is not None})
+    acq = replace(
+        acq,
+        **{
+            k: v
+            for k, v in {
+                "kind": kind,
+                "kappa": kappa,
+                "batch": n,
+                "min_distance": min_distance,
+                "seed": seed,
+            }.items()
+            if v is not None
+        },
+    )
     if acq.batch < 1:
         raise CampaignError(f"n={acq.batch} must be ≥ 1 (number of suggestions)")
     if acq.kind not in KINDS:
@@ -110,9 +135,14 @@ def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: 
     formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
     exclude = np.fromiter((f in taken for f in formulas), bool, len(formulas))
     if exclude.all():
-        raise CampaignError(f"every one of the {len(formulas)} candidates of campaign {camp.name!r} is already "
-                            "made or suggested; widen the space in the campaign file")
-    known = [(f, json.loads(queries.material_by_formula(session, f).amounts_json)) for f in queries.tested_formulas(session)]
+        raise CampaignError(
+            f"every one of the {len(formulas)} candidates of campaign {camp.name!r} is already "
+            "made or suggested; widen the space in the campaign file"
+        )
+    known = [
+        (f, json.loads(queries.material_by_formula(session, f).amounts_json))
+        for f in queries.tested_formulas(session)
+    ]
     X = np.hstack([sc.X, np.zeros((len(sc.X), 1))])
     known_X = np.array([features(sc.elements, a) for _, a in known]) if known else np.zeros((0, X.shape[1]))
     best_f = best_measured(session, ids, spec)
@@ -120,36 +150,97 @@ def suggest(session: Session, campaign_ref: str, *, n: int | None = None, kind: 
         # nothing measured yet at these conditions: improve on a typical candidate of the space
         best_f = float(np.median(sc.Y[..., 0].mean(0)))
     seed_ = int(acq.seed if acq.seed is not None else 0)
-    sel = select_batch(X, sc.Y, kind=acq.kind, batch=acq.batch, kappa=acq.kappa, best_f=best_f,
-                       xi=acq.xi, min_distance=acq.min_distance, exclude=exclude, seed=seed_)
+    sel = select_batch(
+        X,
+        sc.Y,
+        kind=acq.kind,
+        batch=acq.batch,
+        kappa=acq.kappa,
+        best_f=best_f,
+        xi=acq.xi,
+        min_distance=acq.min_distance,
+        exclude=exclude,
+        seed=seed_,
+    )
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
     sig_thr = domain.sigma_threshold(sc.Y[..., 0].std(0))
     samples = queries.samples_of_campaign(session, ids)
     rnd = max([s.round or 0 for s, _ in samples], default=0) + 1
-    params = {"kappa": acq.kappa, "batch": acq.batch, "min_distance": acq.min_distance, "xi": acq.xi,
-              "best_f": best_f, "spec_sha256": spec.sha256, "revision": camp.revision}
+    params = {
+        "kappa": acq.kappa,
+        "batch": acq.batch,
+        "min_distance": acq.min_distance,
+        "xi": acq.xi,
+        "best_f": best_f,
+        "spec_sha256": spec.sha256,
+        "revision": camp.revision,
+    }
     rows = []
-    for rank, (i, a, m, s, ni, nd) in enumerate(zip(sel.indices, sel.acquisition, sel.mean, sel.std, near_idx,
-                                                    near_d), start=1):
+    for rank, (i, a, m, s, ni, nd) in enumerate(
+        zip(sel.indices, sel.acquisition, sel.mean, sel.std, near_idx, near_d), start=1
+    ):
         amts = {el: float(x) for el, x in zip(sc.elements, sc.X[i]) if x > 0}
         formula = formulas[i]
         mat = material(session, formula, amts, _average_states(sc, i))
-        smp = queries.add_sample(session, mat.id, campaign_id=camp.id, status=SampleStatus.PROPOSED, round=rnd,
-                                 notes=f"suggested by {acq.kind}, rank {rank}")
+        smp = queries.add_sample(
+            session,
+            mat.id,
+            campaign_id=camp.id,
+            status=SampleStatus.PROPOSED,
+            round=rnd,
+            notes=f"suggested by {acq.kind}, rank {rank}",
+        )
         objs = {o.name: [float(m[k]), float(s[k])] for k, o in enumerate(spec.objectives)}
         nearest = known[ni][0] if ni >= 0 else ""
         flag = domain.domain_flag(float(s[0]), float(nd), sig_thr)
-        session.add(Suggestion(sample_id=smp.id, campaign_id=camp.id, model_version_id=version.id, acquisition=acq.kind,
-                               params_json=dumps(params), seed=seed_, rank=rank, predicted=float(m[0]),
-                               predicted_std=float(s[0]), acq_value=float(a), objectives_json=dumps(objs),
-                               nearest_formula=nearest, nearest_distance=float(nd) if np.isfinite(nd) else -1.0,
-                               domain=flag))
+        session.add(
+            Suggestion(
+                sample_id=smp.id,
+                campaign_id=camp.id,
+                model_version_id=version.id,
+                acquisition=acq.kind,
+                params_json=dumps(params),
+                seed=seed_,
+                rank=rank,
+                predicted=float(m[0]),
+                predicted_std=float(s[0]),
+                acq_value=float(a),
+                objectives_json=dumps(objs),
+                nearest_formula=nearest,
+                nearest_distance=float(nd) if np.isfinite(nd) else -1.0,
+                domain=flag,
+            )
+        )
         ox = {sp: float(u) for sp, u in zip(sc.species, sc.species_amounts[i]) if u > 0}
-        rows.append(Suggested(rank, smp.id, formula, mat.klass, float(m[0]), float(s[0]), objs, float(a), nearest,
-                              float(nd), flag, ox))
+        rows.append(
+            Suggested(
+                rank,
+                smp.id,
+                formula,
+                mat.klass,
+                float(m[0]),
+                float(s[0]),
+                objs,
+                float(a),
+                nearest,
+                float(nd),
+                flag,
+                ox,
+            )
+        )
     session.flush()
-    return Round(camp.name, camp.revision, rnd, version.id, acq.kind, params, len(formulas), float(sel.min_distance),
-                 sel.warning, rows)
+    return Round(
+        camp.name,
+        camp.revision,
+        rnd,
+        version.id,
+        acq.kind,
+        params,
+        len(formulas),
+        float(sel.min_distance),
+        sel.warning,
+        rows,
+    )
 
 
 def _average_states(sc: Screen, i: int) -> dict[str, float]:
@@ -160,7 +251,7 @@ def _average_states(sc: Screen, i: int) -> dict[str, float]:
         if a <= 0:
             continue
         el = label.rstrip("+-0123456789")
-        q = int(label[len(el):].rstrip("+"))
+        q = int(label[len(el) :].rstrip("+"))
         charge[el] = charge.get(el, 0.0) + q * a
         amount[el] = amount.get(el, 0.0) + a
     states = {el: charge[el] / amount[el] for el in charge}

@@ -5,6 +5,7 @@ store. Fitting (:func:`fit_from_scratch`, :func:`fit_finetune`) only reads; :fun
 registers the result in one short write that refuses a parent that stopped being current, so a
 command killed midway leaves the previous version current and no partial version behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,19 @@ from drxlab.workflow import models
 if TYPE_CHECKING:  # `drxlab status` imports this module for MODEL_SIZES and must not pay for torch
     from drxlab.model.ensemble import Ensemble
 
-TINY_MODEL = {"elem_fea_len": 16, "vol_fea_len": 32, "rate_fea_len": 8, "cycle_fea_len": 8, "n_graph": 2,
-              "elem_heads": 2, "elem_gate": 32, "elem_msg": 32, "cry_heads": 2, "cry_gate": 32, "cry_msg": 32}
+TINY_MODEL = {
+    "elem_fea_len": 16,
+    "vol_fea_len": 32,
+    "rate_fea_len": 8,
+    "cycle_fea_len": 8,
+    "n_graph": 2,
+    "elem_heads": 2,
+    "elem_gate": 32,
+    "elem_msg": 32,
+    "cry_heads": 2,
+    "cry_gate": 32,
+    "cry_msg": 32,
+}
 MODEL_SIZES = {"released": {}, "small": TINY_MODEL}
 
 
@@ -34,11 +46,15 @@ def to_test_data(records: Sequence[TestRecord]) -> list:
     """Store records → the trainer's :class:`~drxlab.training.dataset.TestData` records."""
     from drxlab.training.dataset import TestData
 
-    return [TestData(formula=r.formula, rate=r.rate, v_low=r.v_low, v_high=r.v_high, profiles=dict(r.profiles))
-            for r in records]
+    return [
+        TestData(formula=r.formula, rate=r.rate, v_low=r.v_low, v_high=r.v_high, profiles=dict(r.profiles))
+        for r in records
+    ]
 
 
-def records_mae(ensemble: Ensemble, records: Sequence[TestRecord], cycles: Sequence[int] | None = None) -> dict:
+def records_mae(
+    ensemble: Ensemble, records: Sequence[TestRecord], cycles: Sequence[int] | None = None
+) -> dict:
     """Capacity MAE (mAh/g) of the ensemble mean over the profiles of ``records``, and mean σ_Q."""
     comps, rates, lows, highs, cyc, measured = [], [], [], [], [], []
     for r in records:
@@ -95,11 +111,20 @@ def commit(session: Session, fitted: Fitted, scope: str = "", *, make_current: b
     if fitted.parent_id is not None:
         now = queries.current_model(session, scope)
         if now is None or now.id != fitted.parent_id:
-            raise ModelError(f"the current model changed (now version {now.id if now else None}) while version "
-                             f"{fitted.parent_id} was being fine-tuned; nothing registered — run it again")
+            raise ModelError(
+                f"the current model changed (now version {now.id if now else None}) while version "
+                f"{fitted.parent_id} was being fine-tuned; nothing registered — run it again"
+            )
     use = make_current or fitted.source != "trained" or not worse_than_current(fitted.metrics)
-    row, created = models.register(session, fitted.ensemble, source=fitted.source, parent_id=fitted.parent_id,
-                                   training=fitted.training, metrics=fitted.metrics, scope=scope if use else None)
+    row, created = models.register(
+        session,
+        fitted.ensemble,
+        source=fitted.source,
+        parent_id=fitted.parent_id,
+        training=fitted.training,
+        metrics=fitted.metrics,
+        scope=scope if use else None,
+    )
     return TrainResult(row, created, fitted.metrics, use)
 
 
@@ -118,9 +143,20 @@ def _data_summary(records: Sequence[TestRecord]) -> str:
     return shown + (f", … ({len(by)} in all)" if len(by) > 4 else "")
 
 
-def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int, seed: int, size: str = "released",
-                     classes: Sequence[str] | None = None, val_fraction: float = 0.1, scope: str = "",
-                     include_virtual: bool = True, progress: Callable | None = None) -> Fitted:
+def fit_from_scratch(
+    session: Session,
+    *,
+    members: int,
+    epochs: int,
+    batch: int,
+    seed: int,
+    size: str = "released",
+    classes: Sequence[str] | None = None,
+    val_fraction: float = 0.1,
+    scope: str = "",
+    include_virtual: bool = True,
+    progress: Callable | None = None,
+) -> Fitted:
     """Train a new ensemble from scratch on the store's tests (optionally of some classes).
 
     Some compositions are held out for validation, so at least :data:`MIN_TRAIN_COMPOSITIONS`
@@ -138,30 +174,57 @@ def fit_from_scratch(session: Session, *, members: int, epochs: int, batch: int,
     everything = queries.test_records(session, classes=classes)
     records = [r for r in everything if include_virtual or not r.virtual]
     n_virtual = len(everything) - len(records)
-    skipped = (f" ({n_virtual} virtual-lab test(s) left out; --include-virtual to use them)" if n_virtual else "")
+    skipped = (
+        f" ({n_virtual} virtual-lab test(s) left out; --include-virtual to use them)" if n_virtual else ""
+    )
     if not records:
-        raise ModelError("no profiles to train on" + (f" in classes {','.join(classes)}" if classes else "")
-                         + skipped + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)")
+        raise ModelError(
+            "no profiles to train on"
+            + (f" in classes {','.join(classes)}" if classes else "")
+            + skipped
+            + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)"
+        )
     n_comp = len({r.formula for r in records})
     if n_comp < MIN_TRAIN_COMPOSITIONS:
         raise ModelError(
-            f"training from scratch needs measured data of at least {MIN_TRAIN_COMPOSITIONS} different compositions "
-            f"(some are held out to validate the new model); the store has {n_comp} ({_data_summary(records)})"
-            f"{skipped}. Nothing trained: to adapt the current model to a few measurements use `drxlab finetune`")
+            f"training from scratch needs measured data of at least {MIN_TRAIN_COMPOSITIONS} "
+            "different compositions "
+            f"(some are held out to validate the new model); the store has {n_comp} "
+            f"({_data_summary(records)})"
+            f"{skipped}. Nothing trained: to adapt the current model to a few measurements use "
+            "`drxlab finetune`"
+        )
     data = to_test_data(records)
     train_set, val_set = split_by_composition(data, val_fraction, seed)
-    ensemble = train_ensemble(train_set, members=members, epochs=epochs, batch=batch, seed=seed,
-                              model_args=MODEL_SIZES[size] or None, progress=progress)
+    ensemble = train_ensemble(
+        train_set,
+        members=members,
+        epochs=epochs,
+        batch=batch,
+        seed=seed,
+        model_args=MODEL_SIZES[size] or None,
+        progress=progress,
+    )
     val_formulas = {d.formula for d in val_set}
     val_records = [r for r in records if r.formula in val_formulas]
-    metrics = {"train": records_mae(ensemble, [r for r in records if r.formula not in val_formulas]),
-               "validation": records_mae(ensemble, val_records)}
+    metrics = {
+        "train": records_mae(ensemble, [r for r in records if r.formula not in val_formulas]),
+        "validation": records_mae(ensemble, val_records),
+    }
     now = queries.current_model(session, scope)
     if now is not None:
         metrics["validation_current"] = {**records_mae(models.load(now), val_records), "version": now.id}
-    training = {"test_ids": [r.test_id for r in records], "validation_formulas": sorted(val_formulas),
-                "members": members, "epochs": epochs, "batch": batch, "seed": seed, "size": size,
-                "classes": list(classes or []), "include_virtual": include_virtual}
+    training = {
+        "test_ids": [r.test_id for r in records],
+        "validation_formulas": sorted(val_formulas),
+        "members": members,
+        "epochs": epochs,
+        "batch": batch,
+        "seed": seed,
+        "size": size,
+        "classes": list(classes or []),
+        "include_virtual": include_virtual,
+    }
     return Fitted(ensemble, "trained", None, training, metrics)
 
 
@@ -192,8 +255,12 @@ def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
         for rate in REPLAY_RATES:
             n_c = len(REPLAY_CYCLES)
             pred = ensemble.predict_curves([amts] * n_c, rate, *STANDARD_WINDOW, np.array(REPLAY_CYCLES))
-            profiles = {c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)}
-            out.append(TestData(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles))
+            profiles = {
+                c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)
+            }
+            out.append(
+                TestData(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
+            )
     return out
 
 
@@ -206,9 +273,17 @@ def finetune(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
     return commit(session, fit_finetune(session, scope=scope, **kwargs), scope)
 
 
-def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EPOCHS, seed: int = 0,
-                 replay_tests: int = 48, holdout_fraction: float = 0.2, include_virtual: bool = True,
-                 progress: Callable | None = None) -> Fitted:
+def fit_finetune(
+    session: Session,
+    *,
+    scope: str = "",
+    epochs: int = FINETUNE_EPOCHS,
+    seed: int = 0,
+    replay_tests: int = 48,
+    holdout_fraction: float = 0.2,
+    include_virtual: bool = True,
+    progress: Callable | None = None,
+) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
     ``include_virtual=False`` leaves virtual-lab tests out of both the new data and the replay.
@@ -224,14 +299,19 @@ def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EP
     if not new:
         left = len([r for r in everything if r.test_id not in seen]) - len(new)
         hint = f" ({left} new virtual-lab test(s) left out; --include-virtual to use them)" if left else ""
-        raise NothingToFinetuneError(f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store"
-                          f"{hint} (log results with `drxlab log` first); nothing written")
+        raise NothingToFinetuneError(
+            f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store"
+            f"{hint} (log results with `drxlab log` first); nothing written"
+        )
     rng = np.random.default_rng(seed)
     old = [r for r in records if r.test_id in seen]
     if old:
         formulas = sorted({r.formula for r in old})
-        held = set(rng.choice(formulas, size=max(1, int(len(formulas) * holdout_fraction)), replace=False)) \
-            if len(formulas) > 2 else set()
+        held = (
+            set(rng.choice(formulas, size=max(1, int(len(formulas) * holdout_fraction)), replace=False))
+            if len(formulas) > 2
+            else set()
+        )
         pool = [r for r in old if r.formula not in held]
         picks = rng.choice(len(pool), size=min(replay_tests, len(pool)), replace=False) if pool else []
         replay_records = [pool[i] for i in sorted(picks)]
@@ -246,12 +326,29 @@ def fit_finetune(session: Session, *, scope: str = "", epochs: int = FINETUNE_EP
     # Stored tests replay their measurements (truth, so more steps cost no forgetting: at least
     # FINETUNE_MIN_BATCHES_DATA batches an epoch); without stored data the parent's own curves
     # anchor each member to what it predicted before.
-    tuned = finetune_ensemble(ensemble, to_test_data(new), replay, epochs=epochs, seed=seed, progress=progress,
-                              replay_targets="data" if old else "parent", lr=FINETUNE_LR_DATA if old else 1e-3,
-                              min_batches=FINETUNE_MIN_BATCHES_DATA if old else 0)
-    metrics = {"new_before": before_new, "new_after": records_mae(tuned, new),
-               "heldout_old_before": before_old, "heldout_old_after": records_mae(tuned, heldout_records),
-               "replay": "stored tests" if old else "parent predictions (its training data is not in the store)"}
-    training = {"test_ids": [r.test_id for r in new], "replay_test_ids": [r.test_id for r in replay_records],
-                "epochs": epochs, "seed": seed, "kind": "finetune"}
+    tuned = finetune_ensemble(
+        ensemble,
+        to_test_data(new),
+        replay,
+        epochs=epochs,
+        seed=seed,
+        progress=progress,
+        replay_targets="data" if old else "parent",
+        lr=FINETUNE_LR_DATA if old else 1e-3,
+        min_batches=FINETUNE_MIN_BATCHES_DATA if old else 0,
+    )
+    metrics = {
+        "new_before": before_new,
+        "new_after": records_mae(tuned, new),
+        "heldout_old_before": before_old,
+        "heldout_old_after": records_mae(tuned, heldout_records),
+        "replay": "stored tests" if old else "parent predictions (its training data is not in the store)",
+    }
+    training = {
+        "test_ids": [r.test_id for r in new],
+        "replay_test_ids": [r.test_id for r in replay_records],
+        "epochs": epochs,
+        "seed": seed,
+        "kind": "finetune",
+    }
     return Fitted(tuned, "finetuned", parent.id, training, metrics)

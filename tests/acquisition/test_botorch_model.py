@@ -1,4 +1,5 @@
 """PrecomputedEnsembleModel: lookups, population spread, BoTorch acquisition functions."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Applicability domain: nearest known composition and the domain flag."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """select_batch: exact orderings, diversity, exclusions, determinism, pareto, errors."""
+
 from __future__ import annotations
 
 import time

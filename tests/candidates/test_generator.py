@@ -1,4 +1,5 @@
 """The candidate generator against an independent brute force and pymatgen's charge balance."""
+
 from __future__ import annotations
 
 import itertools
@@ -116,7 +117,9 @@ def check_chunk(spec: CampaignSpec, c: CandidateChunk, pymatgen_rows: int | None
     np.testing.assert_array_equal(cation, 2 * c.units[:, -2] + c.units[:, -1])
     assert np.all(c.units[:, 0] + c.units[:, 1:-2].sum(axis=1) == n)
     # pymatgen, restricted to the declared oxidation states
-    override = {el: [s.oxidation_state for s in spec.species if s.element == el] for el in spec.metal_elements}
+    override = {
+        el: [s.oxidation_state for s in spec.species if s.element == el] for el in spec.metal_elements
+    }
     rows = c.units if pymatgen_rows is None else c.units[:pymatgen_rows]
     for row in rows.tolist():
         # grid units, not reduced by their gcd: halving Li10Mn6Mo4O20 (Mn2+/Mn4+) to Li5Mn3Mo2O10
@@ -203,7 +206,17 @@ def test_first_candidates() -> None:
 
 # --- random small specs --------------------------------------------------------------------
 
-POOL = {"Mn": (2, 3, 4), "Fe": (2, 3), "Ni": (2,), "Mg": (2,), "Cr": (3,), "V": (3, 4, 5), "Ti": (4,), "Nb": (5,), "Mo": (4, 6)}
+POOL = {
+    "Mn": (2, 3, 4),
+    "Fe": (2, 3),
+    "Ni": (2,),
+    "Mg": (2,),
+    "Cr": (3,),
+    "V": (3, 4, 5),
+    "Ti": (4,),
+    "Nb": (5,),
+    "Mo": (4, 6),
+}
 
 
 @st.composite
@@ -225,8 +238,12 @@ def small_specs(draw: st.DrawFn) -> CampaignSpec:
     min_metals = draw(st.integers(1, 2))
     max_metals = draw(st.integers(min_metals, 4))
     return make_spec(
-        species, li=(round(li_lo * step, 6), round(li_hi * step, 6)), f=(round(f_lo * step, 6), round(f_hi * step, 6)),
-        step=step, min_metals=min_metals, max_metals=max_metals,
+        species,
+        li=(round(li_lo * step, 6), round(li_hi * step, 6)),
+        f=(round(f_lo * step, 6), round(f_hi * step, 6)),
+        step=step,
+        min_metals=min_metals,
+        max_metals=max_metals,
     )
 
 
@@ -251,33 +268,72 @@ def test_random_specs_match_brute_force_and_pymatgen(spec: CampaignSpec) -> None
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (make_spec({"Mn3+": 0.4, "Ti4+": 0.4}, min_metals=3),
-         r"min_metals = 3 but only 2 metal elements are listed in \[space.species\] \(Mn, Ti\)"),
-        (make_spec({"Mn3+": 0.2, "Ti4+": 0.2}),
-         r"species maxima sum to 0.4 < required metal amount 0.7 \(2 − li_max = 2 − 1.3\)"),
-        (make_spec({"Mn3+": 0.8, "Ti4+": 0.8}, li=(1.0, 1.0), max_metals=1),
-         r"the maxima of the 1 largest elements \(max_metals = 1\) sum to 0.8 < required metal amount 1"),
-        (make_spec({"Mn3+": 0.4, "Ti4+": 0.4, "Nb5+": 0.4}, li=(1.9, 1.9), min_metals=2),
-         r"min_metals = 2 metals of at least one step \(0.1\) each need 0.2 > available metal amount 0.1"),
-        (make_spec({"Mn2+": 0.9}),
-         r"no composition satisfies charge balance with Li in \[1.1, 1.3\] and F in \[0, 0.3\]: "
-         r"the species' charges cannot reach the anion charge; cation charge is at most 2.9"),
-        (make_spec({"Ti4+": 0.9}, li=(1.1, 1.1), f=(0.0, 0.0)),
-         r"the species' charges are too high; cation charge is at least 4.7"),
-        (make_spec({"Mn2+": 0.8, "Nb5+": 0.8}, li=(1.2, 1.2), f=(0.0, 0.0), max_metals=1),
-         r"the metal-count limits \(min_metals = 1, max_metals = 1\) exclude every balanced composition; "
-         r"e.g. Li1.2Mn0.4Nb0.4O2 balances with 2 metals"),
-        (make_spec({"Mn2+": 0.8, "Ti4+": 0.8}, li=(1.2, 1.2), f=(0.3, 0.3)),
-         r"the F range \[0.3, 0.3\] excludes every balanced composition; e.g. .* needs F = 0"),
-        (make_spec({"Mo6+": 0.25, "Nb5+": 0.25}, li=(1.25, 1.75), f=(0.0, 0.0), step=0.25, min_metals=2,
-                   max_metals=2),
-         r"no composition satisfies charge balance Σ q·n = 2·O \+ F with Li in \[1.25, 1.75\], F in \[0, 0\] "
-         r"and 2–2 metal elements using Mo6\+, Nb5\+ on a grid of step 0.25"),
-        (make_spec({"Mg2+": 0.6, "Nb5+": 0.4, "Fe2+": 0.6}, li=(1.0, 1.0), f=(0.0, 0.0), step=0.2, max_metals=2),
-         r"the F range \[0, 0\] excludes every balanced composition; e.g. LiFe0.[46]Mg0.[46]OF needs F = 1"),
-        (make_spec({"Mg2+": 0.2, "Nb5+": 0.4, "Fe2+": 0.6}, li=(1.0, 1.0), f=(0.0, 0.0), step=0.2, min_metals=2,
-                   max_metals=2),
-         r"the Li range \[1, 1\] excludes every balanced composition; e.g. Li1.2Fe0.4Nb0.4O2 needs Li = 1.2"),
+        (
+            make_spec({"Mn3+": 0.4, "Ti4+": 0.4}, min_metals=3),
+            r"min_metals = 3 but only 2 metal elements are listed in \[space.species\] \(Mn, Ti\)",
+        ),
+        (
+            make_spec({"Mn3+": 0.2, "Ti4+": 0.2}),
+            r"species maxima sum to 0.4 < required metal amount 0.7 \(2 − li_max = 2 − 1.3\)",
+        ),
+        (
+            make_spec({"Mn3+": 0.8, "Ti4+": 0.8}, li=(1.0, 1.0), max_metals=1),
+            r"the maxima of the 1 largest elements \(max_metals = 1\) sum to 0.8 < required metal amount 1",
+        ),
+        (
+            make_spec({"Mn3+": 0.4, "Ti4+": 0.4, "Nb5+": 0.4}, li=(1.9, 1.9), min_metals=2),
+            r"min_metals = 2 metals of at least one step \(0.1\) each need 0.2 > available metal amount 0.1",
+        ),
+        (
+            make_spec({"Mn2+": 0.9}),
+            r"no composition satisfies charge balance with Li in \[1.1, 1.3\] and F in \[0, 0.3\]: "
+            r"the species' charges cannot reach the anion charge; cation charge is at most 2.9",
+        ),
+        (
+            make_spec({"Ti4+": 0.9}, li=(1.1, 1.1), f=(0.0, 0.0)),
+            r"the species' charges are too high; cation charge is at least 4.7",
+        ),
+        (
+            make_spec({"Mn2+": 0.8, "Nb5+": 0.8}, li=(1.2, 1.2), f=(0.0, 0.0), max_metals=1),
+            r"the metal-count limits \(min_metals = 1, max_metals = 1\) exclude every balanced composition; "
+            r"e.g. Li1.2Mn0.4Nb0.4O2 balances with 2 metals",
+        ),
+        (
+            make_spec({"Mn2+": 0.8, "Ti4+": 0.8}, li=(1.2, 1.2), f=(0.3, 0.3)),
+            r"the F range \[0.3, 0.3\] excludes every balanced composition; e.g. .* needs F = 0",
+        ),
+        (
+            make_spec(
+                {"Mo6+": 0.25, "Nb5+": 0.25},
+                li=(1.25, 1.75),
+                f=(0.0, 0.0),
+                step=0.25,
+                min_metals=2,
+                max_metals=2,
+            ),
+            r"no composition satisfies charge balance Σ q·n = 2·O \+ F with Li in \[1.25, 1.75\], F "
+            r"in \[0, 0\] "
+            r"and 2–2 metal elements using Mo6\+, Nb5\+ on a grid of step 0.25",
+        ),
+        (
+            make_spec(
+                {"Mg2+": 0.6, "Nb5+": 0.4, "Fe2+": 0.6}, li=(1.0, 1.0), f=(0.0, 0.0), step=0.2, max_metals=2
+            ),
+            r"the F range \[0, 0\] excludes every balanced composition; e.g. LiFe0.[46]Mg0.[46]OF "
+            r"needs F = 1",
+        ),
+        (
+            make_spec(
+                {"Mg2+": 0.2, "Nb5+": 0.4, "Fe2+": 0.6},
+                li=(1.0, 1.0),
+                f=(0.0, 0.0),
+                step=0.2,
+                min_metals=2,
+                max_metals=2,
+            ),
+            r"the Li range \[1, 1\] excludes every balanced composition; e.g. Li1.2Fe0.4Nb0.4O2 "
+            r"needs Li = 1.2",
+        ),
     ],
 )
 def test_infeasible_specs_name_the_constraint(spec: CampaignSpec, match: str) -> None:

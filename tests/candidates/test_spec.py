@@ -1,4 +1,5 @@
 """Campaign-file parsing and validation: one test per rule, each error matched by message."""
+
 from __future__ import annotations
 
 import hashlib
@@ -84,7 +85,9 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_several_objectives_and_defaults() -> None:
-    text = BASE + """
+    text = (
+        BASE
+        + """
 [objectives.retention]
 kind = "retention"
 rate = 1000
@@ -101,10 +104,16 @@ rate = 20
 window = [1.5, 4.8]
 cycle = 30
 """
+    )
     text = text.replace('kind = "ucb"', 'kind = "pareto"\nseed = 3')
     spec = parse_spec(text)
     kinds = {o.name: o.kind for o in spec.objectives}
-    assert kinds == {"capacity": "capacity", "retention": "retention", "energy": "energy", "late": "cycle_capacity"}
+    assert kinds == {
+        "capacity": "capacity",
+        "retention": "retention",
+        "energy": "energy",
+        "late": "cycle_capacity",
+    }
     assert (spec.objectives[1].rate, spec.objectives[1].base_rate) == (1000.0, 20.0)
     assert spec.objectives[3].cycle == 30
     assert spec.acquisition.kind == "pareto"
@@ -122,7 +131,9 @@ def test_xi_reaches_the_spec_for_improvement_kinds() -> None:
 
 
 def test_optional_keys_take_defaults() -> None:
-    text = edit("min_metals = 4\nmax_metals = 6\n", "").replace("kappa = 2.0\nbatch = 8\nmin_distance = 0.1\n", "")
+    text = edit("min_metals = 4\nmax_metals = 6\n", "").replace(
+        "kappa = 2.0\nbatch = 8\nmin_distance = 0.1\n", ""
+    )
     spec = parse_spec(text)
     assert (spec.min_metals, spec.max_metals) == (1, 4)
     assert spec.acquisition == AcquisitionSpec("ucb")
@@ -136,64 +147,118 @@ def test_unknown_top_level_tables_are_allowed() -> None:
     ("old", "new", "match"),
     [
         # TOML syntax and missing keys
-        ("name = \"he-drx\"", "name = he-drx", r"bad\.toml: invalid TOML.*line 2"),
-        ("[campaign]\nname = \"he-drx\"\n", "[campaign]\n", r"\[campaign\] name: missing required key"),
+        ('name = "he-drx"', "name = he-drx", r"bad\.toml: invalid TOML.*line 2"),
+        ('[campaign]\nname = "he-drx"\n', "[campaign]\n", r"\[campaign\] name: missing required key"),
         ("step = 0.05\n", "", r"\[space\] step: missing required key"),
         ("li = { min = 1.1, max = 1.3 }", "", r"\[space\] li: missing required key"),
-        ("[acquisition]\nkind = \"ucb\"\n", "[acquisition]\n", r"\[acquisition\] kind: missing required key"),
+        ('[acquisition]\nkind = "ucb"\n', "[acquisition]\n", r"\[acquisition\] kind: missing required key"),
         ("rate = 20\n", "", r"\[objectives.capacity\] rate: missing required key"),
         ("window = [1.5, 4.8]\n", "", r"\[objectives.capacity\] window: missing required key"),
         # wrong types
-        ("name = \"he-drx\"", "name = 3", r"\[campaign\] name: expected a string, got 3"),
-        ("step = 0.05", "step = \"0.05\"", r"\[space\] step: expected a finite number"),
+        ('name = "he-drx"', "name = 3", r"\[campaign\] name: expected a string, got 3"),
+        ("step = 0.05", 'step = "0.05"', r"\[space\] step: expected a finite number"),
         ("min_metals = 4", "min_metals = 4.0", r"\[space\] min_metals: expected an integer"),
         ("batch = 8", "batch = true", r"\[acquisition\] batch: expected an integer, got True"),
-        ("li = { min = 1.1, max = 1.3 }", "li = 1.2", r"\[space\] li: expected \{ min = \.\.\., max = \.\.\. \}"),
+        (
+            "li = { min = 1.1, max = 1.3 }",
+            "li = 1.2",
+            r"\[space\] li: expected \{ min = \.\.\., max = \.\.\. \}",
+        ),
         ("window = [1.5, 4.8]", "window = 4.8", r"window: expected \[v_low, v_high\]"),
         # bounds and grid
-        ("li = { min = 1.1, max = 1.3 }", "li = { min = 1.3, max = 1.1 }", r"\[space\] li: min = 1.3 must be ≤ max = 1.1"),
-        ("f = { min = 0.0, max = 0.3 }", "f = { min = 0.0, max = 2.5 }", r"\[space\] f: bounds .* within \[0.0, 2\]"),
+        (
+            "li = { min = 1.1, max = 1.3 }",
+            "li = { min = 1.3, max = 1.1 }",
+            r"\[space\] li: min = 1.3 must be ≤ max = 1.1",
+        ),
+        (
+            "f = { min = 0.0, max = 0.3 }",
+            "f = { min = 0.0, max = 2.5 }",
+            r"\[space\] f: bounds .* within \[0.0, 2\]",
+        ),
         ("step = 0.05", "step = 0", r"step=0.0 must be > 0"),
         ("step = 0.05", "step = -0.1", r"step=-0.1 must be > 0"),
         ("step = 0.05", "step = 0.3", r"step=0.3 must divide 2"),
-        ("li = { min = 1.1, max = 1.3 }", "li = { min = 1.12, max = 1.3 }", r"li.min: 1.12 is not an integer multiple of step=0.05"),
-        ("f = { min = 0.0, max = 0.3 }", "f = { min = 0.0, max = 0.33 }", r"f.max: 0.33 is not an integer multiple"),
-        ("\"Ti4+\" = 0.4", "\"Ti4+\" = 0.42", r"species.'Ti4\+'.*0.42 is not an integer multiple"),
-        ("\"Ti4+\" = 0.4", "\"Ti4+\" = 0", r"species.'Ti4\+'.*must be > 0"),
+        (
+            "li = { min = 1.1, max = 1.3 }",
+            "li = { min = 1.12, max = 1.3 }",
+            r"li.min: 1.12 is not an integer multiple of step=0.05",
+        ),
+        (
+            "f = { min = 0.0, max = 0.3 }",
+            "f = { min = 0.0, max = 0.33 }",
+            r"f.max: 0.33 is not an integer multiple",
+        ),
+        ('"Ti4+" = 0.4', '"Ti4+" = 0.42', r"species.'Ti4\+'.*0.42 is not an integer multiple"),
+        ('"Ti4+" = 0.4', '"Ti4+" = 0', r"species.'Ti4\+'.*must be > 0"),
         # species
-        ("\"Ti4+\" = 0.4", "\"Xx4+\" = 0.4", r"unknown element 'Xx'"),
-        ("\"Ti4+\" = 0.4", "\"Ti\" = 0.4", r"species.'Ti'.*expected a cation species like 'Mn2\+'"),
-        ("\"Ti4+\" = 0.4", "\"Ti+4\" = 0.4", r"expected a cation species like"),
-        ("\"Ti4+\" = 0.4", "\"O2-\" = 0.4", r"expected a cation species like"),
-        ("\"Ti4+\" = 0.4", "\"Ti7+\" = 0.4", r"7\+ is not a known oxidation state of Ti; known: Ti2\+, Ti3\+, Ti4\+"),
-        ("\"Ti4+\" = 0.4", "\"Li+\" = 0.4", r"Li is set by \[space\] li / f, not listed as a species"),
-        ("\"Ti4+\" = 0.4", "\"F7+\" = 0.4", r"F is set by \[space\] li / f"),
-        ("\"Ti4+\" = 0.4", "\"Ti4+\" = 0.4\n\"Cu+\" = 0.1\n\"Cu1+\" = 0.1", r"species Cu1\+ is listed twice"),
-        ("[space.species]\n\"Mn2+\" = 0.3\n\"Mn3+\" = 0.3\n\"Cr3+\" = 0.3\n\"Ti4+\" = 0.4\n\"Nb5+\" = 0.3\n",
-         "[space.species]\n", r"\[space\] species: expected a non-empty table"),
+        ('"Ti4+" = 0.4', '"Xx4+" = 0.4', r"unknown element 'Xx'"),
+        ('"Ti4+" = 0.4', '"Ti" = 0.4', r"species.'Ti'.*expected a cation species like 'Mn2\+'"),
+        ('"Ti4+" = 0.4', '"Ti+4" = 0.4', r"expected a cation species like"),
+        ('"Ti4+" = 0.4', '"O2-" = 0.4', r"expected a cation species like"),
+        (
+            '"Ti4+" = 0.4',
+            '"Ti7+" = 0.4',
+            r"7\+ is not a known oxidation state of Ti; known: Ti2\+, Ti3\+, Ti4\+",
+        ),
+        ('"Ti4+" = 0.4', '"Li+" = 0.4', r"Li is set by \[space\] li / f, not listed as a species"),
+        ('"Ti4+" = 0.4', '"F7+" = 0.4', r"F is set by \[space\] li / f"),
+        ('"Ti4+" = 0.4', '"Ti4+" = 0.4\n"Cu+" = 0.1\n"Cu1+" = 0.1', r"species Cu1\+ is listed twice"),
+        (
+            '[space.species]\n"Mn2+" = 0.3\n"Mn3+" = 0.3\n"Cr3+" = 0.3\n"Ti4+" = 0.4\n"Nb5+" = 0.3\n',
+            "[space.species]\n",
+            r"\[space\] species: expected a non-empty table",
+        ),
         # metal counts
         ("min_metals = 4", "min_metals = 7", r"min_metals=7 must be ≤ max_metals = 6"),
         ("min_metals = 4", "min_metals = 0", r"min_metals=0 must be ≥ 1"),
         # objectives
         ("[objectives.capacity]", "[objectives.fast]", r"\[objectives.fast\] kind: missing required key"),
-        ("cycle = 1\n", "cycle = 1\nkind = \"power\"\n", r"kind='power' is not one of: capacity, retention, cycle_capacity, energy"),
+        (
+            "cycle = 1\n",
+            'cycle = 1\nkind = "power"\n',
+            r"kind='power' is not one of: capacity, retention, cycle_capacity, energy",
+        ),
         ("rate = 20", "rate = 0", r"\[objectives.capacity\] rate: rate=0.0 must be > 0 \(mA/g\)"),
-        ("window = [1.5, 4.8]", "window = [4.8, 1.5]", r"window: expected 0 < v_low < v_high \(V\), got \[4.8, 1.5\]"),
+        (
+            "window = [1.5, 4.8]",
+            "window = [4.8, 1.5]",
+            r"window: expected 0 < v_low < v_high \(V\), got \[4.8, 1.5\]",
+        ),
         ("window = [1.5, 4.8]", "window = [2.0, 2.0]", r"v_low < v_high"),
         ("cycle = 1", "cycle = 0", r"cycle=0 must be ≥ 1"),
-        ("cycle = 1", "cycle = 1\nkind = \"cycle_capacity\"", r"cycle=1 must be > 1 for kind 'cycle_capacity'"),
-        ("cycle = 1", "cycle = 1\nkind = \"retention\"", r"\[objectives.capacity\] base_rate: missing required key"),
-        ("cycle = 1", "cycle = 1\nkind = \"retention\"\nbase_rate = 20", r"base_rate=20.0 must differ from rate=20.0"),
+        ("cycle = 1", 'cycle = 1\nkind = "cycle_capacity"', r"cycle=1 must be > 1 for kind 'cycle_capacity'"),
+        (
+            "cycle = 1",
+            'cycle = 1\nkind = "retention"',
+            r"\[objectives.capacity\] base_rate: missing required key",
+        ),
+        (
+            "cycle = 1",
+            'cycle = 1\nkind = "retention"\nbase_rate = 20',
+            r"base_rate=20.0 must differ from rate=20.0",
+        ),
         ("cycle = 1", "cycle = 1\nbase_rate = 20", r"base_rate: only used by kind 'retention'"),
         ("cycle = 1", "cycle = 1\nwieght = 2", r"\[objectives.capacity\] wieght: unknown key 'wieght'"),
-        ("[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\ncycle = 1\n", "[objectives]\n",
-         r"\[objectives\] needs at least one table"),
+        (
+            "[objectives.capacity]\nrate = 20\nwindow = [1.5, 4.8]\ncycle = 1\n",
+            "[objectives]\n",
+            r"\[objectives\] needs at least one table",
+        ),
         # acquisition
-        ("kind = \"ucb\"", "kind = \"ei\"", "kind='ei' is not one of: " + ", ".join(ACQUISITION_KINDS)),
-        ("kind = \"ucb\"", "kind = \"pareto\"", r"'pareto' needs at least two objectives, got 1"),
-        ("kind = \"ucb\"", "kind = \"ucb\"\nxi = 1.0", r"\[acquisition\] xi: only used by kinds 'logei' and 'pi'"),
-        ("kind = \"ucb\"", "kind = \"logei\"\nxi = -1.0", r"xi=-1.0 must be ≥ 0"),
-        ("cycle = 1", "cycle = 1\nweight = 2", r"\[objectives.capacity\] weight: objective weights are not used"),
+        ('kind = "ucb"', 'kind = "ei"', "kind='ei' is not one of: " + ", ".join(ACQUISITION_KINDS)),
+        ('kind = "ucb"', 'kind = "pareto"', r"'pareto' needs at least two objectives, got 1"),
+        (
+            'kind = "ucb"',
+            'kind = "ucb"\nxi = 1.0',
+            r"\[acquisition\] xi: only used by kinds 'logei' and 'pi'",
+        ),
+        ('kind = "ucb"', 'kind = "logei"\nxi = -1.0', r"xi=-1.0 must be ≥ 0"),
+        (
+            "cycle = 1",
+            "cycle = 1\nweight = 2",
+            r"\[objectives.capacity\] weight: objective weights are not used",
+        ),
         ("batch = 8", "batch = 0", r"batch=0 must be ≥ 1"),
         ("kappa = 2.0", "kappa = -1.0", r"kappa=-1.0 must be ≥ 0"),
         ("min_distance = 0.1", "min_distance = -0.1", r"min_distance=-0.1 must be ≥ 0"),

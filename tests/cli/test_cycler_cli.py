@@ -1,4 +1,5 @@
 """`drxlab import / inspect / log` on real cycler files; bad files leave the store unchanged."""
+
 from __future__ import annotations
 
 import csv
@@ -49,19 +50,42 @@ def test_inspect_json_shows_format_units_segments_and_notes(run) -> None:
     (d,) = json.loads(r.output)
     assert d["format"] == "biologic-mpr" and d["reader"] == "datalab-org-galvani"
     assert d["cycles"] == 6 and d["charge_cutoff_V"] == pytest.approx(3.8, abs=0.01)
-    assert d["segments"][0]["kind"] == "initial" and d["segments"][1]["Q_mAh_g"] == pytest.approx(170.6, rel=0.01)
+    assert d["segments"][0]["kind"] == "initial" and d["segments"][1]["Q_mAh_g"] == pytest.approx(
+        170.6, rel=0.01
+    )
     assert "dq/dt" in d["units"]["current"] and any("partial discharge" in n for n in d["notes"])
     text = run("inspect", _f("neware-csv/neware_uio.csv")).output
-    assert "2250.2" in text and "Q (mAh/g)" in text and "implied by the file's DChg. Spec. Cap.(mAh/g)" in text
+    assert (
+        "2250.2" in text and "Q (mAh/g)" in text and "implied by the file's DChg. Spec. Cap.(mAh/g)" in text
+    )
 
 
 def test_log_accepts_an_instrument_file_directly(run) -> None:
-    r = run("log", _f("biologic-mpt/gcpl.issue_226.I.mpt"), "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "c1",
-            "--window", "-0.25", "0.1", "--json")
+    r = run(
+        "log",
+        _f("biologic-mpt/gcpl.issue_226.I.mpt"),
+        "--composition",
+        "Li1.2Mn0.4Ti0.4O2",
+        "--campaign",
+        "c1",
+        "--window",
+        "-0.25",
+        "0.1",
+        "--json",
+    )
     assert r.exit_code != 0  # its window is below 0 V: a polymer test cell, refused by the DRX checks
     assert r.output.startswith("Error: ")
-    r = run("log", _f("neware-ndax/test.ndax"), "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "c1",
-            "--active-mass", "0.003", "--json")
+    r = run(
+        "log",
+        _f("neware-ndax/test.ndax"),
+        "--composition",
+        "Li1.2Mn0.4Ti0.4O2",
+        "--campaign",
+        "c1",
+        "--active-mass",
+        "0.003",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["status"] == "tested" and out["measured_mAh_g"] == pytest.approx(0.6255 / 0.003, rel=0.01)
@@ -85,20 +109,47 @@ def _bad(tmp_path: Path) -> dict[str, tuple[Path, list[str], str]]:
         "truncated ndax": (tmp_path / "half.ndax", COMP + mass, "truncated"),
         "truncated nda": (tmp_path / "half.nda", COMP + mass, "truncated"),
         "renamed": (renamed, COMP + mass, "was the file renamed"),
-        "no voltage column": (tmp_path / "novolt.csv", COMP + mass, "columns seen: ['Test_Time(s)', 'Current(mA)']"),
-        "mass contradicts header": (_f("biologic-mpt/gcpl.issue_211.mpt"), COMP + ["--active-mass", "0.002"],
-                                    "contradicts the EC-Lab header's 'Mass of active material' (0.00079 g)"),
-        "unknown layout": (tmp_path / "unknown.csv", COMP + mass, "names understood for time/voltage/current"),
-        "rest only": (_f("neware-ndax/123456789012_Unit27_Example_Data_File.ndax"), COMP + mass,
-                      "no discharge segment"),
+        "no voltage column": (
+            tmp_path / "novolt.csv",
+            COMP + mass,
+            "columns seen: ['Test_Time(s)', 'Current(mA)']",
+        ),
+        "mass contradicts header": (
+            _f("biologic-mpt/gcpl.issue_211.mpt"),
+            COMP + ["--active-mass", "0.002"],
+            "contradicts the EC-Lab header's 'Mass of active material' (0.00079 g)",
+        ),
+        "unknown layout": (
+            tmp_path / "unknown.csv",
+            COMP + mass,
+            "names understood for time/voltage/current",
+        ),
+        "rest only": (
+            _f("neware-ndax/123456789012_Unit27_Example_Data_File.ndax"),
+            COMP + mass,
+            "no discharge segment",
+        ),
         "charge only": (_f("biologic-mpr/biol.mpr"), COMP + mass, "charge only"),
     }
 
 
-@pytest.mark.parametrize("case", ["truncated mpr", "truncated ndax", "truncated nda", "renamed", "no voltage column",
-                                  "mass contradicts header", "unknown layout", "rest only", "charge only"])
-def test_bad_cycler_file_one_line_nonzero_exit_store_unchanged(run, db_path: Path, tmp_path: Path,
-                                                               case: str) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "truncated mpr",
+        "truncated ndax",
+        "truncated nda",
+        "renamed",
+        "no voltage column",
+        "mass contradicts header",
+        "unknown layout",
+        "rest only",
+        "charge only",
+    ],
+)
+def test_bad_cycler_file_one_line_nonzero_exit_store_unchanged(
+    run, db_path: Path, tmp_path: Path, case: str
+) -> None:
     assert run("import", _f("neware-ndax/test.ndax"), *COMP, "--active-mass", "0.003").exit_code == 0
     path, args, fragment = _bad(tmp_path)[case]
     before = db_digest(db_path)
@@ -137,7 +188,9 @@ def test_missing_galvani_names_the_extra(run, monkeypatch) -> None:
 
 
 def test_bench_import_reports_rows_per_second_against_the_library(run) -> None:
-    r = run("bench", "import", _f("neware-ndax/test.ndax"), "--active-mass", "0.003", "--repeat", "1", "--json")
+    r = run(
+        "bench", "import", _f("neware-ndax/test.ndax"), "--active-mass", "0.003", "--repeat", "1", "--json"
+    )
     assert r.exit_code == 0, r.output
     (d,) = json.loads(r.output)
     assert d["rows"] == 1464 and d["cycles"] == 1

@@ -1,5 +1,6 @@
 """`drxlab import --example lmto`: the authors' measured file, downloaded from a mirror (a local
 server serving ../shared/drxnet-upstream), sha256-checked, cached and imported."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def test_import_example_lmto_from_a_local_server(run, upstream: Path, serve, tmp
     assert "cached" in r.output and "already imported" in r.output
 
 
-def test_corrupted_example_imports_and_caches_nothing(run, upstream: Path, serve, tmp_path: Path,
-                                                      db_path: Path) -> None:
+def test_corrupted_example_imports_and_caches_nothing(
+    run, upstream: Path, serve, tmp_path: Path, db_path: Path
+) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     shutil.copy(upstream / "LMTO_example.csv", mirror / "LMTO_example.csv")

@@ -1,4 +1,5 @@
 """Issue 19: guard rails for real use — each test reproduces one reported problem."""
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,9 @@ def test_legacy_metrics_without_a_value_show_as_missing(run, db_path: Path) -> N
 
 
 # ---------------------------------------------------------------- item 2: window of a raw cycler file
-def test_log_of_a_raw_file_takes_the_window_from_the_charge_cut_off(run, db_path: Path, tmp_path: Path) -> None:
+def test_log_of_a_raw_file_takes_the_window_from_the_charge_cut_off(
+    run, db_path: Path, tmp_path: Path
+) -> None:
     v, q = lmto_cycle1(require_shared())
     assert v[0] == pytest.approx(4.74)  # the IR drop: the discharge starts below the 4.8 V cut-off
     sid = planned_sample(db_path, tmp_path)
@@ -198,9 +201,21 @@ def test_report_marks_virtual_measurements(run, db_path: Path, tmp_path: Path) -
 
 
 # ---------------------------------------------------------------- item 6: which store, and never a new one
-@pytest.mark.parametrize("args", [["status"], ["materials"], ["tests"], ["model", "list"], ["campaign", "list"],
-                                  ["export"], ["report", "--campaign", "he-drx"], ["predict", LMTO],
-                                  ["train"], ["finetune"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["materials"],
+        ["tests"],
+        ["model", "list"],
+        ["campaign", "list"],
+        ["export"],
+        ["report", "--campaign", "he-drx"],
+        ["predict", LMTO],
+        ["train"],
+        ["finetune"],
+    ],
+)
 def test_read_only_commands_never_create_a_store(args, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DRXLAB_DB", raising=False)
@@ -221,7 +236,9 @@ def test_every_command_names_its_store_unless_quiet(db_path: Path) -> None:
 def test_store_messages_hide_passwords_and_name_a_folder(tmp_path: Path) -> None:
     r = invoke("status", db="postgresql://chemist:s3cret@127.0.0.1:9/lab")
     # one line naming the server, the user and what failed; never the password
-    assert r.exit_code == 1 and "s3cret" not in r.output and "127.0.0.1:9" in r.output and "chemist" in r.output
+    assert (
+        r.exit_code == 1 and "s3cret" not in r.output and "127.0.0.1:9" in r.output and "chemist" in r.output
+    )
     assert len(r.output.strip().splitlines()) == 1
     r = invoke("status", db=tmp_path)
     assert r.exit_code == 1 and "is a folder, not a database file" in r.output
@@ -241,8 +258,9 @@ def test_campaign_files_are_found_from_any_folder(tmp_path: Path, monkeypatch) -
 
 # ---------------------------------------------------------------- item 8: rough edges
 def test_neware_csv_error_names_field_and_value(run, db_path: Path, tmp_path: Path) -> None:
-    path = require_shared(Path(__file__).resolve().parents[3] / "shared" / "cycler-files" / "neware-csv"
-                          / "neware_uio.csv")
+    path = require_shared(
+        Path(__file__).resolve().parents[3] / "shared" / "cycler-files" / "neware-csv" / "neware_uio.csv"
+    )
     lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     cells = lines[3].split(",")
     cells[7] = "2.9x81"  # a typo in the voltage column of the third data row

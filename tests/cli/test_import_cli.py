@@ -1,4 +1,5 @@
 """`drxlab import` end to end: real data in, bad data rejected with the database unchanged."""
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ def test_export_round_trips_through_import(run, upstream: Path, tmp_path: Path, 
 
 def _bad_files(tmp_path: Path, upstream: Path) -> dict[str, tuple[Path, list[str], str]]:
     """name -> (file, extra args, expected message fragment)."""
+
     def doc_file(name: str, **changes) -> Path:
         d = drx_td_doc()
         d.update(changes)
@@ -70,8 +72,16 @@ def _bad_files(tmp_path: Path, upstream: Path) -> dict[str, tuple[Path, list[str
     (tmp_path / "empty.csv").write_text("")
     return {
         "unparseable": (doc_file("unparse", composition="Li1.2Mn0.4))Ti"), [], "composition"),
-        "unknown element": (doc_file("unknown", composition={"Li": 1.2, "Qz": 0.8, "O": 2}), [], "composition"),
-        "unbalanced": (doc_file("unbal", composition={"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 1.2}), [], "charge-balanced"),
+        "unknown element": (
+            doc_file("unknown", composition={"Li": 1.2, "Qz": 0.8, "O": 2}),
+            [],
+            "composition",
+        ),
+        "unbalanced": (
+            doc_file("unbal", composition={"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 1.2}),
+            [],
+            "charge-balanced",
+        ),
         "nan": (tmp_path / "nan.json", [], "non-finite"),
         "negative": (tmp_path / "neg.json", [], "negative"),
         "window": (doc_file("window", **{"high_voltage(V)": 3.5}), [], "outside the declared window"),
@@ -79,14 +89,33 @@ def _bad_files(tmp_path: Path, upstream: Path) -> dict[str, tuple[Path, list[str
         "empty": (tmp_path / "empty.csv", [], "empty"),
         "truncated": (tmp_path / "trunc.csv", [], "row"),
         "wrong delimiter": (tmp_path / "semi.csv", ["--format", "drxnet-csv"], "delimited"),
-        "cycler without mass": (write_cycler(tmp_path / "cell.csv"), ["--composition", "Li1.2Mn0.4Ti0.4O2"], "active-mass"),
+        "cycler without mass": (
+            write_cycler(tmp_path / "cell.csv"),
+            ["--composition", "Li1.2Mn0.4Ti0.4O2"],
+            "active-mass",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["unparseable", "unknown element", "unbalanced", "nan", "negative", "window",
-                                  "too few", "empty", "truncated", "wrong delimiter", "cycler without mass"])
-def test_bad_input_one_message_nonzero_exit_database_unchanged(run, upstream: Path, tmp_path: Path,
-                                                              db_url: str, case: str) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unparseable",
+        "unknown element",
+        "unbalanced",
+        "nan",
+        "negative",
+        "window",
+        "too few",
+        "empty",
+        "truncated",
+        "wrong delimiter",
+        "cycler without mass",
+    ],
+)
+def test_bad_input_one_message_nonzero_exit_database_unchanged(
+    run, upstream: Path, tmp_path: Path, db_url: str, case: str
+) -> None:
     run("import", upstream / "LMTO_example.csv")
     path, extra, fragment = _bad_files(tmp_path, upstream)[case]
     before = store_digest(db_url)
@@ -125,7 +154,16 @@ def test_multi_file_import_is_all_or_nothing_unless_keep_going(run, tmp_path: Pa
 
 def test_cycler_import_with_mass(run, tmp_path: Path) -> None:
     path = write_cycler(tmp_path / "cell.csv", mass_g=0.003)
-    r = run("import", path, "--composition", "Li1.2Mn0.4Ti0.4O2", "--active-mass", "0.003", "--instrument", "Arbin")
+    r = run(
+        "import",
+        path,
+        "--composition",
+        "Li1.2Mn0.4Ti0.4O2",
+        "--active-mass",
+        "0.003",
+        "--instrument",
+        "Arbin",
+    )
     assert r.exit_code == 0, r.output
     (row,) = json.loads(run("tests", "--json").output)
     assert row["profiles"] == 2 and 200 < row["capacity_cycle1_mAh_g"] < 240

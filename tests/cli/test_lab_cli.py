@@ -1,4 +1,5 @@
 """Virtual lab commands and simulation: oracles, bad input, reproducibility."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,12 @@ from tests.factories import campaign_toml
 
 pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
-SMALL = campaign_toml("simsmall", {"Mn2+": 0.2, "Mn3+": 0.3, "Cr3+": 0.2, "V3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2},
-                      f=(0.0, 0.2), batch=2)
+SMALL = campaign_toml(
+    "simsmall",
+    {"Mn2+": 0.2, "Mn3+": 0.3, "Cr3+": 0.2, "V3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2},
+    f=(0.0, 0.2),
+    batch=2,
+)
 
 
 def test_measure_writes_a_virtual_test(run) -> None:
@@ -29,24 +34,49 @@ def test_measure_writes_a_virtual_test(run) -> None:
 
 def test_drxnet_oracle_without_noise_equals_the_model(run, upstream: Path) -> None:
     run("model", "import-drxnet", upstream / "pretrained")
-    out = json.loads(run("lab", "measure", "Li1.2Mn0.2Cr0.2Ti0.4O2", "--oracle", "drxnet:1", "--no-noise",
-                         "--cycles", "1,5", "--json").output)
+    out = json.loads(
+        run(
+            "lab",
+            "measure",
+            "Li1.2Mn0.2Cr0.2Ti0.4O2",
+            "--oracle",
+            "drxnet:1",
+            "--no-noise",
+            "--cycles",
+            "1,5",
+            "--json",
+        ).output
+    )
     for cycle in (1, 5):
         pred = json.loads(run("predict", "Li1.2Mn0.2Cr0.2Ti0.4O2", "--cycle", cycle, "--json").output)[0]
         assert out["capacity_mAh_g"][str(cycle)] == pytest.approx(pred["capacity_mAh_g"], abs=0.5)
-    member = json.loads(run("lab", "measure", "Li1.2Mn0.2Cr0.2Ti0.4O2", "--oracle", "drxnet:1/0", "--no-noise",
-                            "--cycles", "1", "--json").output)
+    member = json.loads(
+        run(
+            "lab",
+            "measure",
+            "Li1.2Mn0.2Cr0.2Ti0.4O2",
+            "--oracle",
+            "drxnet:1/0",
+            "--no-noise",
+            "--cycles",
+            "1",
+            "--json",
+        ).output
+    )
     pred = json.loads(run("predict", "Li1.2Mn0.2Cr0.2Ti0.4O2", "--json").output)[0]
     assert member["capacity_mAh_g"]["1"] == pytest.approx(pred["capacity_members_mAh_g"][0], abs=0.5)
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["Li1.2Mn0.4Ti0.4O2", "--oracle", "magic"], "unknown oracle"),
-    (["Li1.2Mn0.4Ti0.4O2", "--oracle", "drxnet:42"], "not found"),
-    (["Li1.2Ti0.4Nb0.4O2"], "redox-active"),
-    (["Li1.2Mn0.4Ti0.4O2", "--cycles", "0-3"], "cycle"),
-    (["Li1.2Mn0.4Ti0.4O2", "--rate", "-5"], "rate"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["Li1.2Mn0.4Ti0.4O2", "--oracle", "magic"], "unknown oracle"),
+        (["Li1.2Mn0.4Ti0.4O2", "--oracle", "drxnet:42"], "not found"),
+        (["Li1.2Ti0.4Nb0.4O2"], "redox-active"),
+        (["Li1.2Mn0.4Ti0.4O2", "--cycles", "0-3"], "cycle"),
+        (["Li1.2Mn0.4Ti0.4O2", "--rate", "-5"], "rate"),
+    ],
+)
 def test_measure_bad_input_writes_nothing(run, db_url: str, args: list[str], fragment: str) -> None:
     before = store_digest(db_url)
     r = run("lab", "measure", *args)
@@ -70,8 +100,26 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
     spec.write_text(SMALL)
     outs = []
     for k in range(2):
-        r = run("simulate", "--campaign", spec, "--rounds", "2", "--batch", "2", "--strategies", "ucb,random",
-                "--seeds", "1", "--n-start", "8", "--start-epochs", "2", "--out", tmp_path / f"sim{k}", "--json")
+        r = run(
+            "simulate",
+            "--campaign",
+            spec,
+            "--rounds",
+            "2",
+            "--batch",
+            "2",
+            "--strategies",
+            "ucb,random",
+            "--seeds",
+            "1",
+            "--n-start",
+            "8",
+            "--start-epochs",
+            "2",
+            "--out",
+            tmp_path / f"sim{k}",
+            "--json",
+        )
         assert r.exit_code == 0, r.output
         outs.append(json.loads(r.output))
     a, b = outs
@@ -81,7 +129,9 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
         assert len(r["made"]) == 4 and np.all(np.diff(r["true_best"]) >= 0)
         assert r["regret"] == pytest.approx(a["true_max"] - r["true_best"][-1])
     assert 1 <= a["top_count"] <= a["candidates"]
-    assert a["random_expected_syntheses_to_top1pct_median"] == random_median_draws(a["candidates"], a["top_count"])
+    assert a["random_expected_syntheses_to_top1pct_median"] == random_median_draws(
+        a["candidates"], a["top_count"]
+    )
     for v in a["summary"].values():
         med = v["syntheses_to_top1pct_median"]
         want = a["random_expected_syntheses_to_top1pct_median"] / med if np.isfinite(med) else None
@@ -89,12 +139,26 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
     assert (tmp_path / "sim0" / "best_vs_syntheses.png").stat().st_size > 5000
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["--strategies", "ucb,bogus"], "bogus"), (["--rounds", "400", "--batch", "40"], "exceed"),
-    (["--oracle", "drxnet:3"], "no store at")])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--strategies", "ucb,bogus"], "bogus"),
+        (["--rounds", "400", "--batch", "40"], "exceed"),
+        (["--oracle", "drxnet:3"], "no store at"),
+    ],
+)
 def test_simulate_bad_input(run, tmp_path: Path, args: list[str], fragment: str) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text(SMALL)
-    r = run("simulate", "--campaign", spec, "--seeds", "1", "--out", tmp_path / "sim", *args,
-            db=tmp_path / "none" / "x.sqlite")
+    r = run(
+        "simulate",
+        "--campaign",
+        spec,
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "sim",
+        *args,
+        db=tmp_path / "none" / "x.sqlite",
+    )
     assert r.exit_code != 0 and fragment in r.output

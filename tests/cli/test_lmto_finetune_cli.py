@@ -1,6 +1,7 @@
 """The paper's use case through the CLI: the released ensemble is confidently low on the measured
 Li1.2Mn0.4Ti0.4O2 file; logging only its first cycle and fine-tuning fixes cycles 2–10 without
 forgetting the high-entropy prediction."""
+
 from __future__ import annotations
 
 import csv
@@ -45,7 +46,10 @@ def test_first_cycle_log_and_finetune_fixes_lmto(run, upstream: Path, tmp_path: 
     he1_after = _predicted(run, HE1, 1)[0]
     print("\ncycle  measured  before±σ  after±σ (mAh/g)")
     for c in range(1, 11):
-        print(f"{c:5d}  {measured[c]:8.1f}  {before[c][0]:6.1f}±{before[c][1]:.1f}  {after[c][0]:6.1f}±{after[c][1]:.1f}")
+        print(
+            f"{c:5d}  {measured[c]:8.1f}  {before[c][0]:6.1f}±{before[c][1]:.1f}  "
+            f"{after[c][0]:6.1f}±{after[c][1]:.1f}"
+        )
     print(f"cycles 2-10 MAE {mae_b:.1f} -> {mae_a:.1f} mAh/g; HE-1 {he1_before:.1f} -> {he1_after:.1f}")
     assert mae_b > 15  # the released ensemble is confidently wrong here
     assert mae_a <= 0.65 * mae_b

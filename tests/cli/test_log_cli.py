@@ -1,4 +1,5 @@
 """`drxlab log`, `finetune` and `status` on a virtual campaign with a tiny trained ensemble."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from tests.factories import campaign_toml, write_drx_td
 
 pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
 
-CAMPAIGN = campaign_toml("loop", {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}, li=(1.15, 1.25),
-                         f=(0.0, 0.05), batch=3)
+CAMPAIGN = campaign_toml(
+    "loop", {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}, li=(1.15, 1.25), f=(0.0, 0.05), batch=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +27,11 @@ def trained_store(tmp_path_factory) -> tuple[Path, Path]:
     db, spec = d / "base.sqlite", d / "loop.toml"
     spec.write_text(CAMPAIGN)
     runner = CliRunner()
-    for args in (["lab", "seed", "--n", "10", "--classes", "2TM", "--seed", "1"],
-                 ["train", "--members", "3", "--epochs", "2", "--size", "small", "--include-virtual"],
-                 ["suggest", "--campaign", str(spec), "-n", "3"]):
+    for args in (
+        ["lab", "seed", "--n", "10", "--classes", "2TM", "--seed", "1"],
+        ["train", "--members", "3", "--epochs", "2", "--size", "small", "--include-virtual"],
+        ["suggest", "--campaign", str(spec), "-n", "3"],
+    ):
         r = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
         assert r.exit_code == 0, r.output
     return db, spec
@@ -104,7 +108,9 @@ def test_log_then_finetune_registers_child_version(loop, tmp_path: Path) -> None
     assert store_digest(loop.db) == digest
 
 
-@pytest.mark.parametrize("case", ["unknown sample", "already tested", "window", "no cycle 1", "wrong composition"])
+@pytest.mark.parametrize(
+    "case", ["unknown sample", "already tested", "window", "no cycle 1", "wrong composition"]
+)
 def test_bad_logs_write_nothing(loop, tmp_path: Path, case: str) -> None:
     w = _waiting(loop)
     sid, formula = w[0]["sample_id"], w[0]["formula"]
@@ -120,8 +126,13 @@ def test_bad_logs_write_nothing(loop, tmp_path: Path, case: str) -> None:
         path = _measured_file(tmp_path, "Li1.2Mn0.4Ti0.4O2")
     r = loop("log", "--sample", 999 if case == "unknown sample" else sid, path)
     assert r.exit_code != 0 and without_store_line(r.output).startswith("Error:")
-    expected = {"unknown sample": "not found", "already tested": "--replace", "window": "planned",
-                "no cycle 1": "no cycle 1", "wrong composition": "does not match"}[case]
+    expected = {
+        "unknown sample": "not found",
+        "already tested": "--replace",
+        "window": "planned",
+        "no cycle 1": "no cycle 1",
+        "wrong composition": "does not match",
+    }[case]
     assert expected in r.output
     assert store_digest(loop.db) == digest
 
@@ -151,8 +162,15 @@ def test_logei_improves_on_the_best_measured_capacity(loop, tmp_path: Path) -> N
     w = _waiting(loop)
     caps = []
     for k, x in enumerate(w[:2]):
-        out = json.loads(loop("log", "--sample", x["sample_id"], _measured_file(tmp_path, x["formula"], cap=210.0 + 30 * k),
-                              "--json").output)
+        out = json.loads(
+            loop(
+                "log",
+                "--sample",
+                x["sample_id"],
+                _measured_file(tmp_path, x["formula"], cap=210.0 + 30 * k),
+                "--json",
+            ).output
+        )
         caps.append(out["measured_mAh_g"])
     spec = tmp_path / "again.toml"
     spec.write_text(CAMPAIGN)
@@ -166,8 +184,18 @@ def test_log_finetune_accepts_an_instrument_file_directly(loop) -> None:
 
     path = require_shared(SHARED / "cycler-files" / "neware-ndax" / "test.ndax")
     before = json.loads(loop("model", "list", "--json").output)
-    r = loop("log", path, "--composition", "Li1.2Mn0.4Ti0.4O2", "--campaign", "loop", "--active-mass", "0.003",
-             "--finetune", "--json")
+    r = loop(
+        "log",
+        path,
+        "--composition",
+        "Li1.2Mn0.4Ti0.4O2",
+        "--campaign",
+        "loop",
+        "--active-mass",
+        "0.003",
+        "--finetune",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["measured_mAh_g"] == pytest.approx(0.6255 / 0.003, rel=0.01)
@@ -185,7 +213,7 @@ def test_suggest_sheet_then_log_batch_all_rows_or_none(loop, tmp_path: Path) -> 
 
     with open(sheet, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [k for k in rows[0]] == ["sample_id", "composition", "file", "active_mass_g", "failed_reason"]
+    assert list(rows[0]) == ["sample_id", "composition", "file", "active_mass_g", "failed_reason"]
     assert len(rows) == 2 and all(r["sample_id"] and r["composition"] and not r["file"] for r in rows)
     good = _measured_file(tmp_path, rows[0]["composition"], cycles=1)
     rows[0]["file"] = good.name

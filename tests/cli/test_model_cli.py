@@ -1,4 +1,5 @@
 """Model registry commands: released import, download with hash checks, predict, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def test_pull_from_local_server_registers_verified_ensemble(run, upstream: Path,
     assert len(json.loads(run("model", "list", "--json").output)) == 1
 
 
-def test_pull_with_a_corrupted_file_registers_nothing(run, upstream: Path, serve, tmp_path: Path,
-                                                      db_url: str) -> None:
+def test_pull_with_a_corrupted_file_registers_nothing(
+    run, upstream: Path, serve, tmp_path: Path, db_url: str
+) -> None:
     bad = tmp_path / "pretrained"
     shutil.copytree(upstream / "pretrained", bad)
     (bad / "model_3").chmod(0o644)
@@ -69,7 +71,9 @@ def test_predict_needs_a_model(run) -> None:
 
 def test_predict_released_lmto_and_he1(run, upstream: Path, tmp_path: Path) -> None:
     run("model", "import-drxnet", upstream / "pretrained")
-    rows = json.loads(run("predict", "Li1.2 Mn0.4 Ti0.4 O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", "--json").output)
+    rows = json.loads(
+        run("predict", "Li1.2 Mn0.4 Ti0.4 O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", "--json").output
+    )
     ref = json.loads((upstream / "reference_LMTO.json").read_text())
     assert rows[0]["capacity_mAh_g"] == pytest.approx(ref["Q_avg"][0], abs=0.05)
     assert rows[0]["sigma_mAh_g"] == pytest.approx(ref["Q_std"][0], abs=0.05)
@@ -79,14 +83,17 @@ def test_predict_released_lmto_and_he1(run, upstream: Path, tmp_path: Path) -> N
     assert png.stat().st_size > 5000
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["Li1.2Qx0.8O2"], "unknown element"),
-    (["Li2O"], "no cations besides Li"),
-    (["Li1.2Mn0.4Ti0.4O2", "--rate", "0"], "rate"),
-    (["Li1.2Mn0.4Ti0.4O2", "--window", "4.0", "2.0"], "v_low"),
-    (["Li1.2Mn0.4Ti0.4O2", "--cycle", "0"], "cycle"),
-    (["Li1.2Mn0.4Ti0.4O2", "--model", "77"], "not found"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["Li1.2Qx0.8O2"], "unknown element"),
+        (["Li2O"], "no cations besides Li"),
+        (["Li1.2Mn0.4Ti0.4O2", "--rate", "0"], "rate"),
+        (["Li1.2Mn0.4Ti0.4O2", "--window", "4.0", "2.0"], "v_low"),
+        (["Li1.2Mn0.4Ti0.4O2", "--cycle", "0"], "cycle"),
+        (["Li1.2Mn0.4Ti0.4O2", "--model", "77"], "not found"),
+    ],
+)
 def test_predict_bad_input(run, upstream: Path, args: list[str], fragment: str) -> None:
     run("model", "import-drxnet", upstream / "pretrained")
     r = run("predict", *args)

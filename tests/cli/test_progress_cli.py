@@ -1,5 +1,6 @@
 """Long commands are never silent for more than ~10 s off a terminal, keep progress off stdout
 (so --json parses) and are silent with --quiet; read from time-stamped stderr of real runs."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,28 @@ def test_train_reports_progress_at_least_every_ten_seconds(run, db_path: Path) -
 def test_simulate_reports_progress_and_keeps_json_clean(tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text(SMALL)
-    r = run_timed("--db", tmp_path / "lab.sqlite", "simulate", "--campaign", spec, "--rounds", "2", "--batch", "2",
-                  "--strategies", "ucb", "--seeds", "1", "--n-start", "8", "--start-epochs", "2",
-                  "--out", tmp_path / "sim", "--json")
+    r = run_timed(
+        "--db",
+        tmp_path / "lab.sqlite",
+        "simulate",
+        "--campaign",
+        spec,
+        "--rounds",
+        "2",
+        "--batch",
+        "2",
+        "--strategies",
+        "ucb",
+        "--seeds",
+        "1",
+        "--n-start",
+        "8",
+        "--start-epochs",
+        "2",
+        "--out",
+        tmp_path / "sim",
+        "--json",
+    )
     assert r.rc == 0, r.stderr
     assert r.longest_silence <= 10, r.lines
     assert json.loads(r.stdout)["runs"][0]["strategy"] == "ucb"

@@ -1,5 +1,6 @@
 """`drxlab suggest` with the released ensemble on small campaign files: rankings, diversity,
 exclusion of made samples, reproducibility and bad input."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ def _predict(run, formulas: list[str]) -> list[dict]:
     return json.loads(run("predict", *formulas, "--json").output)
 
 
-@pytest.mark.parametrize(("kind", "score"), [
-    ("greedy", lambda m, s: m), ("explore", lambda m, s: s), ("ucb", lambda m, s: m + 2.0 * s)])
+@pytest.mark.parametrize(
+    ("kind", "score"),
+    [("greedy", lambda m, s: m), ("explore", lambda m, s: s), ("ucb", lambda m, s: m + 2.0 * s)],
+)
 def test_rankings_match_predict(released, tmp_path: Path, kind: str, score) -> None:
     spec = campaign(tmp_path)
     out = _suggest(released, "--campaign", spec, "-n", "5", "--acq", kind, "--kappa", "2")
@@ -78,30 +81,43 @@ def test_same_state_and_seed_give_same_suggestions(released, tmp_path: Path, db_
     copy = new_url("copy")
     assert released("db", "copy", db_url, copy).exit_code == 0
     a = _suggest(released, "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7")
-    b = json.loads(released("suggest", "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7", "--json",
-                            db=copy).output)
+    b = json.loads(
+        released(
+            "suggest", "--campaign", spec, "-n", "4", "--acq", "thompson", "--seed", "7", "--json", db=copy
+        ).output
+    )
     assert [r["formula"] for r in a["rows"]] == [r["formula"] for r in b["rows"]]
 
 
 def test_changed_campaign_file_is_a_new_revision(released, tmp_path: Path) -> None:
     spec = campaign(tmp_path)
     _suggest(released, "--campaign", spec, "-n", "2")
-    spec.write_text(spec.read_text().replace('batch = 4', 'batch = 3'))
+    spec.write_text(spec.read_text().replace("batch = 4", "batch = 3"))
     out = _suggest(released, "--campaign", spec)
     assert out["revision"] == 2 and len(out["rows"]) == 3
     revs = json.loads(released("campaign", "list", "--json").output)
     assert [r["revision"] for r in revs] == [1, 2]
 
 
-@pytest.mark.parametrize(("case", "fragment"), [
-    ("unknown species", "Xx"), ("bad oxidation state", "Mn9+"), ("empty space", "min_metals"),
-    ("n<1", "must be"), ("no model", "drxlab train")])
-def test_bad_input_writes_nothing(run, upstream: Path, tmp_path: Path, db_url: str, case: str,
-                                  fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("unknown species", "Xx"),
+        ("bad oxidation state", "Mn9+"),
+        ("empty space", "min_metals"),
+        ("n<1", "must be"),
+        ("no model", "drxlab train"),
+    ],
+)
+def test_bad_input_writes_nothing(
+    run, upstream: Path, tmp_path: Path, db_url: str, case: str, fragment: str
+) -> None:
     if case != "no model":
         run("model", "import-drxnet", upstream / "pretrained")
     species = {"unknown species": {**SPECIES, "Xx2+": 0.1}, "bad oxidation state": {**SPECIES, "Mn9+": 0.1}}
-    spec = campaign(tmp_path, species=species.get(case, SPECIES), min_metals=7 if case == "empty space" else 3)
+    spec = campaign(
+        tmp_path, species=species.get(case, SPECIES), min_metals=7 if case == "empty space" else 3
+    )
     before = store_digest(db_url)
     r = run("suggest", "--campaign", spec, "-n", "0" if case == "n<1" else "3")
     assert r.exit_code != 0 and without_store_line(r.output).startswith("Error:")

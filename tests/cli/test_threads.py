@@ -1,4 +1,5 @@
 """Thread choice for a shared machine: one torch thread per core other processes leave free."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,10 +8,22 @@ from drxlab import threads
 from drxlab.threads import choose_threads, decide
 
 
-@pytest.mark.parametrize(("cores", "busy", "expected"), [
-    (2, 0.0, 2), (2, 0.3, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 1.4, 1), (2, 2.0, 1), (2, 7.5, 1),
-    (16, 0.0, 16), (16, 3.4, 13), (16, 3.6, 12), (1, 0.0, 1),
-])
+@pytest.mark.parametrize(
+    ("cores", "busy", "expected"),
+    [
+        (2, 0.0, 2),
+        (2, 0.3, 2),
+        (2, 0.6, 1),
+        (2, 1.0, 1),
+        (2, 1.4, 1),
+        (2, 2.0, 1),
+        (2, 7.5, 1),
+        (16, 0.0, 16),
+        (16, 3.4, 13),
+        (16, 3.6, 12),
+        (1, 0.0, 1),
+    ],
+)
 def test_free_cores_decide_the_threads(cores: int, busy: float, expected: int) -> None:
     assert choose_threads(None, cores=cores, busy=busy) == expected
 

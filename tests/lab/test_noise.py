@@ -1,4 +1,5 @@
 """Virtual measurements: seeded, realistic scatter, honest failures, exact when noise is off."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -89,8 +90,10 @@ def test_oracle_errors_are_not_cell_failures():
         measure(synthetic_raw_profile, LMTO, 20.0, 1.5, 4.8, (), NoiseModel(), np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("field, value", [("capacity_sd", -1.0), ("voltage_sd", float("nan")),
-                                          ("failure_rate", 1.0), ("failure_rate", -0.1)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("capacity_sd", -1.0), ("voltage_sd", float("nan")), ("failure_rate", 1.0), ("failure_rate", -0.1)],
+)
 def test_noise_model_rejects_invalid_settings(field, value):
     with pytest.raises(ConditionError, match=field):
         NoiseModel(**{field: value})

@@ -1,4 +1,5 @@
 """The synthetic DRX oracle behaves the way a DRX researcher expects."""
+
 from __future__ import annotations
 
 import time
@@ -15,10 +16,24 @@ from drxlab.profiles.process import process_segment
 
 LMTO = "Li1.2Mn0.4Ti0.4O2"
 WINDOW = (1.5, 4.8)
-REDOX_SPECIES = {"Mn2": ("Mn", 2), "Mn3": ("Mn", 3), "Cr3": ("Cr", 3), "V3": ("V", 3), "Fe2": ("Fe", 2),
-                 "Ni2": ("Ni", 2), "Co2": ("Co", 2)}
-SPECTATORS = {"Ti4": ("Ti", 4), "Nb5": ("Nb", 5), "Mg2": ("Mg", 2), "Zr4": ("Zr", 4), "Mo6": ("Mo", 6),
-              "Ta5": ("Ta", 5), "Al3": ("Al", 3)}
+REDOX_SPECIES = {
+    "Mn2": ("Mn", 2),
+    "Mn3": ("Mn", 3),
+    "Cr3": ("Cr", 3),
+    "V3": ("V", 3),
+    "Fe2": ("Fe", 2),
+    "Ni2": ("Ni", 2),
+    "Co2": ("Co", 2),
+}
+SPECTATORS = {
+    "Ti4": ("Ti", 4),
+    "Nb5": ("Nb", 5),
+    "Mg2": ("Mg", 2),
+    "Zr4": ("Zr", 4),
+    "Mo6": ("Mo", 6),
+    "Ta5": ("Ta", 5),
+    "Al3": ("Al", 3),
+}
 TOP = {"Mn": 4, "Cr": 6, "V": 5, "Fe": 3, "Ni": 4, "Co": 3}  # conventional (large) TM redox
 
 
@@ -126,7 +141,7 @@ def test_curves_are_monotone_and_start_at_zero():
 
 
 @pytest.mark.parametrize(
-    "rate, window, cycle", [(20, WINDOW, 1), (1000, (2.0, 4.4), 30), (50, (3.0, 4.0), 5)]
+    ("rate", "window", "cycle"), [(20, WINDOW, 1), (1000, (2.0, 4.4), 30), (50, (3.0, 4.0), 5)]
 )
 def test_processed_profile_capacity_matches_true_capacity(rate, window, cycle):
     for comp in drx_compositions(20, seed=4):
@@ -165,8 +180,14 @@ def test_deterministic_and_fast_enough():
 
 
 def test_valence_ladder_agrees_with_pymatgen_assignment():
-    for formula in (LMTO, "Li1.2Mn0.8O1.8F0.2", "Li1.333Mn0.667O2", "Li1.2Ni0.2Ti0.6O2",
-                    "Li1.25V0.55Nb0.2O1.9F0.1", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2"):
+    for formula in (
+        LMTO,
+        "Li1.2Mn0.8O1.8F0.2",
+        "Li1.333Mn0.667O2",
+        "Li1.2Ni0.2Ti0.6O2",
+        "Li1.25V0.55Nb0.2O1.9F0.1",
+        "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2",
+    ):
         amts = amounts(formula)
         expected = oxidation_states(amts)
         got = valences(amts)
@@ -197,10 +218,16 @@ def test_unbalanced_composition_raises_or_is_nan():
 
 
 @pytest.mark.parametrize(
-    "rate, v_low, v_high, cycle, match",
-    [(0, 1.5, 4.8, 1, "rate"), (-20, 1.5, 4.8, 1, "rate"), (float("nan"), 1.5, 4.8, 1, "rate"),
-     (20, 4.8, 1.5, 1, "v_low"), (20, 3.0, 3.0, 1, "v_low"),
-     (20, 1.5, 4.8, 0, "cycle"), (20, 1.5, 4.8, 1.5, "cycle")],
+    ("rate", "v_low", "v_high", "cycle", "match"),
+    [
+        (0, 1.5, 4.8, 1, "rate"),
+        (-20, 1.5, 4.8, 1, "rate"),
+        (float("nan"), 1.5, 4.8, 1, "rate"),
+        (20, 4.8, 1.5, 1, "v_low"),
+        (20, 3.0, 3.0, 1, "v_low"),
+        (20, 1.5, 4.8, 0, "cycle"),
+        (20, 1.5, 4.8, 1.5, "cycle"),
+    ],
 )
 def test_invalid_conditions_are_condition_errors(rate, v_low, v_high, cycle, match):
     with pytest.raises(ConditionError, match=match):
@@ -212,11 +239,13 @@ def test_invalid_conditions_are_condition_errors(rate, v_low, v_high, cycle, mat
 @st.composite
 def candidates(draw) -> dict[str, float]:
     k = draw(st.integers(2, 6))
-    redox = draw(st.lists(st.sampled_from(sorted(REDOX_SPECIES)), min_size=1, max_size=min(k, 4),
-                          unique=True))
+    redox = draw(
+        st.lists(st.sampled_from(sorted(REDOX_SPECIES)), min_size=1, max_size=min(k, 4), unique=True)
+    )
     n_spect = k - len(redox)
-    spect = draw(st.lists(st.sampled_from(sorted(SPECTATORS)), min_size=n_spect, max_size=n_spect,
-                          unique=True))
+    spect = draw(
+        st.lists(st.sampled_from(sorted(SPECTATORS)), min_size=n_spect, max_size=n_spect, unique=True)
+    )
     species = [REDOX_SPECIES[s] for s in redox] + [SPECTATORS[s] for s in spect]
     assume(len({e for e, _ in species}) == len(species))
     w = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=len(species), max_size=len(species))))
@@ -225,10 +254,16 @@ def candidates(draw) -> dict[str, float]:
     return comp
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
-@given(comp=candidates(), rate=st.floats(1.0, 5000.0), cycle=st.integers(1, 200),
-       v_low=st.floats(1.0, 3.0), span=st.floats(0.3, 3.5))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow]
+)
+@given(
+    comp=candidates(),
+    rate=st.floats(1.0, 5000.0),
+    cycle=st.integers(1, 200),
+    v_low=st.floats(1.0, 3.0),
+    span=st.floats(0.3, 3.5),
+)
 def test_any_valid_composition_gives_a_finite_monotone_curve(comp, rate, cycle, v_low, span):
     v, q = synthetic_raw_profile(comp, rate, v_low, v_low + span, cycle)
     assert np.all(np.isfinite(v)) and np.all(np.isfinite(q))

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: the released ensemble (read once) and a tiny random ensemble."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,19 @@ from drxlab.model.ensemble import Ensemble
 from drxlab.model.io import load_released_ensemble
 from tests.conftest import UPSTREAM, require_shared
 
-TINY_ARGS = {"elem_fea_len": 8, "vol_fea_len": 16, "rate_fea_len": 4, "cycle_fea_len": 4, "n_graph": 1,
-             "elem_heads": 2, "elem_gate": 8, "elem_msg": 8, "cry_heads": 2, "cry_gate": 8, "cry_msg": 8}
+TINY_ARGS = {
+    "elem_fea_len": 8,
+    "vol_fea_len": 16,
+    "rate_fea_len": 4,
+    "cycle_fea_len": 4,
+    "n_graph": 1,
+    "elem_heads": 2,
+    "elem_gate": 8,
+    "elem_msg": 8,
+    "cry_heads": 2,
+    "cry_gate": 8,
+    "cry_msg": 8,
+}
 
 
 @pytest.fixture(scope="session")

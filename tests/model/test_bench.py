@@ -1,4 +1,5 @@
 """The prediction benchmark (smoke test on a tiny ensemble; real figures come from the released one)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,12 @@ def test_bench_reports_all_paths(tiny_ensemble: Ensemble) -> None:
     threads = torch.get_num_threads()
     stats = bench_predict(tiny_ensemble, n_compositions=64, n_curves=16, n_per_point=1, threads=1)
     assert torch.get_num_threads() == threads
-    for key in ("screen_per_s", "curves_per_s", "per_point_per_s", "screen_vs_per_point",
-                "curves_vs_per_point"):
+    for key in (
+        "screen_per_s",
+        "curves_per_s",
+        "per_point_per_s",
+        "screen_vs_per_point",
+        "curves_vs_per_point",
+    ):
         assert stats[key] > 0
     assert stats["max_abs_dq_curves_vs_per_point"] < 1e-3

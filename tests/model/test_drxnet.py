@@ -1,4 +1,5 @@
 """The DRXNet module: configuration, parameter names, branches and dQ/dV."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,17 +11,32 @@ from drxlab.model.drxnet import DRXNet, batchnorm_layers
 from tests.model.conftest import TINY_ARGS
 
 # the released checkpoints' configuration (DRXNET.md)
-RELEASED_ARGS = {"elem_emb_len": 200, "elem_fea_len": 32, "vol_fea_len": 64, "rate_fea_len": 16, "cycle_fea_len": 16,
-                 "n_graph": 3, "elem_heads": 3, "elem_gate": 64, "elem_msg": 64, "cry_heads": 3, "cry_gate": 64,
-                 "cry_msg": 64}
+RELEASED_ARGS = {
+    "elem_emb_len": 200,
+    "elem_fea_len": 32,
+    "vol_fea_len": 64,
+    "rate_fea_len": 16,
+    "cycle_fea_len": 16,
+    "n_graph": 3,
+    "elem_heads": 3,
+    "elem_gate": 64,
+    "elem_msg": 64,
+    "cry_heads": 3,
+    "cry_gate": 64,
+    "cry_msg": 64,
+}
 
 LMTO = {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}
 
 
 def _inputs(k: int = 2, p: int = 5) -> dict:
-    return {"comp_idx": torch.zeros(k, dtype=torch.long), "rate": torch.tensor([20.0, 1000.0])[:k],
-            "cycle": torch.tensor([1.0, 10.0])[:k], "window": torch.tensor([[1.5, 4.8]]).expand(k, 2),
-            "voltage": torch.linspace(1.6, 4.6, p).expand(k, p).clone()}
+    return {
+        "comp_idx": torch.zeros(k, dtype=torch.long),
+        "rate": torch.tensor([20.0, 1000.0])[:k],
+        "cycle": torch.tensor([1.0, 10.0])[:k],
+        "window": torch.tensor([[1.5, 4.8]]).expand(k, 2),
+        "voltage": torch.linspace(1.6, 4.6, p).expand(k, p).clone(),
+    }
 
 
 def test_records_keyword_config() -> None:

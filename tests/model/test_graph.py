@@ -1,4 +1,5 @@
 """Element embeddings and composition graphs."""
+
 from __future__ import annotations
 
 import pytest
@@ -65,10 +66,15 @@ def test_no_cation_besides_li() -> None:
 def test_dense_blocks_equal_sparse_pairs() -> None:
     torch.manual_seed(1)
     model = DRXNet().eval()
-    comps = [LMTO, {"Li": 1.2, "Mn": 0.1, "Mg": 0.1, "Cr": 0.3, "Ti": 0.2, "Nb": 0.1, "O": 1.8, "F": 0.2},
-             {"Li": 1.0, "Ni": 0.5, "Mn": 0.5, "O": 2.0}, {"Li": 1.3, "V": 0.7, "O": 2.0}]
+    comps = [
+        LMTO,
+        {"Li": 1.2, "Mn": 0.1, "Mg": 0.1, "Cr": 0.3, "Ti": 0.2, "Nb": 0.1, "O": 1.8, "F": 0.2},
+        {"Li": 1.0, "Ni": 0.5, "Mn": 0.5, "O": 2.0},
+        {"Li": 1.3, "V": 0.7, "O": 2.0},
+    ]
     g = build_graph(comps)
     from dataclasses import replace
+
     with torch.no_grad():
         dense = model.encode_composition(g)
         sparse = model.encode_composition(replace(g, blocks=None))

@@ -1,4 +1,5 @@
 """Released checkpoints and drxlab's own ensemble format."""
+
 from __future__ import annotations
 
 from pathlib import Path

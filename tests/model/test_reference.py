@@ -1,4 +1,5 @@
 """Acceptance: the released ensemble reproduces the authors' own predictions and the paper."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ def reference() -> dict:
 def test_lmto_curves_match_reference(released: Ensemble, reference: dict, strategy: str) -> None:
     released.strategy = strategy
     try:
-        p = released.predict_curves([reference["composition"]], reference["rate_mA_g"], reference["V_low"],
-                                    reference["V_high"], reference["cycle"], n_points=len(reference["V"]))
+        p = released.predict_curves(
+            [reference["composition"]],
+            reference["rate_mA_g"],
+            reference["V_low"],
+            reference["V_high"],
+            reference["cycle"],
+            n_points=len(reference["V"]),
+        )
     finally:
         released.strategy = "auto"
     assert np.allclose(p.voltage[0], reference["V"], atol=1e-6)
@@ -43,8 +50,10 @@ def test_high_entropy_capacities_match_the_paper(released: Ensemble) -> None:
     comps, rates = [c for c, _ in PAPER], [r for _, r in PAPER]
     cap = released.predict_capacity(comps, rates, 1.5, 4.8, 1)
     for (comp, rate), mean, std, lo, hi in zip(PAPER, cap.mean(0), cap.std(0), cap.min(0), cap.max(0)):
-        print(f"{comp} @ {rate:g} mA/g: {mean:.1f} ± {std:.1f} mAh/g (members {lo:.0f}–{hi:.0f}); "
-              f"paper {PAPER[comp, rate]:.0f}")
+        print(
+            f"{comp} @ {rate:g} mA/g: {mean:.1f} ± {std:.1f} mAh/g (members {lo:.0f}–{hi:.0f}); "
+            f"paper {PAPER[comp, rate]:.0f}"
+        )
         assert abs(mean - PAPER[comp, rate]) <= 5.0
 
 
@@ -53,8 +62,15 @@ def test_capacity_points_and_curves_agree(released: Ensemble) -> None:
     curves = released.predict_curves(comps, [20, 100, 1000], 1.5, [4.8, 4.6, 4.4], [1, 5, 30])
     cap = released.predict_capacity(comps, [20, 100, 1000], 1.5, [4.8, 4.6, 4.4], [1, 5, 30])
     assert np.allclose(cap, curves.capacity, atol=1e-3)
-    q, dq = released.predict_points(comps, rate=[20, 100, 1000], cycle=[1, 5, 30], v_low=1.5,
-                                    v_high=[4.8, 4.6, 4.4], voltage=curves.voltage[:, 40], dqdv=True)
+    q, dq = released.predict_points(
+        comps,
+        rate=[20, 100, 1000],
+        cycle=[1, 5, 30],
+        v_low=1.5,
+        v_high=[4.8, 4.6, 4.4],
+        voltage=curves.voltage[:, 40],
+        dqdv=True,
+    )
     assert np.allclose(q, curves.q[..., 40], atol=1e-3)
     assert np.allclose(dq, curves.dqdv[..., 40], rtol=1e-3, atol=1e-3)
 

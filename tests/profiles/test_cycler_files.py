@@ -4,6 +4,7 @@ Reference values are SOURCES.md's (what galvani/navani/fastnda/the instrument re
 gives none, the test checks what a careful reading shows: the same run through two readers, or
 the instrument's capacity counters against ∫I dt. The files are never copied into the repo.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -21,9 +22,16 @@ FILES = SHARED / "cycler-files"
 # file -> (formats, counted discharges, capacities in mAh of the first cycles as SOURCES.md writes them)
 # The stated digits set the tolerance together with 1 %: "0.88" stands for 0.875-0.885.
 REFERENCE: dict[str, tuple[str, int, str]] = {
-    "biologic-mpr/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr": ("biologic-mpr", 6, "0.85 0.88 0.88 0.88 0.88 0.88"),
-    "biologic-mpr/FK155_JLGU_GE_50-2_15_m1p233mg_Li_LP30_RT_rate_stability_20230906_02_GCPL_C07.mpr":
-        ("biologic-mpr", 1, "0.564"),
+    "biologic-mpr/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr": (
+        "biologic-mpr",
+        6,
+        "0.85 0.88 0.88 0.88 0.88 0.88",
+    ),
+    "biologic-mpr/FK155_JLGU_GE_50-2_15_m1p233mg_Li_LP30_RT_rate_stability_20230906_02_GCPL_C07.mpr": (
+        "biologic-mpr",
+        1,
+        "0.564",
+    ),
     "biologic-mpr/gcpl.pr_182.1.mpr": ("biologic-mpr", 4, "3.25 2.25 2.12 2.09"),
     "biologic-mpt/gcpl.pr_182.1.mpt": ("biologic-mpt", 4, "3.25 2.25 2.12 2.09"),
     "biologic-mpr/gcpl.issue_149.mpr": ("biologic-mpr", 4, ""),
@@ -62,13 +70,17 @@ REFUSED = {  # file -> fragment of the one-line refusal
     "biologic-mpr/mb.issue_223.mpr": "no discharge segment",
     "arbin-res/mits7-0.res.gz": "no discharge segment",
 }
-TWINS = [("biologic-mpr/gcpl.pr_182.1.mpr", "biologic-mpt/gcpl.pr_182.1.mpt"),
-         ("biologic-mpr/gcpl.issue_149.mpr", "biologic-mpt/gcpl.issue_149.mpt"),
-         ("biologic-mpr/gcpl.issue_211.mpr", "biologic-mpt/gcpl.issue_211.mpt"),
-         ("biologic-mpr/mb.issue_95.mpr", "biologic-mpt/mb.issue_95.mpt"),
-         ("biologic-mpt/mb.issue_95.mpt", "biologic-mpt/mb.issue_95.de.mpt"),
-         ("landt/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv",
-          "generic-csv/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv")]
+TWINS = [
+    ("biologic-mpr/gcpl.pr_182.1.mpr", "biologic-mpt/gcpl.pr_182.1.mpt"),
+    ("biologic-mpr/gcpl.issue_149.mpr", "biologic-mpt/gcpl.issue_149.mpt"),
+    ("biologic-mpr/gcpl.issue_211.mpr", "biologic-mpt/gcpl.issue_211.mpt"),
+    ("biologic-mpr/mb.issue_95.mpr", "biologic-mpt/mb.issue_95.mpt"),
+    ("biologic-mpt/mb.issue_95.mpt", "biologic-mpt/mb.issue_95.de.mpt"),
+    (
+        "landt/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv",
+        "generic-csv/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv",
+    ),
+]
 
 
 def _file(rel: str) -> Path:
@@ -90,14 +102,15 @@ def _need_mdb_export() -> None:
 def _all_files() -> list[str]:
     if not FILES.exists():
         return sorted(REFERENCE) + sorted(REFUSED)
-    return sorted(str(p.relative_to(FILES)) for p in FILES.rglob("*")
-                  if p.is_file() and p.suffix not in (".md", ".mpl"))
+    return sorted(
+        str(p.relative_to(FILES)) for p in FILES.rglob("*") if p.is_file() and p.suffix not in (".md", ".mpl")
+    )
 
 
 def _tolerance(text: str) -> float:
     """Half a unit of the last digit SOURCES.md states (0.88 -> 0.005)."""
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return 0.5 * 10.0 ** -decimals
+    return 0.5 * 10.0**-decimals
 
 
 @pytest.mark.parametrize("rel", _all_files())
@@ -128,7 +141,9 @@ def test_every_file_is_read_or_refused_in_one_line(rel: str) -> None:
     # a counted cycle left out of the import is named in the test's notes
     left_out = [n for n in test.extra["notes"] if "left out" in n]
     assert len(cycles) + len(left_out) == len(a.segmentation.counted)
-    assert all(p.profile.voltage.shape == (N_POINTS,) and p.profile.dqdv.shape == (N_POINTS,) for p in test.profiles)
+    assert all(
+        p.profile.voltage.shape == (N_POINTS,) and p.profile.dqdv.shape == (N_POINTS,) for p in test.profiles
+    )
 
 
 def test_every_shared_file_has_an_expectation() -> None:
@@ -153,9 +168,9 @@ def test_cycles_and_capacities_match_sources(rel: str) -> None:
 def test_files_without_a_discharge_are_refused_clearly(rel: str) -> None:
     a = analyse(_file(rel))
     assert REFUSED[rel] in refusal(a)
-    with pytest.raises(ImportFileError, match=REFUSED[rel]):
-        from drxlab.profiles.importers.cycler import to_test
+    from drxlab.profiles.importers.cycler import to_test
 
+    with pytest.raises(ImportFileError, match=REFUSED[rel]):
         to_test(a, composition="Li1.2Mn0.4Ti0.4O2")
 
 
@@ -193,25 +208,44 @@ def test_masses_from_headers_logs_and_the_neware_specific_capacity_column() -> N
     assert analyse(_file("biologic-mpt/gcpl.issue_211.mpt"), active_mass=0.000795).mass_g == 0.000795
 
 
-@pytest.mark.parametrize(("rel", "unit"), [
-    ("maccor/maccor_three.txt", "Volts ×0.001"),  # mV under a 'Volts' header
-    ("maccor/maccor_002.txt", "sign from Md"),  # unsigned current, direction from the C/D column
-    ("arbin-csv/arbin_example.csv", "Current ×1000"),  # Arbin database columns: A without a unit
-    ("arbin-res/arbin_example.res", "Current ×1000"),
-])
+@pytest.mark.parametrize(
+    ("rel", "unit"),
+    [
+        ("maccor/maccor_three.txt", "Volts ×0.001"),  # mV under a 'Volts' header
+        ("maccor/maccor_002.txt", "sign from Md"),  # unsigned current, direction from the C/D column
+        ("arbin-csv/arbin_example.csv", "Current ×1000"),  # Arbin database columns: A without a unit
+        ("arbin-res/arbin_example.res", "Current ×1000"),
+    ],
+)
 def test_units_are_detected(rel: str, unit: str) -> None:
     a = analyse(_file(rel))
     assert any(unit in v for v in a.run.units.values()), a.run.units
 
 
 # Files SOURCES.md lists without reference values: their capacity counters against ∫I dt
-NO_REFERENCE = {"biologic-mpr/gcpl.issue_175.mpr", "neware-ndax/test_2.ndax", "neware-nda/nda8.nda.zip",
-                "maccor/maccor_three.txt", "arbin-res/20160805_test001_45_cc_01.res", "neware-nda/new_nda_file.nda",
-                "generic-csv/p492-13-raw.csv"}
+NO_REFERENCE = {
+    "biologic-mpr/gcpl.issue_175.mpr",
+    "neware-ndax/test_2.ndax",
+    "neware-nda/nda8.nda.zip",
+    "maccor/maccor_three.txt",
+    "arbin-res/20160805_test001_45_cc_01.res",
+    "neware-nda/new_nda_file.nda",
+    "generic-csv/p492-13-raw.csv",
+}
 
 
-@pytest.mark.parametrize("rel", sorted(NO_REFERENCE | {"arbin-csv/arbin_example.csv", "maccor/maccor_002.txt",
-                                                       "neware-ndax/test.ndax", "arbin-res/arbin_example.res"}))
+@pytest.mark.parametrize(
+    "rel",
+    sorted(
+        NO_REFERENCE
+        | {
+            "arbin-csv/arbin_example.csv",
+            "maccor/maccor_002.txt",
+            "neware-ndax/test.ndax",
+            "arbin-res/arbin_example.res",
+        }
+    ),
+)
 def test_capacity_counters_agree_with_integrated_current(rel: str) -> None:
     a = analyse(_file(rel))
     run = a.run
@@ -221,7 +255,7 @@ def test_capacity_counters_agree_with_integrated_current(rel: str) -> None:
         # a discharge of a few sampling intervals is dominated by where the first interval starts
         if s.stop - s.start < 20 or s.q_mAh < 0.1 * big:
             continue
-        t, i = run.time[s.start - 1:s.stop], run.current[s.start - 1:s.stop]
+        t, i = run.time[s.start - 1 : s.stop], run.current[s.start - 1 : s.stop]
         q_int = float(np.sum(-i[1:] * np.diff(t))) / 3600.0
         assert s.q_mAh == pytest.approx(q_int, rel=0.03), (s.cycle, s.q_mAh, q_int)
         checked += 1
@@ -242,7 +276,9 @@ def test_one_unusable_late_cycle_is_left_out_and_named_not_the_whole_run(rel: st
 
     a = analyse(_file(rel))
     mass = a.mass_g or a.segmentation.counted[0].q_mAh / 200.0
-    test = to_test(analyse(_file(rel), active_mass=None if a.mass_g else mass), composition="Li1.2Mn0.4Ti0.4O2")
+    test = to_test(
+        analyse(_file(rel), active_mass=None if a.mass_g else mass), composition="Li1.2Mn0.4Ti0.4O2"
+    )
     left_out = [n for n in test.extra["notes"] if "left out" in n]
     assert left_out and all("rows" in n and "need at least" in n for n in left_out)
     assert len(test.profiles) == len(a.segmentation.counted) - len(left_out) > 1

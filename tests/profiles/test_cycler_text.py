@@ -1,4 +1,5 @@
 """Property tests of the cycler text parser: the same run written the ways instruments write it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,19 +28,31 @@ def exports(draw: st.DrawFn) -> tuple[bytes, str]:
     unsigned = draw(st.booleans())  # Maccor-style |I| plus a C/D/R state column
     n_head = draw(st.integers(0, 80))
     encoding = draw(st.sampled_from(["utf-8", "latin-1"]))
-    names = ["Test_Time(s)", "Voltage(mV)" if millivolts else "Voltage(V)", "Current(A)" if amps else "Current(mA)",
-             "Capacity(Ah)" if amps else "Capacity(mAh)", "Cycle_Index"] + (["State"] if unsigned else [])
+    names = [
+        "Test_Time(s)",
+        "Voltage(mV)" if millivolts else "Voltage(V)",
+        "Current(A)" if amps else "Current(mA)",
+        "Capacity(Ah)" if amps else "Capacity(mAh)",
+        "Cycle_Index",
+    ] + (["State"] if unsigned else [])
     head = [f"Comment {k}: cellule d'essai µ°{k}{delim}" for k in range(n_head)]
     rows = []
     for t, v, i, q, c in DATA:
-        vals = [t, v * (1000 if millivolts else 1), (abs(i) if unsigned else i) / (1000 if amps else 1),
-                q / (1000 if amps else 1), c]
+        vals = [
+            t,
+            v * (1000 if millivolts else 1),
+            (abs(i) if unsigned else i) / (1000 if amps else 1),
+            q / (1000 if amps else 1),
+            c,
+        ]
         cells = [f"{x:.9g}".replace(".", decimal) for x in vals]
         if unsigned:
             cells.append("D" if i < 0 else "C" if i > 0 else "R")
         rows.append(delim.join(cells))
     text = newline.join(head + [delim.join(names)] + rows) + newline
-    return text.encode(encoding), f"{delim!r} {decimal!r} {newline!r} A={amps} mV={millivolts} |I|={unsigned} {n_head}"
+    return text.encode(
+        encoding
+    ), f"{delim!r} {decimal!r} {newline!r} A={amps} mV={millivolts} |I|={unsigned} {n_head}"
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

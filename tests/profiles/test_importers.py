@@ -1,4 +1,5 @@
 """Importers parse the real DRXNet CSV, DRX-TD JSON and raw cycler exports, and reject bad files."""
+
 from __future__ import annotations
 
 import csv
@@ -69,9 +70,15 @@ def test_cycler_without_active_mass_is_an_error(tmp_path: Path) -> None:
         (lambda d: d.update(composition={"Li": 1.2, "Xq": 0.4, "O": 2}), "composition"),
         (lambda d: d.update(composition={"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 1.0}), "charge-balanced"),
         (lambda d: d["discharge_list"][1]["Q_std"].__setitem__(5, float("nan")), "non-finite"),
-        (lambda d: d["discharge_list"][0].update(Q_std=[-x - 1 for x in d["discharge_list"][0]["Q_std"]]), "negative"),
+        (
+            lambda d: d["discharge_list"][0].update(Q_std=[-x - 1 for x in d["discharge_list"][0]["Q_std"]]),
+            "negative",
+        ),
         (lambda d: d.update({"low_voltage(V)": 2.5}), "outside the declared window"),
-        (lambda d: d["discharge_list"][0].update(V_std=[1.5, 2.0], Q_std=[1, 0], dQdV_std=[0, 0]), "need at least"),
+        (
+            lambda d: d["discharge_list"][0].update(V_std=[1.5, 2.0], Q_std=[1, 0], dQdV_std=[0, 0]),
+            "need at least",
+        ),
         (lambda d: d.update({"test_current(mA/g)": -20}), "rate"),
         (lambda d: d.pop("discharge_list"), "missing key"),
     ],

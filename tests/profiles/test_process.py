@@ -1,4 +1,5 @@
 """Profile processing recovers a known discharge curve from noisy raw points."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,7 +62,9 @@ def test_standardised_profile_rejects_nan_and_negative() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(cap=st.floats(50, 350), v0=st.floats(2.2, 3.8), w=st.floats(0.15, 0.6), noise=st.floats(0, 2.0))
-def test_processed_profile_is_monotone_and_non_negative(cap: float, v0: float, w: float, noise: float) -> None:
+def test_processed_profile_is_monotone_and_non_negative(
+    cap: float, v0: float, w: float, noise: float
+) -> None:
     v = np.linspace(4.8, 1.5, 400)
     q = analytic(v, cap, v0, w) + np.random.default_rng(0).normal(0, noise, v.size)
     p = process_segment(v, q)

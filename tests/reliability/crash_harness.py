@@ -19,6 +19,7 @@ pipe, so the delay is spent in the command rather than in Python start-up; ``mod
 counts from the process start, so kills also land in start-up. Every wait has a deadline
 (``timeout`` s): a command that hangs is killed and reported, never waited on for ever.
 """
+
 from __future__ import annotations
 
 import random
@@ -37,13 +38,15 @@ Mode = Literal["ready", "exec"]
 READY = b"R"
 # commands import their modules (and torch) only when run: load them before saying "ready", so the
 # delay is spent in the command's own work, as it was when the CLI imported everything at start-up
-CLI_BOOT = ("import importlib, os, sys\n"
-            "from drxlab.cli.main import COMMANDS, cli\n"
-            "for m in sorted({mod for mod, _ in COMMANDS.values()}): importlib.import_module('drxlab.cli.' + m)\n"
-            "import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening, drxlab.model.io\n"
-            "quiet = os.open(os.devnull, os.O_WRONLY)\n"
-            f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
-            "cli(sys.argv[1:], prog_name='drxlab')\n")
+CLI_BOOT = (
+    "import importlib, os, sys\n"
+    "from drxlab.cli.main import COMMANDS, cli\n"
+    "for m in sorted({mod for mod, _ in COMMANDS.values()}): importlib.import_module('drxlab.cli.' + m)\n"
+    "import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening, drxlab.model.io\n"
+    "quiet = os.open(os.devnull, os.O_WRONLY)\n"
+    f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
+    "cli(sys.argv[1:], prog_name='drxlab')\n"
+)
 TIMEOUT = 600.0
 
 
@@ -67,8 +70,14 @@ def _pg_admin(url: str, *statements: str) -> None:
     from drxlab.store.db import resolve_url
 
     u = make_url(resolve_url(url))
-    with psycopg.connect(host=u.host or u.query.get("host"), port=u.port or u.query.get("port"),
-                         user=u.username, password=u.password, dbname="postgres", autocommit=True) as con:
+    with psycopg.connect(
+        host=u.host or u.query.get("host"),
+        port=u.port or u.query.get("port"),
+        user=u.username,
+        password=u.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as con:
         for sql in statements:
             con.execute(sql)
 
@@ -90,10 +99,13 @@ class _Template:
         if self.pg:
             name = _pg_name(str(db))
             self.name, self.copy = name, f"{name}_harness_template"
-            _pg_admin(str(db), f'DROP DATABASE IF EXISTS "{self.copy}"',
-                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
-                      f'CREATE DATABASE "{self.copy}" TEMPLATE "{name}"')
+            _pg_admin(
+                str(db),
+                f'DROP DATABASE IF EXISTS "{self.copy}"',
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+                f'CREATE DATABASE "{self.copy}" TEMPLATE "{name}"',
+            )
         else:
             self.path = Path(db).with_name(Path(db).name + ".harness-template")
             self.path.unlink(missing_ok=True)
@@ -102,8 +114,11 @@ class _Template:
     def restore(self) -> None:
         if self.pg:
             # a killed client's server process may linger a moment; FORCE ends it
-            _pg_admin(str(self.db), f'DROP DATABASE "{self.name}" WITH (FORCE)',
-                      f'CREATE DATABASE "{self.name}" TEMPLATE "{self.copy}"')
+            _pg_admin(
+                str(self.db),
+                f'DROP DATABASE "{self.name}" WITH (FORCE)',
+                f'CREATE DATABASE "{self.name}" TEMPLATE "{self.copy}"',
+            )
         else:
             _copy(self.path, Path(self.db), single_file=False)
 
@@ -134,8 +149,12 @@ class _Run:
     def __init__(self, args: list[str], env: dict[str, str] | None, timeout: float) -> None:
         self.timeout = timeout
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-c", CLI_BOOT, *args], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CLI_BOOT, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
 
     def wait_ready(self) -> None:
         """Block until the child has imported drxlab (or has exited before that)."""
@@ -158,8 +177,10 @@ class _Run:
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait()
-            raise RuntimeError(f"drxlab {' '.join(self.proc.args[3:])} still running after "
-                               f"{self.timeout:.0f} s: killed (a hang)") from None
+            raise RuntimeError(
+                f"drxlab {' '.join(self.proc.args[3:])} still running after "
+                f"{self.timeout:.0f} s: killed (a hang)"
+            ) from None
         finally:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
@@ -174,18 +195,33 @@ def _start(args: list[str], mode: Mode, env: dict[str, str] | None, timeout: flo
     return run
 
 
-def run_once(cmd_args: Sequence[str], db_path: Path | str, *, mode: Mode = "ready",
-             env: dict[str, str] | None = None, timeout: float = TIMEOUT) -> tuple[int, float]:
+def run_once(
+    cmd_args: Sequence[str],
+    db_path: Path | str,
+    *,
+    mode: Mode = "ready",
+    env: dict[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> tuple[int, float]:
     """Run the command to completion: (exit code, seconds from start or from ready, by ``mode``)."""
     run = _start(["--db", str(db_path), *cmd_args], mode, env, timeout)
     code = run.wait()
     return code, time.perf_counter() - run.t0
 
 
-def kill_trials(cmd_args: Sequence[str], db_path: Path | str, n: int, check: Callable[[Path], None], *,
-                seed: int = 0, duration: float | None = None, span: tuple[float, float] = (0.0, 1.0),
-                mode: Mode = "ready", env: dict[str, str] | None = None,
-                timeout: float = TIMEOUT) -> list[Trial]:
+def kill_trials(
+    cmd_args: Sequence[str],
+    db_path: Path | str,
+    n: int,
+    check: Callable[[Path], None],
+    *,
+    seed: int = 0,
+    duration: float | None = None,
+    span: tuple[float, float] = (0.0, 1.0),
+    mode: Mode = "ready",
+    env: dict[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> list[Trial]:
     """``n`` SIGKILL trials of ``drxlab --db db_path <cmd_args>``; every trial starts from the
     store as it is now and ends with ``check(db_path)``. Delays are uniform over ``span`` (fractions
     of ``duration``; e.g. ``(0.5, 1.1)`` to aim at a command's final write). The store is left
@@ -212,7 +248,7 @@ def kill_trials(cmd_args: Sequence[str], db_path: Path | str, n: int, check: Cal
             try:
                 check(db_path)
                 trials.append(Trial(i, delay, finished, code, True))
-            except Exception as exc:  # noqa: BLE001 — a failed check is a finding; keep going to report all
+            except Exception as exc:
                 trials.append(Trial(i, delay, finished, code, False, f"{type(exc).__name__}: {exc}"))
         return trials
     finally:

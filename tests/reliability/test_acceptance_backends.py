@@ -1,6 +1,7 @@
 """The whole loop on SQLite and on PostgreSQL gives the same results: init → import the LMTO CSV →
 import the released ensemble → suggest → log --finetune → report → db check. Same suggestions for
 the same seed, same capacities (mAh/g), same model hashes, same report numbers."""
+
 from __future__ import annotations
 
 import json
@@ -32,18 +33,22 @@ def _loop(db: str, tmp_path: Path) -> dict:
     spec.write_text((ROOT / "campaigns" / "li-mn-o-f.toml").read_text().replace("batch = 4", "batch = 2"))
     sug = json.loads(run("suggest", "--campaign", spec, "-n", "2", "--seed", "7", "--json"))
     first = sug["rows"][0]
-    measured = write_drx_td(tmp_path / "measured.json", composition=amounts(first["formula"]), cap=230.0,
-                            cycles=2)
+    measured = write_drx_td(
+        tmp_path / "measured.json", composition=amounts(first["formula"]), cap=230.0, cycles=2
+    )
     logged = json.loads(run("log", "--sample", first["sample_id"], measured, "--finetune", "--json"))
     report = json.loads(run("report", "--campaign", "li-mn-o-f", "--out", tmp_path / "r.md", "--json"))
     check = json.loads(run("db", "check", "--json"))
     return {
         "suggestions": sug["rows"],
         "logged": logged,
-        "tests": [(t["formula"], t["cycles"], t["capacity_cycle1_mAh_g"])
-                  for t in json.loads(run("tests", "--json"))],
-        "models": [(m["id"], m["sha256"], m.get("parent_id"))
-                   for m in json.loads(run("model", "list", "--json"))],
+        "tests": [
+            (t["formula"], t["cycles"], t["capacity_cycle1_mAh_g"])
+            for t in json.loads(run("tests", "--json"))
+        ],
+        "models": [
+            (m["id"], m["sha256"], m.get("parent_id")) for m in json.loads(run("model", "list", "--json"))
+        ],
         "report": report,
         "check": (check["ok"], check["problems"]),
     }

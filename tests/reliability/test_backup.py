@@ -1,4 +1,5 @@
 """db backup / restore / check: round trips are exact, copies are verified, damage is listed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,9 @@ def test_backup_restore_round_trip_is_exact(run, db_path: Path, tmp_path: Path) 
     rep = json.loads(r.output)
     assert rep["integrity_check"] == "ok" and rep["rows"]["profile"] == 5 and rep["bytes"] > 0
     assert db_digest(tmp_path / "b.sqlite") == before
-    assert not list(tmp_path.glob("b.sqlite-*")) and not list(tmp_path.glob(".b.sqlite*"))  # one self-contained file
+    assert not list(tmp_path.glob("b.sqlite-*")) and not list(
+        tmp_path.glob(".b.sqlite*")
+    )  # one self-contained file
     _import(run, tmp_path, "later", cap=200.0)
     changed = db_digest(db_path)
     r = run("db", "restore", tmp_path / "b.sqlite")
@@ -55,7 +58,9 @@ def test_backup_never_overwrites_without_force(run, db_path: Path, tmp_path: Pat
     assert db_digest(target) == db_digest(db_path)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a database at all" * 100, b"SQLite format 3\x00" + bytes(4000)])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a database at all" * 100, b"SQLite format 3\x00" + bytes(4000)]
+)
 def test_restore_refuses_a_bad_backup(run, db_path: Path, tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(content)
@@ -70,20 +75,31 @@ def test_check_lists_every_problem(run, db_path: Path, tmp_path: Path) -> None:
     assert run("db", "check").exit_code == 0
     con = sqlite3.connect(db_path)
     con.execute("DELETE FROM profile WHERE test_id = 1")  # a test without profiles
-    con.execute("INSERT INTO sourcefile (sha256, name, format, imported_at) VALUES ('x', 'ghost.json', 'drx-td-json', "
-                "'2024-01-01')")
+    con.execute(
+        "INSERT INTO sourcefile (sha256, name, format, imported_at) VALUES ('x', 'ghost.json', "
+        "'drx-td-json', "
+        "'2024-01-01')"
+    )
     junk = b"not a model"
-    con.execute("INSERT INTO modelversion (id, sha256, source, n_members, config_json, training_json, metrics_json, "
-                "created_at, weights) VALUES (1, ?, 'trained', 1, '{}', '{}', '{}', '2024-01-01', ?)",
-                (hashlib.sha256(junk).hexdigest(), junk))
-    con.execute("INSERT INTO modelversion (id, sha256, source, n_members, config_json, training_json, metrics_json, "
-                "created_at, weights) VALUES (2, 'beef', 'trained', 1, '{}', '{}', '{}', '2024-01-01', x'00')")
+    con.execute(
+        "INSERT INTO modelversion (id, sha256, source, n_members, config_json, training_json, metrics_json, "
+        "created_at, weights) VALUES (1, ?, 'trained', 1, '{}', '{}', '{}', '2024-01-01', ?)",
+        (hashlib.sha256(junk).hexdigest(), junk),
+    )
+    con.execute(
+        "INSERT INTO modelversion (id, sha256, source, n_members, config_json, training_json, metrics_json, "
+        "created_at, weights) VALUES (2, 'beef', 'trained', 1, '{}', '{}', '{}', '2024-01-01', x'00')"
+    )
     con.execute("INSERT INTO currentmodel VALUES ('', 1)")
-    con.execute("INSERT INTO campaign (id, name, revision, spec_text, spec_hash, created_at) "
-                "VALUES (1, 'c', 1, '', '', '2024-01-01')")
-    con.execute("INSERT INTO suggestion (sample_id, campaign_id, model_version_id, acquisition, params_json, seed, "
-                "rank, predicted, predicted_std, acq_value, objectives_json, nearest_formula, nearest_distance, "
-                "domain, created_at) VALUES (77, 1, 1, 'ucb', '{}', 0, 1, 1, 1, 1, '{}', '', 0, '', '2024-01-01')")
+    con.execute(
+        "INSERT INTO campaign (id, name, revision, spec_text, spec_hash, created_at) "
+        "VALUES (1, 'c', 1, '', '', '2024-01-01')"
+    )
+    con.execute(
+        "INSERT INTO suggestion (sample_id, campaign_id, model_version_id, acquisition, params_json, seed, "
+        "rank, predicted, predicted_std, acq_value, objectives_json, nearest_formula, nearest_distance, "
+        "domain, created_at) VALUES (77, 1, 1, 'ucb', '{}', 0, 1, 1, 1, 1, '{}', '', 0, '', '2024-01-01')"
+    )
     con.commit()
     con.close()
     r = run("db", "check")
@@ -106,8 +122,19 @@ def test_check_loads_a_real_current_model(run, db_path: Path) -> None:
     from drxlab.workflow import models
 
     torch.manual_seed(0)
-    small = {"elem_fea_len": 8, "vol_fea_len": 8, "rate_fea_len": 4, "cycle_fea_len": 4, "n_graph": 1, "elem_heads": 1,
-                 "elem_gate": 8, "elem_msg": 8, "cry_heads": 1, "cry_gate": 8, "cry_msg": 8}
+    small = {
+        "elem_fea_len": 8,
+        "vol_fea_len": 8,
+        "rate_fea_len": 4,
+        "cycle_fea_len": 4,
+        "n_graph": 1,
+        "elem_heads": 1,
+        "elem_gate": 8,
+        "elem_msg": 8,
+        "cry_heads": 1,
+        "cry_gate": 8,
+        "cry_msg": 8,
+    }
     store = open_store(db_path)
     with store.transaction() as s:
         models.register(s, Ensemble([DRXNet(**small)]), source="trained")

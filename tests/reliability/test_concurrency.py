@@ -1,6 +1,7 @@
 """Several processes importing into one store (SQLite or PostgreSQL) at once lose nothing and never
 see "database is locked" or a serialisation error; the result equals importing the same files one
 after another."""
+
 from __future__ import annotations
 
 import os
@@ -44,19 +45,29 @@ def _env() -> dict[str, str]:
 
 def _files(root: Path, tag: str, n: int, cap0: float) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
-    comps = [{"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0}, {"Li": 1.2, "Mn": 0.6, "Nb": 0.2, "O": 2.0},
-             {"Li": 1.1, "Mn": 0.7, "Ti": 0.2, "O": 1.9, "F": 0.1}]
-    return [write_drx_td(root / f"{tag}-{i}.json", composition=comps[i % 3], cap=cap0 + 3 * i, cycles=1 + i % 4)
-            for i in range(n)]
+    comps = [
+        {"Li": 1.2, "Mn": 0.4, "Ti": 0.4, "O": 2.0},
+        {"Li": 1.2, "Mn": 0.6, "Nb": 0.2, "O": 2.0},
+        {"Li": 1.1, "Mn": 0.7, "Ti": 0.2, "O": 1.9, "F": 0.1},
+    ]
+    return [
+        write_drx_td(root / f"{tag}-{i}.json", composition=comps[i % 3], cap=cap0 + 3 * i, cycles=1 + i % 4)
+        for i in range(n)
+    ]
 
 
 def _state(url: str | Path) -> tuple[int, int, list]:
-    (tests,), = query(url, "SELECT COUNT(*) FROM electrochemtest")
-    (profiles,), = query(url, "SELECT COUNT(*) FROM profile")
-    caps = sorted((f, src, c, round(q, 9)) for f, src, c, q in query(
-        url, "SELECT m.formula, t.source_file, p.cycle, p.capacity FROM profile p "
-        "JOIN electrochemtest t ON t.id = p.test_id JOIN sample s ON s.id = t.sample_id "
-        "JOIN material m ON m.id = s.material_id"))
+    ((tests,),) = query(url, "SELECT COUNT(*) FROM electrochemtest")
+    ((profiles,),) = query(url, "SELECT COUNT(*) FROM profile")
+    caps = sorted(
+        (f, src, c, round(q, 9))
+        for f, src, c, q in query(
+            url,
+            "SELECT m.formula, t.source_file, p.cycle, p.capacity FROM profile p "
+            "JOIN electrochemtest t ON t.id = p.test_id JOIN sample s ON s.id = t.sample_id "
+            "JOIN material m ON m.id = s.material_id",
+        )
+    )
     return tests, profiles, caps
 
 
@@ -64,10 +75,16 @@ def test_concurrent_imports_equal_sequential_imports(tmp_path: Path, db_url: str
     shared = write_drx_td(tmp_path / "shared.json", cycles=3, cap=275.0)  # every worker races to import it
     own = [_files(tmp_path / f"w{w}", f"w{w}", ROUNDS, 150.0 + 40 * w) for w in range(WORKERS)]
     start = time.time() + 4.0  # after every worker has imported drxlab
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, db_url, str(start), str(shared),
-                               *map(str, files)],
-                              env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for files in own]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, db_url, str(start), str(shared), *map(str, files)],
+            env=_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for files in own
+    ]
     time.sleep(max(0.0, start - time.time()) + 0.3)
     # while the workers write: an online backup is a consistent snapshot (every test complete)
     snap = tmp_path / "during.sqlite"
@@ -75,8 +92,11 @@ def test_concurrent_imports_equal_sequential_imports(tmp_path: Path, db_url: str
     backup(store, snap)
     store.engine.dispose()
     assert verify(snap).integrity == "ok"
-    assert query(snap, "SELECT COUNT(*) FROM electrochemtest t WHERE NOT EXISTS "
-                       "(SELECT 1 FROM profile p WHERE p.test_id = t.id)") == [(0,)]
+    assert query(
+        snap,
+        "SELECT COUNT(*) FROM electrochemtest t WHERE NOT EXISTS "
+        "(SELECT 1 FROM profile p WHERE p.test_id = t.id)",
+    ) == [(0,)]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=300)

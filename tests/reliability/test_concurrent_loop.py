@@ -1,6 +1,7 @@
 """Four lab members logging results into one store (SQLite or PostgreSQL) while a fifth runs
 `suggest`: no lost rows, no "database is locked" reaching anyone, the same final state as logging
 one after another."""
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,17 @@ def _invoke(db: Path | str, *args: str) -> str:
 
 
 def _state(db: Path | str) -> tuple:
-    rows = sorted((i, st, f, None if q is None else round(q, 6)) for i, st, f, q in query(
-        db, "SELECT s.id, s.status, m.formula, p.capacity FROM sample s "
-        "JOIN material m ON m.id = s.material_id "
-        "LEFT JOIN electrochemtest t ON t.sample_id = s.id LEFT JOIN profile p ON p.test_id = t.id "
-        "WHERE s.status != 'proposed'"))
-    (suggestions,), = query(db, "SELECT COUNT(*) FROM suggestion")
+    rows = sorted(
+        (i, st, f, None if q is None else round(q, 6))
+        for i, st, f, q in query(
+            db,
+            "SELECT s.id, s.status, m.formula, p.capacity FROM sample s "
+            "JOIN material m ON m.id = s.material_id "
+            "LEFT JOIN electrochemtest t ON t.sample_id = s.id LEFT JOIN profile p ON p.test_id = t.id "
+            "WHERE s.status != 'proposed'",
+        )
+    )
+    ((suggestions,),) = query(db, "SELECT COUNT(*) FROM suggestion")
     return rows, suggestions
 
 
@@ -67,7 +73,9 @@ def test_four_loggers_and_a_suggest_at_once(tmp_path: Path, new_url) -> None:
     assert len(waiting) == 8
     jobs = []
     for k, w in enumerate(waiting):
-        f = write_drx_td(tmp_path / f"s{w['sample_id']}.json", composition=amounts(w["formula"]), cap=200.0 + k)
+        f = write_drx_td(
+            tmp_path / f"s{w['sample_id']}.json", composition=amounts(w["formula"]), cap=200.0 + k
+        )
         jobs.append(f"log|--sample|{w['sample_id']}|{f}")
     sequential, parallel = new_url("seq"), new_url("par")
     copy_store(base, sequential)
@@ -78,8 +86,16 @@ def test_four_loggers_and_a_suggest_at_once(tmp_path: Path, new_url) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     start = time.time() + 4.0
     groups = [jobs[i::4] for i in range(4)] + [[f"suggest|--campaign|{spec_b}|-n|4"]]
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, parallel, str(start), *g], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for g in groups]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, parallel, str(start), *g],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for g in groups
+    ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out

@@ -6,6 +6,7 @@ or all of them, each test with every profile of its source file, and it still op
 gets fewer trials (each re-creates the database from a template): its transactions are the
 server's, so the trials check drxlab's transaction boundaries rather than the file format.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,9 +40,12 @@ def check_import(db: Path | str) -> None:
         assert query(db, "PRAGMA integrity_check") == [("ok",)]
         assert query(db, "PRAGMA foreign_key_check") == []
     files = dict(query(db, "SELECT sha256, name FROM sourcefile"))
-    tests = query(db, "SELECT t.id, t.source_file, t.source_sha256, COUNT(p.id) FROM electrochemtest t "
-                      "LEFT JOIN profile p ON p.test_id = t.id GROUP BY t.id")
-    (audits,), = query(db, "SELECT COUNT(*) FROM auditlog")
+    tests = query(
+        db,
+        "SELECT t.id, t.source_file, t.source_sha256, COUNT(p.id) FROM electrochemtest t "
+        "LEFT JOIN profile p ON p.test_id = t.id GROUP BY t.id",
+    )
+    ((audits,),) = query(db, "SELECT COUNT(*) FROM auditlog")
     assert len(files) in (0, N_FILES), f"partial import: {len(files)} of {N_FILES} files"
     assert len(tests) == len(files) and audits == (1 if files else 0)
     assert {sha for _, _, sha, _ in tests} == set(files)  # no source-file row without its test, and back
@@ -70,8 +74,10 @@ def test_import_survives_sigkill_anywhere(db_url: str, backend: str, data_dir: P
     assert not bad, bad
     killed = [t for t in trials if not t.finished]
     assert len(killed) >= wanted, f"only {len(killed)} of {len(trials)} runs were still going when killed"
-    print(f"\nkill trials: {len(trials)} run, {len(killed)} killed mid-command, "
-          f"{len(trials) - len(bad)} passed the store check")
+    print(
+        f"\nkill trials: {len(trials)} run, {len(killed)} killed mid-command, "
+        f"{len(trials) - len(bad)} passed the store check"
+    )
     # after the last kill the same command completes the job
     code, _ = run_once(args, db_path)
     assert code == 0

@@ -20,6 +20,7 @@ The kills are spread uniformly over one measured, uninterrupted run of the comma
 the moment a fresh interpreter has imported drxlab (``mode="ready"``), so they land in the
 command's own work rather than in Python start-up. Runtime: about 4 minutes on 2 cores.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,9 @@ PG_TRIALS = 8
 N_SUGGEST = 3
 TRAIN = ["train", "--members", "2", "--epochs", "2", "--size", "small", "--include-virtual"]
 # 533 charge-balanced candidates (2–4 metals): screening takes a few seconds with a tiny ensemble
-CAMPAIGN = campaign_toml("crash-loop", {"Mn3+": 0.4, "Cr3+": 0.2, "Ni2+": 0.2, "Ti4+": 0.4, "Nb5+": 0.2},
-                         f=(0.0, 0.15), batch=3)
+CAMPAIGN = campaign_toml(
+    "crash-loop", {"Mn3+": 0.4, "Cr3+": 0.2, "Ni2+": 0.2, "Ti4+": 0.4, "Nb5+": 0.2}, f=(0.0, 0.15), batch=3
+)
 
 
 # ---------------------------------------------------------------- helpers
@@ -107,19 +109,26 @@ def read_state(db: Path | str) -> State:
         assert query(db, "PRAGMA integrity_check") == [("ok",)]
         assert query(db, "PRAGMA foreign_key_check") == []
     versions = {}
-    for vid, sha, source, parent, weights in query(db, "SELECT id, sha256, source, parent_id, weights "
-                                                       "FROM modelversion"):
+    for vid, sha, source, parent, weights in query(
+        db, "SELECT id, sha256, source, parent_id, weights FROM modelversion"
+    ):
         assert hashlib.sha256(weights).hexdigest() == sha, f"model version {vid}: weights do not match sha256"
         versions[vid] = (sha, source, parent)
     current = dict(query(db, "SELECT scope, version_id FROM currentmodel"))
-    tests = {t: (s, n) for t, s, n in query(
-        db, "SELECT t.id, t.sample_id, COUNT(p.id) FROM electrochemtest t "
-        "LEFT JOIN profile p ON p.test_id = t.id "
-        "GROUP BY t.id")}
+    tests = {
+        t: (s, n)
+        for t, s, n in query(
+            db,
+            "SELECT t.id, t.sample_id, COUNT(p.id) FROM electrochemtest t "
+            "LEFT JOIN profile p ON p.test_id = t.id "
+            "GROUP BY t.id",
+        )
+    }
     samples = dict(query(db, "SELECT id, status FROM sample"))
-    suggestions = {i: (s, m)
-                   for i, s, m in query(db, "SELECT id, sample_id, model_version_id FROM suggestion")}
-    (audits,), = query(db, "SELECT COUNT(*) FROM auditlog")
+    suggestions = {
+        i: (s, m) for i, s, m in query(db, "SELECT id, sample_id, model_version_id FROM suggestion")
+    }
+    ((audits,),) = query(db, "SELECT COUNT(*) FROM auditlog")
     bare = [t for t, (_, n) in tests.items() if n == 0]
     assert not bare, f"tests without profiles: {bare}"
     assert set(current.values()) <= set(versions), f"current model rows point at missing versions: {current}"
@@ -144,8 +153,16 @@ class Tally:
     reruns: int = 0
 
 
-def run_kills(name: str, args: list[str], db: Path | str, check: Callable[[Path], None],
-              tally: Tally, seed: int, scratch: Path | str, n_trials: int = N_TRIALS) -> list[Trial]:
+def run_kills(
+    name: str,
+    args: list[str],
+    db: Path | str,
+    check: Callable[[Path], None],
+    tally: Tally,
+    seed: int,
+    scratch: Path | str,
+    n_trials: int = N_TRIALS,
+) -> list[Trial]:
     """Measure one uninterrupted run on a scratch copy, then ``n_trials`` kills spread over it."""
     scratch = copy_store(db, scratch)
     code, duration = run_once(args, scratch)  # from drxlab imported to exit
@@ -155,14 +172,19 @@ def run_kills(name: str, args: list[str], db: Path | str, check: Callable[[Path]
     tally.committed = tally.untouched = tally.reruns = 0
     trials = kill_trials(args, db, n_trials, check, seed=seed, duration=duration, span=(0.0, 1.0))
     mid = [t for t in trials if not t.finished]
-    print(f"\n{name}: command {duration:.1f} s after start-up; {len(trials)} trials: {len(mid)} killed mid-command, "
-          f"{len(trials) - len(mid)} after completion; store afterwards: {tally.untouched} untouched, "
-          f"{tally.committed} with the whole result (re-run {tally.reruns}×)")
-    assert len(mid) >= n_trials // 4, \
+    print(
+        f"\n{name}: command {duration:.1f} s after start-up; {len(trials)} trials: {len(mid)} "
+        "killed mid-command, "
+        f"{len(trials) - len(mid)} after completion; store afterwards: {tally.untouched} untouched, "
+        f"{tally.committed} with the whole result (re-run {tally.reruns}×)"
+    )
+    assert len(mid) >= n_trials // 4, (
         f"{name}: only {len(mid)} of {len(trials)} kills hit the running command"
+    )
     bad = [t for t in trials if not t.ok]
-    assert not bad, f"{name}: " + "; ".join(f"trial {t.index} (delay {t.delay:.2f} s, exit {t.exit_code}): "
-                                            f"{t.error}" for t in bad)
+    assert not bad, f"{name}: " + "; ".join(
+        f"trial {t.index} (delay {t.delay:.2f} s, exit {t.exit_code}): {t.error}" for t in bad
+    )
     assert tally.committed + tally.untouched == len(trials)
     return trials
 
@@ -176,8 +198,11 @@ def bases(tmp_path_factory) -> dict:
     spec.write_text(CAMPAIGN)
     work = d / "work.sqlite"
     out = {"spec": spec, "dir": d}
-    for stage, args in (("seeded", ["lab", "seed", "--n", "8", "--classes", "2TM", "--seed", "1"]),
-                        ("trained", TRAIN), ("suggested", ["suggest", "--campaign", str(spec), "-n", str(N_SUGGEST)])):
+    for stage, args in (
+        ("seeded", ["lab", "seed", "--n", "8", "--classes", "2TM", "--seed", "1"]),
+        ("trained", TRAIN),
+        ("suggested", ["suggest", "--campaign", str(spec), "-n", str(N_SUGGEST)]),
+    ):
         r = invoke(work, *args)
         assert r.exit_code == 0, r.output
         out[stage] = copy_store(work, d / f"{stage}.sqlite")
@@ -242,8 +267,16 @@ def test_suggest_survives_sigkill(bases, tmp_path: Path, backend: str, new_url) 
         assert r.exit_code == 0, f"re-run after the kill: {r.output}"
         assert len(read_state(path).suggestions) == 2 * N_SUGGEST
 
-    run_kills("suggest", args, db, check, tally, seed=22, scratch=new_url("measure"),
-              n_trials=N_TRIALS if backend == "sqlite" else PG_TRIALS)
+    run_kills(
+        "suggest",
+        args,
+        db,
+        check,
+        tally,
+        seed=22,
+        scratch=new_url("measure"),
+        n_trials=N_TRIALS if backend == "sqlite" else PG_TRIALS,
+    )
 
 
 # ---------------------------------------------------------------- log --finetune
@@ -294,5 +327,13 @@ def test_log_finetune_survives_sigkill(bases, tmp_path: Path, backend: str, new_
         again = read_state(path)
         assert again.samples[sid] == "tested" and len(again.versions) == len(start.versions) + 2
 
-    run_kills("log --finetune", args, db, check, tally, seed=33, scratch=new_url("measure"),
-              n_trials=N_TRIALS if backend == "sqlite" else PG_TRIALS)
+    run_kills(
+        "log --finetune",
+        args,
+        db,
+        check,
+        tally,
+        seed=33,
+        scratch=new_url("measure"),
+        n_trials=N_TRIALS if backend == "sqlite" else PG_TRIALS,
+    )

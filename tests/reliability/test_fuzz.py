@@ -6,6 +6,7 @@ ones from tests.factories, then truncated, re-delimited, column-shuffled, poison
 NaN/inf/huge values and unicode junk); mutated campaign TOML; random ``predict`` and
 ``candidates`` arguments. Every distinct rejected input is counted in :data:`BAD`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,25 +37,58 @@ ROOT = Path(__file__).resolve().parents[2]
 BAD: dict[str, set[str]] = defaultdict(set)  # kind → distinct inputs rejected with a clean error
 SUSPECT: dict[str, set[str]] = defaultdict(set)  # predict inputs accepted with dubious results (findings)
 
-FUZZ = settings(max_examples=60, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 SYMBOLS = [e.symbol for e in Element] + ["Xx", "D", "T", "Q", "li", "MN", "Uuo", "e", ""]
 NUMBERS = st.one_of(
     st.integers(-5, 10**6).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["", ".", "1e400", "-0", "nan", "inf", "1_0", "½", "٣", "1e-400", "0x10", "1.2.3", "--1"]),
+    st.sampled_from(
+        ["", ".", "1e400", "-0", "nan", "inf", "1_0", "½", "٣", "1e-400", "0x10", "1.2.3", "--1"]
+    ),
 )
-JUNK_VALUES = ["nan", "NaN", "inf", "-inf", "Infinity", "1e308", "1e309", "-1", "0", "", "abc", "1,5", "null",
-               "true", "[]", "{}", '"x"', "9" * 400, "\u00a0", "💥", "-1e-320"]
+JUNK_VALUES = [
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e308",
+    "1e309",
+    "-1",
+    "0",
+    "",
+    "abc",
+    "1,5",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    '"x"',
+    "9" * 400,
+    "\u00a0",
+    "💥",
+    "-1e-320",
+]
 
 
 def _clean(result, kind: str, key: str) -> None:
     """Exit 0, or exit ≠ 0 with exactly one 'Error: ' line and no traceback."""
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"{kind}: crash {type(result.exception).__name__}: {result.exception}\n"
-                             f"input: {key[:300]}") from result.exception
+        raise AssertionError(
+            f"{kind}: crash {type(result.exception).__name__}: {result.exception}\ninput: {key[:300]}"
+        ) from result.exception
     if result.exit_code != 0:
         errors = [ln for ln in result.output.splitlines() if ln.startswith("Error: ")]
         assert len(errors) == 1, f"{kind}: {result.output[-800:]}"
@@ -65,9 +99,14 @@ def _clean(result, kind: str, key: str) -> None:
 # ---------------------------------------------------------------- compositions
 formula_text = st.one_of(
     st.text(max_size=40),
-    st.lists(st.tuples(st.sampled_from(SYMBOLS), NUMBERS), max_size=8).map(lambda p: "".join(a + b for a, b in p)),
-    st.tuples(st.sampled_from(["Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", "LiMnO2"]),
-              st.integers(0, 40), st.text(max_size=4)).map(lambda t: t[0][:t[1]] + t[2] + t[0][t[1]:]),
+    st.lists(st.tuples(st.sampled_from(SYMBOLS), NUMBERS), max_size=8).map(
+        lambda p: "".join(a + b for a, b in p)
+    ),
+    st.tuples(
+        st.sampled_from(["Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2", "LiMnO2"]),
+        st.integers(0, 40),
+        st.text(max_size=4),
+    ).map(lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]),
 )
 
 
@@ -84,9 +123,18 @@ def test_composition_strings(text: str) -> None:
 
 
 @settings(FUZZ, max_examples=150)
-@given(st.dictionaries(st.sampled_from(SYMBOLS) | st.text(max_size=3),
-                       st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**30),
-                                 st.none(), st.text(max_size=3)), max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(SYMBOLS) | st.text(max_size=3),
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-10, 10**30),
+            st.none(),
+            st.text(max_size=3),
+        ),
+        max_size=6,
+    )
+)
 def test_composition_mappings(mapping: dict) -> None:
     try:
         compositions.normalise(mapping)
@@ -98,12 +146,26 @@ def test_composition_mappings(mapping: dict) -> None:
 def _drxnet_csv(doc: dict) -> str:
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["material_id", "composition", "V_low", "V_high", "rate", "cycle", "Vii", "Q0ii", "Qii", "dQdVii"])
+    w.writerow(
+        ["material_id", "composition", "V_low", "V_high", "rate", "cycle", "Vii", "Q0ii", "Qii", "dQdVii"]
+    )
     comp = "".join(f"{k}{v}" for k, v in doc["composition"].items())
     for c in doc["discharge_list"]:
         for v, q0, q, d in zip(c["V_std"][::4], c["Q0_std"][::4], c["Q_std"][::4], c["dQdV_std"][::4]):
-            w.writerow(["m1", comp, doc["low_voltage(V)"], doc["high_voltage(V)"], doc["test_current(mA/g)"],
-                        c["cycle_num"], f"{v:.6g}", f"{q0:.6g}", f"{q:.6g}", f"{d:.6g}"])
+            w.writerow(
+                [
+                    "m1",
+                    comp,
+                    doc["low_voltage(V)"],
+                    doc["high_voltage(V)"],
+                    doc["test_current(mA/g)"],
+                    c["cycle_num"],
+                    f"{v:.6g}",
+                    f"{q0:.6g}",
+                    f"{q:.6g}",
+                    f"{d:.6g}",
+                ]
+            )
     return out.getvalue()
 
 
@@ -125,8 +187,15 @@ def _shuffle_columns(text: str, rng: random.Random, header_only: bool) -> str:
     rows = [ln.split(",") for ln in text.splitlines()]
     perm = list(range(len(rows[0])))
     rng.shuffle(perm)
-    return "\n".join(",".join(r[i] for i in perm) if (k == 0 or not header_only) and len(r) == len(perm)
-                     else ",".join(r) for k, r in enumerate(rows)) + "\n"
+    return (
+        "\n".join(
+            ",".join(r[i] for i in perm)
+            if (k == 0 or not header_only) and len(r) == len(perm)
+            else ",".join(r)
+            for k, r in enumerate(rows)
+        )
+        + "\n"
+    )
 
 
 def _json_mutation(text: str, rng: random.Random, junk: object) -> str:
@@ -148,7 +217,7 @@ def _json_mutation(text: str, rng: random.Random, junk: object) -> str:
         if isinstance(cyc[k], list) and cyc[k]:
             cyc[k][rng.randrange(len(cyc[k]))] = junk
             if rng.random() < 0.3:
-                del cyc[k][rng.randrange(len(cyc[k])):]
+                del cyc[k][rng.randrange(len(cyc[k])) :]
         else:
             cyc[k] = junk
     else:
@@ -160,12 +229,30 @@ def _json_mutation(text: str, rng: random.Random, junk: object) -> str:
 def damaged_file(draw, fmt: str) -> tuple[bytes, list[str]]:
     rng = random.Random(draw(st.integers(0, 2**32)))
     text = _base(fmt, draw(st.integers(1, 3)), draw(st.floats(150, 300)))
-    ops = draw(st.lists(st.sampled_from(["truncate", "delimiter", "shuffle", "shuffle_header", "value", "unicode",
-                                         "json", "drop_line", "dup_line", "bytes"]), min_size=1, max_size=3))
+    ops = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "truncate",
+                    "delimiter",
+                    "shuffle",
+                    "shuffle_header",
+                    "value",
+                    "unicode",
+                    "json",
+                    "drop_line",
+                    "dup_line",
+                    "bytes",
+                ]
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     raw = None
     for op in ops:
         if op == "truncate":
-            text = text[:draw(st.integers(0, len(text)))]
+            text = text[: draw(st.integers(0, len(text)))]
         elif op == "delimiter":
             text = text.replace(",", draw(st.sampled_from([";", "\t", "|", " ", ";;", ", "])))
         elif op in ("shuffle", "shuffle_header") and "\n" in text.strip() and fmt != "drx-td-json":
@@ -175,20 +262,25 @@ def damaged_file(draw, fmt: str) -> tuple[bytes, list[str]]:
             for _ in range(draw(st.integers(1, 3))):
                 if tokens:
                     m = rng.choice(tokens)
-                    text = text[:m.start()] + draw(st.sampled_from(JUNK_VALUES)) + text[m.end():]
+                    text = text[: m.start()] + draw(st.sampled_from(JUNK_VALUES)) + text[m.end() :]
                     tokens = list(re.finditer(r"-?\d+(\.\d+)?(e-?\d+)?", text))
         elif op == "unicode":
             at = draw(st.integers(0, len(text)))
             text = text[:at] + draw(st.text(min_size=1, max_size=8)) + text[at:]
         elif op == "json" and fmt == "drx-td-json":
-            junk = draw(st.one_of(st.sampled_from([None, True, [], {}, "x", -1, 0, 1e308, 10**40]),
-                                  st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5)))
+            junk = draw(
+                st.one_of(
+                    st.sampled_from([None, True, [], {}, "x", -1, 0, 1e308, 10**40]),
+                    st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=5),
+                )
+            )
             text = _json_mutation(text, rng, junk)
         elif op in ("drop_line", "dup_line"):
             lines = text.splitlines(keepends=True)
             if len(lines) > 1:
                 i = rng.randrange(len(lines))
-                lines[i:i + 1] = [] if op == "drop_line" else [lines[i], lines[i]]
+                lines[i : i + 1] = [] if op == "drop_line" else [lines[i], lines[i]]
                 text = "".join(lines)
         elif op == "bytes":
             data = text.encode("utf-8", "surrogatepass")
@@ -197,8 +289,12 @@ def damaged_file(draw, fmt: str) -> tuple[bytes, list[str]]:
     data = raw if raw is not None else text.encode("utf-8", "surrogatepass")
     args = []
     if fmt == "cycler-csv":
-        args = ["--composition", draw(st.sampled_from(["Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.4Ti0.4O2", "junk", "LiO2"])),
-                "--active-mass", draw(st.sampled_from(["0.002", "0.002", "0", "-1", "nan", "1e-300", "inf"]))]
+        args = [
+            "--composition",
+            draw(st.sampled_from(["Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.4Ti0.4O2", "junk", "LiO2"])),
+            "--active-mass",
+            draw(st.sampled_from(["0.002", "0.002", "0", "-1", "nan", "1e-300", "inf"])),
+        ]
     if draw(st.booleans()):
         args += ["--format", fmt]
     return data, args
@@ -257,9 +353,14 @@ def test_import_damaged_cycler_csv(import_fuzz: ImportFuzz, file: tuple, suffix:
 
 # ---------------------------------------------------------------- campaign files
 BASE_SPEC = tomllib.loads((ROOT / "campaigns" / "he-drx.toml").read_text())
-TOML_JUNK = st.one_of(st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
-                      st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3),
-                      st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+TOML_JUNK = st.one_of(
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
 
 
 def _toml_value(v: object) -> str:
@@ -320,11 +421,13 @@ def mutated_spec(draw) -> str:
         elif op == "unknown":
             parent[draw(st.text(min_size=1, max_size=6))] = draw(TOML_JUNK)
         elif op == "rename":
-            parent[draw(st.sampled_from(["Mn9+", "Xx2+", "Li1+", "mn2+", "Fe2", "O2-", "Nb5+"]))] = parent.pop(key)
+            parent[draw(st.sampled_from(["Mn9+", "Xx2+", "Li1+", "mn2+", "Fe2", "O2-", "Nb5+"]))] = (
+                parent.pop(key)
+            )
     text = to_toml(doc)
     if draw(st.integers(0, 9)) == 0:  # raw text damage
         at = draw(st.integers(0, len(text)))
-        text = text[:at] + draw(st.sampled_from(["", "[[", "= =", "\x00", '"', "💥"])) + text[at + 1:]
+        text = text[:at] + draw(st.sampled_from(["", "[[", "= =", "\x00", '"', "💥"])) + text[at + 1 :]
     return text
 
 
@@ -353,8 +456,19 @@ def model_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from drxlab.workflow import models
 
     torch.manual_seed(0)
-    small = {"elem_fea_len": 8, "vol_fea_len": 8, "rate_fea_len": 4, "cycle_fea_len": 4, "n_graph": 1, "elem_heads": 1,
-                 "elem_gate": 8, "elem_msg": 8, "cry_heads": 1, "cry_gate": 8, "cry_msg": 8}
+    small = {
+        "elem_fea_len": 8,
+        "vol_fea_len": 8,
+        "rate_fea_len": 4,
+        "cycle_fea_len": 4,
+        "n_graph": 1,
+        "elem_heads": 1,
+        "elem_gate": 8,
+        "elem_msg": 8,
+        "cry_heads": 1,
+        "cry_gate": 8,
+        "cry_msg": 8,
+    }
     path = tmp_path_factory.mktemp("model") / "m.sqlite"
     store = open_store(path)
     with store.transaction() as s:
@@ -363,18 +477,29 @@ def model_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-NUM_ARG = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**6, 10**20).map(str),
-                    st.sampled_from(["20", "1.5", "4.8", "abc", "", "1e309", "1e308", "1e30", "-5", "-0", "0x1", "½"]))
+NUM_ARG = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**6), 10**20).map(str),
+    st.sampled_from(["20", "1.5", "4.8", "abc", "", "1e309", "1e308", "1e30", "-5", "-0", "0x1", "½"]),
+)
 
 
 VALID = ["Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.6Nb0.2O2", "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2"]
 
 
 @settings(FUZZ, max_examples=150)
-@given(st.lists(st.sampled_from(VALID), min_size=1, max_size=2), st.one_of(st.none(), formula_text),
-       st.lists(st.sampled_from(["rate", "window", "cycle"]), unique=True), NUM_ARG, NUM_ARG, NUM_ARG, NUM_ARG)
-def test_predict_arguments(model_db: Path, comps: list[str], junk: str | None, opts: list[str], a: str, b: str,
-                           c: str, d: str) -> None:
+@given(
+    st.lists(st.sampled_from(VALID), min_size=1, max_size=2),
+    st.one_of(st.none(), formula_text),
+    st.lists(st.sampled_from(["rate", "window", "cycle"]), unique=True),
+    NUM_ARG,
+    NUM_ARG,
+    NUM_ARG,
+    NUM_ARG,
+)
+def test_predict_arguments(
+    model_db: Path, comps: list[str], junk: str | None, opts: list[str], a: str, b: str, c: str, d: str
+) -> None:
     args = ["predict", *comps, *([junk] if junk else []), "--json"]
     if "rate" in opts:
         args += ["--rate", a]
@@ -395,9 +520,16 @@ def test_predict_arguments(model_db: Path, comps: list[str], junk: str | None, o
 
 
 @settings(FUZZ, max_examples=80)
-@given(st.one_of(st.sampled_from(["campaigns/li-mn-o-f.toml", "campaigns/missing.toml", "campaigns", "no-such-name",
-                                  "", "he-drx"]), st.text(max_size=12)),
-       st.one_of(st.none(), NUM_ARG), st.booleans())
+@given(
+    st.one_of(
+        st.sampled_from(
+            ["campaigns/li-mn-o-f.toml", "campaigns/missing.toml", "campaigns", "no-such-name", "", "he-drx"]
+        ),
+        st.text(max_size=12),
+    ),
+    st.one_of(st.none(), NUM_ARG),
+    st.booleans(),
+)
 def test_candidates_arguments(db_path: Path, ref: str, head: str | None, count: bool) -> None:
     args = ["candidates", "--campaign", str(ROOT / ref) if ref.startswith("campaigns") else ref]
     if head is not None:
@@ -413,8 +545,10 @@ def test_zz_bad_inputs_tally(capsys: pytest.CaptureFixture) -> None:
     """Runs last in this file: how many distinct bad inputs were tried (and cleanly rejected)."""
     total = sum(len(v) for v in BAD.values())
     with capsys.disabled():
-        print(f"\nfuzz: {total} distinct bad inputs rejected cleanly "
-              f"({', '.join(f'{k} {len(v)}' for k, v in sorted(BAD.items()))}); "
-              f"predict accepted dubious inputs: {({k: len(v) for k, v in SUSPECT.items()})}")
+        print(
+            f"\nfuzz: {total} distinct bad inputs rejected cleanly "
+            f"({', '.join(f'{k} {len(v)}' for k, v in sorted(BAD.items()))}); "
+            f"predict accepted dubious inputs: { ({k: len(v) for k, v in SUSPECT.items()}) }"
+        )
     if len(BAD) >= 5:  # the whole file ran (not a -k selection)
         assert total >= 300

@@ -3,6 +3,7 @@
 Upgrades run in one transaction after a backup copy; a fresh store is created at head; the
 migrated schema equals the one created from tables.py; a failed upgrade changes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,14 +30,17 @@ def make_v1(path: Path, rows: bool = True) -> Path:
         blob = bytes(800)
         con.executescript("""
             INSERT INTO material VALUES (1, 'Li1.2Mn0.4Ti0.4O2', '{}', '{}', 2, '2TM');
-            INSERT INTO sample VALUES (1, 1, NULL, 'tested', NULL, '', '2024-05-01 10:00:00', '2024-05-01 10:00:00');
+            INSERT INTO sample VALUES (1, 1, NULL, 'tested', NULL, '',
+                                       '2024-05-01 10:00:00', '2024-05-01 10:00:00');
             INSERT INTO sourcefile VALUES (1, 'abc', 't.json', 'drx-td-json', '2024-05-01 10:00:00');
             INSERT INTO electrochemtest VALUES (1, 1, 20.0, 1.5, 4.8, NULL, NULL, 't.json', 'abc', '', 0,
                                                 '2024-05-01 10:00:00');
         """)
         for cycle in (1, 2):
-            con.execute("INSERT INTO profile VALUES (NULL, 1, ?, ?, ?, ?, 250.0, 3.0, 700.0, NULL, NULL)",
-                        (cycle, blob, blob, blob))
+            con.execute(
+                "INSERT INTO profile VALUES (NULL, 1, ?, ?, ?, ?, 250.0, 3.0, 700.0, NULL, NULL)",
+                (cycle, blob, blob, blob),
+            )
     con.commit()
     con.close()
     return path
@@ -46,13 +50,23 @@ def structure(path: Path) -> dict:
     """Tables → columns (name, type, not null, pk), indexes (name, unique, columns), foreign keys."""
     con = sqlite3.connect(path)
     out = {}
-    names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' "
-                                       "AND name NOT LIKE 'sqlite_%' AND name != 'alembic_version'")]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' "
+            "AND name NOT LIKE 'sqlite_%' AND name != 'alembic_version'"
+        )
+    ]
     for n in sorted(names):
         cols = [(r[1], r[2].upper(), r[3], r[5]) for r in con.execute(f"PRAGMA table_info('{n}')")]
-        idx = sorted((r[1] if not r[1].startswith("sqlite_") else "auto", r[2],
-                      tuple(c[2] for c in con.execute(f"PRAGMA index_info('{r[1]}')")))
-                     for r in con.execute(f"PRAGMA index_list('{n}')"))
+        idx = sorted(
+            (
+                r[1] if not r[1].startswith("sqlite_") else "auto",
+                r[2],
+                tuple(c[2] for c in con.execute(f"PRAGMA index_info('{r[1]}')")),
+            )
+            for r in con.execute(f"PRAGMA index_list('{n}')")
+        )
         fks = sorted((r[2], r[3], r[4]) for r in con.execute(f"PRAGMA foreign_key_list('{n}')"))
         out[n] = (cols, idx, fks)
     con.close()

@@ -1,6 +1,7 @@
 """Schema migrations on PostgreSQL: the first released schema (revision 0001) upgrades to head
 keeping its data, the result equals a freshly created store, a failed upgrade changes nothing
 (PostgreSQL's DDL is transactional), and every backend runs the same migration scripts."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +29,8 @@ def make_v1(url: str, rows: bool = True) -> str:
                 "false, '2024-05-01 10:00:00');"
                 "INSERT INTO profile VALUES (1, 1, 1, '\\x00', '\\x00', '\\x00', 250.0, 3.0, 700.0, "
                 "NULL, NULL);"
-                "SELECT setval(pg_get_serial_sequence('profile', 'id'), 1)")
+                "SELECT setval(pg_get_serial_sequence('profile', 'id'), 1)"
+            )
     engine.dispose()
     return url
 
@@ -41,11 +43,14 @@ def structure(url: str) -> dict:
         insp = inspect(conn)
         for n in sorted(set(insp.get_table_names()) - {"alembic_version"}):
             cols = [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(n)]
-            idx = sorted((i["name"], bool(i["unique"]), tuple(i["column_names"]))
-                         for i in insp.get_indexes(n))
+            idx = sorted(
+                (i["name"], bool(i["unique"]), tuple(i["column_names"])) for i in insp.get_indexes(n)
+            )
             uniq = sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(n))
-            fks = sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
-                         for f in insp.get_foreign_keys(n))
+            fks = sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in insp.get_foreign_keys(n)
+            )
             out[n] = (cols, idx, uniq, fks, insp.get_pk_constraint(n)["constrained_columns"])
     engine.dispose()
     return out

@@ -1,5 +1,6 @@
 """`db copy` between SQLite and PostgreSQL, and `db backup / restore / check` on either backend:
 every row, blob and model version arrives, verified; round trips are exact."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,19 @@ from drxlab.store.db import open_store
 from tests.conftest import BACKENDS, db_digest, query, store_digest
 from tests.factories import write_drx_td
 
-SMALL = {"elem_fea_len": 8, "vol_fea_len": 8, "rate_fea_len": 4, "cycle_fea_len": 4, "n_graph": 1,
-         "elem_heads": 1, "elem_gate": 8, "elem_msg": 8, "cry_heads": 1, "cry_gate": 8, "cry_msg": 8}
+SMALL = {
+    "elem_fea_len": 8,
+    "vol_fea_len": 8,
+    "rate_fea_len": 4,
+    "cycle_fea_len": 4,
+    "n_graph": 1,
+    "elem_heads": 1,
+    "elem_gate": 8,
+    "elem_msg": 8,
+    "cry_heads": 1,
+    "cry_gate": 8,
+    "cry_msg": 8,
+}
 
 
 def _fill(run, url: str, tmp_path: Path, name: str = "a", n: int = 3) -> None:
@@ -35,8 +47,9 @@ def _fill(run, url: str, tmp_path: Path, name: str = "a", n: int = 3) -> None:
     with store.transaction() as s:
         parent, _ = models.register(s, Ensemble([DRXNet(**SMALL)]), source="trained")
     with store.transaction() as s:
-        models.register(s, Ensemble([DRXNet(**SMALL), DRXNet(**SMALL)]), source="finetuned",
-                        parent_id=parent.id)
+        models.register(
+            s, Ensemble([DRXNet(**SMALL), DRXNet(**SMALL)]), source="finetuned", parent_id=parent.id
+        )
     store.engine.dispose()
 
 
@@ -47,7 +60,7 @@ def test_sqlite_to_postgresql_to_sqlite_round_trip_is_identical(run, tmp_path: P
     server = pg_server.new_database()
     r = run("db", "copy", first, server, "--json")
     assert r.exit_code == 0, r.output
-    rep = json.loads(r.output[r.output.index("{"):])
+    rep = json.loads(r.output[r.output.index("{") :])
     assert rep["rows"]["profile"] == 2 + 3 + 4 and rep["rows"]["modelversion"] == 2
     assert "***" not in rep["destination"] and server.split("?")[0].split("@")[1] in rep["destination"]
     back = tmp_path / "back.sqlite"
@@ -115,15 +128,18 @@ def test_check_on_postgresql_lists_every_problem(run, tmp_path: Path, pg_server)
     checked = json.loads(r.output)["checked"]
     assert "constraints validated" in checked["server_checks"] and checked["model_versions"] == 2
     name = url.split("@/")[1].split("?")[0]
-    pg_server.admin("DELETE FROM profile WHERE test_id = 1; "
-                    "UPDATE modelversion SET weights = '\\x00'::bytea WHERE id = 2; "
-                    "ALTER TABLE suggestion DROP CONSTRAINT suggestion_sample_id_fkey; "
-                    "INSERT INTO campaign (id, name, revision, spec_text, spec_hash, created_at) "
-                    "VALUES (1, 'c', 1, '', '', now()); "
-                    "INSERT INTO suggestion (sample_id, campaign_id, model_version_id, acquisition, "
-                    "params_json, seed, rank, predicted, predicted_std, acq_value, objectives_json, "
-                    "nearest_formula, nearest_distance, domain, created_at) "
-                    "VALUES (77, 1, 1, 'ucb', '{}', 0, 1, 1, 1, 1, '{}', '', 0, '', now())", dbname=name)
+    pg_server.admin(
+        "DELETE FROM profile WHERE test_id = 1; "
+        "UPDATE modelversion SET weights = '\\x00'::bytea WHERE id = 2; "
+        "ALTER TABLE suggestion DROP CONSTRAINT suggestion_sample_id_fkey; "
+        "INSERT INTO campaign (id, name, revision, spec_text, spec_hash, created_at) "
+        "VALUES (1, 'c', 1, '', '', now()); "
+        "INSERT INTO suggestion (sample_id, campaign_id, model_version_id, acquisition, "
+        "params_json, seed, rank, predicted, predicted_std, acq_value, objectives_json, "
+        "nearest_formula, nearest_distance, domain, created_at) "
+        "VALUES (77, 1, 1, 'ucb', '{}', 0, 1, 1, 1, 1, '{}', '', 0, '', now())",
+        dbname=name,
+    )
     r = run("db", "check", db=url)
     assert r.exit_code == 1
     out = r.output

@@ -4,6 +4,7 @@ The campaigns are built the way the real loop builds them: ``suggest`` records p
 the synthetic oracle "measures" them (processed with ``process_segment``, written with
 ``write_test``) and statuses move to tested / failed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,20 @@ from drxlab.workflow.screening import Screen, objective_values
 from drxlab.workflow.suggest import suggest
 
 HE_SPEC = Path(__file__).resolve().parents[2] / "campaigns" / "he-drx.toml"
-TINY = {"elem_emb_len": 200, "elem_fea_len": 8, "vol_fea_len": 8, "rate_fea_len": 4, "cycle_fea_len": 4,
-        "n_graph": 1, "elem_heads": 1, "elem_gate": 8, "elem_msg": 8, "cry_heads": 1, "cry_gate": 8, "cry_msg": 8}
+TINY = {
+    "elem_emb_len": 200,
+    "elem_fea_len": 8,
+    "vol_fea_len": 8,
+    "rate_fea_len": 4,
+    "cycle_fea_len": 4,
+    "n_graph": 1,
+    "elem_heads": 1,
+    "elem_gate": 8,
+    "elem_msg": 8,
+    "cry_heads": 1,
+    "cry_gate": 8,
+    "cry_msg": 8,
+}
 NOISE = NoiseModel(composition_scatter=0.0, failure_rate=0.0)
 RATE, WINDOW = 20.0, (1.5, 4.8)  # the he-drx primary objective's conditions (mA/g, V)
 SCREENED = 2000  # candidates of the he-drx space scored for the virtual campaigns
@@ -57,24 +70,33 @@ class Virtual:
     name: str = "he-drx"
 
 
-def measure_sample(session, smp: Sample, *, rate: float = RATE, cycles: tuple[int, ...] = (1, 2),  # noqa: ANN001
-                   seed: int = 0) -> None:
+def measure_sample(
+    session, smp: Sample, *, rate: float = RATE, cycles: tuple[int, ...] = (1, 2), seed: int = 0
+) -> None:
     """Measure a sample with the synthetic oracle, write its test and mark it tested."""
     mat = queries.material(session, smp.material_id)
     amts = mat.amounts
     m = measure(synthetic_raw_profile, amts, rate, *WINDOW, cycles, NOISE, np.random.default_rng(seed))
     profiles = tuple(ParsedProfile(c, process_segment(v, q), v, q) for c, v, q in m.profiles)
-    test = ParsedTest(source=f"virtual:{smp.id}", formula=mat.formula, amounts=amts, oxidation_states={},
-                      rate=rate, v_low=WINDOW[0], v_high=WINDOW[1], profiles=profiles)
+    test = ParsedTest(
+        source=f"virtual:{smp.id}",
+        formula=mat.formula,
+        amounts=amts,
+        oxidation_states={},
+        rate=rate,
+        v_low=WINDOW[0],
+        v_high=WINDOW[1],
+        profiles=profiles,
+    )
     write_test(session, test, sample=smp, virtual=True)
     queries.set_sample_status(session, smp, "tested")
 
 
-def fail_sample(session, smp: Sample) -> None:  # noqa: ANN001
+def fail_sample(session, smp: Sample) -> None:
     queries.set_sample_status(session, smp, "failed", "virtual lab: internal short circuit")
 
 
-def round_samples(session, number: int, name: str = "he-drx") -> list[Sample]:  # noqa: ANN001
+def round_samples(session, number: int, name: str = "he-drx") -> list[Sample]:
     ids = queries.campaign_ids(session, name)
     return [s for s, _ in queries.samples_of_campaign(session, ids) if s.round == number]
 
@@ -84,7 +106,9 @@ def ensembles() -> tuple[Ensemble, Ensemble]:
     return tiny_ensemble(1, level=170.0), tiny_ensemble(2, level=250.0)
 
 
-def subset_screen(ensemble: Ensemble, n: int = SCREENED, seed: int = 0, spec: CampaignSpec | None = None) -> Screen:
+def subset_screen(
+    ensemble: Ensemble, n: int = SCREENED, seed: int = 0, spec: CampaignSpec | None = None
+) -> Screen:
     """A random ``n`` of the he-drx space's 54,297 candidates scored by ``ensemble``.
 
     ``suggest(scored=...)`` then picks from these; screening the whole space takes from a few
@@ -101,7 +125,7 @@ def subset_screen(ensemble: Ensemble, n: int = SCREENED, seed: int = 0, spec: Ca
 
 
 @pytest.fixture(scope="session")
-def screens(ensembles) -> tuple[Screen, Screen]:  # noqa: ANN001
+def screens(ensembles) -> tuple[Screen, Screen]:
     """A subset of the he-drx space scored by each tiny ensemble, once per test session."""
     return subset_screen(ensembles[0]), subset_screen(ensembles[1])
 
@@ -115,7 +139,7 @@ def new_campaign(path: Path, ensemble: Ensemble) -> Virtual:
 
 
 @pytest.fixture(scope="module")
-def three_rounds(tmp_path_factory, ensembles, screens) -> Virtual:  # noqa: ANN001
+def three_rounds(tmp_path_factory, ensembles, screens) -> Virtual:
     """3 rounds of 4: round 1 all tested; round 2 two tested, one tested only at 40 mA/g (cycle-1
     fallback), one failed; round 3 (new fine-tuned model version) two tested, two still proposed."""
     v = new_campaign(tmp_path_factory.mktemp("three") / "lab.sqlite", ensembles[0])
@@ -130,7 +154,9 @@ def three_rounds(tmp_path_factory, ensembles, screens) -> Virtual:  # noqa: ANN0
         measure_sample(s, c, rate=40.0, seed=12)
         fail_sample(s, d)
         v1 = queries.current_model(s)
-        models.register(s, ensembles[1], source="finetuned", parent_id=v1.id, metrics={"val_mae_mAh_g": 18.25})
+        models.register(
+            s, ensembles[1], source="finetuned", parent_id=v1.id, metrics={"val_mae_mAh_g": 18.25}
+        )
         suggest(s, str(HE_SPEC), n=4, seed=3, scored=screens[1])
         for k, smp in enumerate(round_samples(s, 3)[:2]):
             measure_sample(s, smp, seed=20 + k)
@@ -138,12 +164,12 @@ def three_rounds(tmp_path_factory, ensembles, screens) -> Virtual:  # noqa: ANN0
 
 
 @pytest.fixture
-def empty_campaign(tmp_path: Path, ensembles) -> Virtual:  # noqa: ANN001
+def empty_campaign(tmp_path: Path, ensembles) -> Virtual:
     return new_campaign(tmp_path / "lab.sqlite", ensembles[0])
 
 
 @pytest.fixture
-def proposed_only(tmp_path: Path, ensembles, screens) -> Virtual:  # noqa: ANN001
+def proposed_only(tmp_path: Path, ensembles, screens) -> Virtual:
     v = new_campaign(tmp_path / "lab.sqlite", ensembles[0])
     with v.store.transaction() as s:
         suggest(s, str(HE_SPEC), n=4, seed=1, scored=screens[0])
@@ -151,7 +177,7 @@ def proposed_only(tmp_path: Path, ensembles, screens) -> Virtual:  # noqa: ANN00
 
 
 @pytest.fixture
-def with_failure(tmp_path: Path, ensembles, screens) -> Virtual:  # noqa: ANN001
+def with_failure(tmp_path: Path, ensembles, screens) -> Virtual:
     """One round: one sample failed, the others still proposed (no measurement anywhere)."""
     v = new_campaign(tmp_path / "lab.sqlite", ensembles[0])
     with v.store.transaction() as s:
@@ -160,15 +186,20 @@ def with_failure(tmp_path: Path, ensembles, screens) -> Virtual:  # noqa: ANN001
     return v
 
 
-def ten_rounds(path: Path, ensembles, screen_: Screen) -> Virtual:  # noqa: ANN001
+def ten_rounds(path: Path, ensembles, screen_: Screen) -> Virtual:
     """10 rounds of 8 (80 samples), a new fine-tuned version every 2 rounds, ~1 in 16 failed."""
     v = new_campaign(path, ensembles[0])
     with v.store.transaction() as s:
         for rnd in range(1, 11):
             if rnd > 1 and rnd % 2 == 1:
                 parent = queries.current_model(s)
-                models.register(s, tiny_ensemble(100 + rnd, level=170.0 + 5 * rnd), source="finetuned",
-                                parent_id=parent.id, metrics={"val_mae_mAh_g": 30.0 - rnd})
+                models.register(
+                    s,
+                    tiny_ensemble(100 + rnd, level=170.0 + 5 * rnd),
+                    source="finetuned",
+                    parent_id=parent.id,
+                    metrics={"val_mae_mAh_g": 30.0 - rnd},
+                )
             suggest(s, str(HE_SPEC), n=8, seed=rnd, scored=screen_)
             for k, smp in enumerate(round_samples(s, rnd)):
                 if (rnd * 8 + k) % 16 == 5:

@@ -1,4 +1,5 @@
 """The report's numbers equal values recomputed here from the store with the ordinary queries."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,7 @@ from drxlab.workflow.suggest import suggest
 from tests.report.conftest import HE_SPEC, RATE, measure_sample, new_campaign, round_samples, subset_screen
 
 
-def expected(session) -> dict:  # noqa: ANN001
+def expected(session) -> dict:
     """Per sample: round, status, version, predicted, σ, measured (20 mA/g cycle 1, else cycle 1)."""
     ids = queries.campaign_ids(session, "he-drx")
     out = {}
@@ -28,19 +29,24 @@ def expected(session) -> dict:  # noqa: ANN001
                 measured = caps[1]
             if 1 in caps and fallback is None:
                 fallback = caps[1]
-        out[smp.id] = {"round": smp.round, "status": smp.status, "version": sug.model_version_id,
-                       "predicted": sug.predicted, "sigma": sug.predicted_std,
-                       "measured": measured if measured is not None else fallback}
+        out[smp.id] = {
+            "round": smp.round,
+            "status": smp.status,
+            "version": sug.model_version_id,
+            "predicted": sug.predicted,
+            "sigma": sug.predicted_std,
+            "measured": measured if measured is not None else fallback,
+        }
     return out
 
 
 @pytest.fixture(scope="module")
-def report(three_rounds):  # noqa: ANN001, ANN201
+def report(three_rounds):
     with three_rounds.store.reader() as s:
         return collect(s, "he-drx"), expected(s)
 
 
-def test_best_so_far_and_predicted_best_per_round(report) -> None:  # noqa: ANN001
+def test_best_so_far_and_predicted_best_per_round(report) -> None:
     data, exp = report
     assert [r.round for r in data.rounds] == [1, 2, 3]
     best = None
@@ -50,18 +56,24 @@ def test_best_so_far_and_predicted_best_per_round(report) -> None:  # noqa: ANN0
         best = max([best, *vals]) if best is not None else max(vals)
         assert r.best_so_far == pytest.approx(best)
         assert r.predicted_best == pytest.approx(max(e["predicted"] for e in mine))
-        assert (r.suggested, r.tested, r.failed) == (4, sum(e["status"] == "tested" for e in mine),
-                                                     sum(e["status"] == "failed" for e in mine))
+        assert (r.suggested, r.tested, r.failed) == (
+            4,
+            sum(e["status"] == "tested" for e in mine),
+            sum(e["status"] == "failed" for e in mine),
+        )
     made = sorted((e["round"], sid) for sid, e in exp.items() if e["status"] in ("tested", "failed"))
     assert [n for n, _ in data.syntheses] == list(range(1, len(made) + 1))
     assert data.syntheses[-1][1] == pytest.approx(best)
 
 
-def test_mae_per_round_over_suggested_measured_samples(report) -> None:  # noqa: ANN001
+def test_mae_per_round_over_suggested_measured_samples(report) -> None:
     data, exp = report
     for r in data.rounds:
-        errs = [abs(e["measured"] - e["predicted"]) for e in exp.values()
-                if e["round"] == r.round and e["measured"] is not None]
+        errs = [
+            abs(e["measured"] - e["predicted"])
+            for e in exp.values()
+            if e["round"] == r.round and e["measured"] is not None
+        ]
         assert r.compared == len(errs)
         assert r.mae == pytest.approx(np.mean(errs))
     assert [r.compared for r in data.rounds] == [4, 3, 2]  # the failed and the 2 proposed are left out
@@ -69,13 +81,16 @@ def test_mae_per_round_over_suggested_measured_samples(report) -> None:  # noqa:
     assert data.mae == pytest.approx(np.mean(all_errs))
 
 
-def test_coverage_per_model_version(report) -> None:  # noqa: ANN001
+def test_coverage_per_model_version(report) -> None:
     data, exp = report
     versions = sorted({e["version"] for e in exp.values()})
     assert [c.model_version for c in data.coverage] == [*versions, None]
     for c in data.coverage:
-        rows = [e for e in exp.values() if e["measured"] is not None
-                and (c.model_version is None or e["version"] == c.model_version)]
+        rows = [
+            e
+            for e in exp.values()
+            if e["measured"] is not None and (c.model_version is None or e["version"] == c.model_version)
+        ]
         z = np.array([(e["measured"] - e["predicted"]) / e["sigma"] for e in rows])
         assert c.n == len(rows)
         assert c.within_1sigma == pytest.approx(np.mean(np.abs(z) <= 1))
@@ -83,7 +98,7 @@ def test_coverage_per_model_version(report) -> None:  # noqa: ANN001
         assert sorted(c.z) == pytest.approx(sorted(z))
 
 
-def test_fallback_and_failed_samples_are_explained(report) -> None:  # noqa: ANN001
+def test_fallback_and_failed_samples_are_explained(report) -> None:
     data, _ = report
     fallback = [r for r in data.samples if r.basis.startswith("cycle-1")]
     assert len(fallback) == 1 and "40 mA/g" in fallback[0].basis
@@ -93,7 +108,7 @@ def test_fallback_and_failed_samples_are_explained(report) -> None:  # noqa: ANN
     assert any("Failed" in n and str(failed[0].sample_id) in n for n in data.notes["parity"])
 
 
-def test_curve_panels_use_the_suggesting_model_version(report, three_rounds) -> None:  # noqa: ANN001
+def test_curve_panels_use_the_suggesting_model_version(report, three_rounds) -> None:
     data, exp = report
     assert len(data.panels) == 9
     with three_rounds.store.reader() as s:
@@ -103,11 +118,12 @@ def test_curve_panels_use_the_suggesting_model_version(report, three_rounds) -> 
                 assert exp[p.sample_id]["version"] == version
                 pred = ens.predict_curves([p.formula], p.rate, p.v_low, p.v_high, 1)
                 np.testing.assert_allclose(p.pred_q, pred.q_mean[0], rtol=1e-5)
-                assert p.measured_q[0] == pytest.approx(next(r.measured for r in data.samples
-                                                              if r.sample_id == p.sample_id))
+                assert p.measured_q[0] == pytest.approx(
+                    next(r.measured for r in data.samples if r.sample_id == p.sample_id)
+                )
 
 
-def test_composition_map_and_tables(report) -> None:  # noqa: ANN001
+def test_composition_map_and_tables(report) -> None:
     data, _ = report
     sp = data.space
     assert sp.n_space == 54297 and sp.axes == ("Li", "F") and sp.candidates.shape[1] == 2
@@ -115,27 +131,40 @@ def test_composition_map_and_tables(report) -> None:  # noqa: ANN001
     assert len(np.unique(sp.candidates, axis=0)) == len(sp.candidates)
     assert {k: len(v) for k, v in sp.groups.items()} == {"tested": 9, "failed": 1, "suggested": 2}
     tested = [r for r in data.samples if r.measured is not None]
-    assert sp.groups["tested"].tolist() == [[r.amounts.get("Li", 0.0), r.amounts.get("F", 0.0)] for r in tested]
+    assert sp.groups["tested"].tolist() == [
+        [r.amounts.get("Li", 0.0), r.amounts.get("F", 0.0)] for r in tested
+    ]
     assert data.pareto is None and any("single objective" in n for n in data.notes["space"])
     assert [(v["source"], v["rounds"], v["current"]) for v in data.lineage] == [
-        ("trained", [1, 2], False), ("finetuned", [3], True)]
+        ("trained", [1, 2], False),
+        ("finetuned", [3], True),
+    ]
     assert data.lineage[1]["parent"] == data.lineage[0]["id"]
     assert data.inventory["campaign"]["HE"] == {"materials": 12, "samples": 12, "tests": 9, "profiles": 18}
     rows = inventory_rows(data.inventory)
     assert [r[0] for r in rows] == ["2TM", "3TM", "HE", "all"] and rows[-1][1:5] == (12, 12, 9, 18)
 
 
-def test_unknown_campaign_is_a_clear_error(three_rounds) -> None:  # noqa: ANN001
+def test_unknown_campaign_is_a_clear_error(three_rounds) -> None:
     with three_rounds.store.reader() as s, pytest.raises(CampaignError, match="'nope' not found.*he-drx"):
         collect(s, "nope")
 
 
-def test_pareto_front_of_two_objectives(tmp_path: Path, ensembles) -> None:  # noqa: ANN001
-    text = HE_SPEC.read_text().replace('name = "he-drx"', 'name = "he-pareto"').replace('kind = "ucb"',
-                                                                                          'kind = "pareto"')
+def test_pareto_front_of_two_objectives(tmp_path: Path, ensembles) -> None:
+    text = (
+        HE_SPEC.read_text()
+        .replace('name = "he-drx"', 'name = "he-pareto"')
+        .replace('kind = "ucb"', 'kind = "pareto"')
+    )
     text = text.replace("# [objectives.retention]", "[objectives.retention]")
-    for key in ("kind = \"retention\"", "rate = 1000", "base_rate = 20", "window = [1.5, 4.8]  ", "cycle = 1",
-                "weight = 1.0"):
+    for key in (
+        'kind = "retention"',
+        "rate = 1000",
+        "base_rate = 20",
+        "window = [1.5, 4.8]  ",
+        "cycle = 1",
+        "weight = 1.0",
+    ):
         text = text.replace(f"# {key}", key)
     spec = parse_spec(text)
     assert len(spec.objectives) == 2
@@ -149,10 +178,14 @@ def test_pareto_front_of_two_objectives(tmp_path: Path, ensembles) -> None:  # n
     with v.store.reader() as s:
         data = collect(s, "he-pareto")
     pa = data.pareto
-    assert pa.names == ("capacity", "retention") and pa.units == ("mAh/g", "ratio") and len(pa.sample_ids) == 6
+    assert (
+        pa.names == ("capacity", "retention") and pa.units == ("mAh/g", "ratio") and len(pa.sample_ids) == 6
+    )
     pts = pa.points
-    dominated = [any((pts[j] >= pts[i]).all() and (pts[j] > pts[i]).any() for j in range(len(pts)))
-                 for i in range(len(pts))]
+    dominated = [
+        any((pts[j] >= pts[i]).all() and (pts[j] > pts[i]).any() for j in range(len(pts)))
+        for i in range(len(pts))
+    ]
     assert list(pa.front) == [not d for d in dominated] and pa.front.any()
 
 
@@ -166,7 +199,7 @@ def test_non_dominated_and_map_axes() -> None:
     assert map_axes(els, amounts) == ("Li", "Mn")
 
 
-def test_composition_map_on_chosen_elements(three_rounds) -> None:  # noqa: ANN001
+def test_composition_map_on_chosen_elements(three_rounds) -> None:
     with three_rounds.store.reader() as s:
         sp = collect(s, "he-drx", map_axes=("Mn", "Ti")).space
         assert sp.axes == ("Mn", "Ti")

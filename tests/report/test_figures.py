@@ -1,5 +1,6 @@
 """Figures and tables a chemist can read alone: titles with conditions, labelled bands, integer
 synthesis counts, steps for best-so-far, readable lineage metrics, units in headers."""
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,9 @@ HE = "Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2"
 
 def test_predict_plot_names_composition_conditions_and_band() -> None:
     pred = tiny_ensemble(1).predict_curves([HE], 20.0, 1.5, 4.8, 1)
-    fig = curve_figure(pred, [HE], conditions="20 mA/g, 1.5–4.8 V, cycle 1; DRXNet model version 1 (released)")
+    fig = curve_figure(
+        pred, [HE], conditions="20 mA/g, 1.5–4.8 V, cycle 1; DRXNet model version 1 (released)"
+    )
     ax = fig.axes[0]
     title = ax.get_title()
     for part in (HE, "20 mA/g", "1.5–4.8 V", "cycle 1", "model version 1"):
@@ -34,14 +37,18 @@ def test_predict_plot_names_composition_conditions_and_band() -> None:
 def test_long_formulas_break_between_elements() -> None:
     text = wrap_formula("Li1.1Cr0.05Fe0.25Mn0.25Nb0.1Ni0.1Ti0.15O1.85F0.15", 30)
     assert all(len(line) <= 30 for line in text.splitlines()) and text.replace("\n", "") == (
-        "Li1.1Cr0.05Fe0.25Mn0.25Nb0.1Ni0.1Ti0.15O1.85F0.15")
+        "Li1.1Cr0.05Fe0.25Mn0.25Nb0.1Ni0.1Ti0.15O1.85F0.15"
+    )
     assert wrap_formula("Li1.2Mn0.4Ti0.4O2", 30) == "Li1.2Mn0.4Ti0.4O2"
 
 
 def _result(top: float) -> SimulationResult:
     rng = np.random.default_rng(0)
-    runs = [Run(s, k, "he-drx", true_best=list(np.maximum.accumulate(rng.normal(230, 15, 10))))
-            for s in ("ucb", "random") for k in range(2)]
+    runs = [
+        Run(s, k, "he-drx", true_best=list(np.maximum.accumulate(rng.normal(230, 15, 10))))
+        for s in ("ucb", "random")
+        for k in range(2)
+    ]
     return SimulationResult("he-drx", "synthetic", 54297, 300.0, top, 5, 2, runs, 543)
 
 
@@ -68,11 +75,14 @@ def test_a_threshold_off_the_plot_gets_no_legend_entry() -> None:
 
 
 def test_lineage_metrics_read_as_values() -> None:
-    trained = {"train": {"n": 40, "mae": 12.3456789, "sigma": 4.56789},
-               "validation": {"n": 0, "mae": math.nan, "sigma": math.nan}}
+    trained = {
+        "train": {"n": 40, "mae": 12.3456789, "sigma": 4.56789},
+        "validation": {"n": 0, "mae": math.nan, "sigma": math.nan},
+    }
     text = metrics_text(trained)
-    assert text == ("training data: MAE 12.3 mAh/g, mean σ_Q 4.6 mAh/g (40 profiles); "
-                    "held-out compositions: no profiles")
+    assert text == (
+        "training data: MAE 12.3 mAh/g, mean σ_Q 4.6 mAh/g (40 profiles); held-out compositions: no profiles"
+    )
     assert metrics_text({"val_mae_mAh_g": 21.5}) == "validation MAE 21.5 mAh/g"
     assert metrics_text({"loss": math.nan, "ratio": 0.123456}) == "loss —; ratio 0.123"
     assert metrics_text({}) is None
@@ -102,4 +112,4 @@ def test_candidate_f_column_shows_the_grid_value(run, campaign: str, expected: s
     lines = run("candidates", "--campaign", str(spec), "--head", "4").output.splitlines()
     assert "F (per f.u.)" in lines[0]
     col = lines[0].index("F (per f.u.)")
-    assert {ln[col:col + 12].strip() for ln in lines[2:]} == expected
+    assert {ln[col : col + 12].strip() for ln in lines[2:]} == expected

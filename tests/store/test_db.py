@@ -1,4 +1,5 @@
 """Opening the store: URL resolution, SQLite pragmas, schema version checks, compact arrays."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -1,4 +1,5 @@
 """PostgreSQL as a store: connecting, refusing what is not a drxlab store, masking passwords."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,11 +47,14 @@ def test_display_url_masks_the_password() -> None:
     assert display_url("postgresql+psycopg://u:pw1234@h:5/db") == "postgresql+psycopg://u:***@h:5/db"
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda s: s.url("no_such_db"), 'database "no_such_db" does not exist'),
-    (lambda s: s.url().replace(f"port={s.port}", "port=1"), "No such file or directory"),
-    (lambda s: "postgresql://u@127.0.0.1:1/db", "Connection refused"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda s: s.url("no_such_db"), 'database "no_such_db" does not exist'),
+        (lambda s: s.url().replace(f"port={s.port}", "port=1"), "No such file or directory"),
+        (lambda s: "postgresql://u@127.0.0.1:1/db", "Connection refused"),
+    ],
+)
 def test_unreachable_server_or_missing_database_is_one_clear_line(pg_server, change, expected) -> None:
     with pytest.raises(StoreError) as err:
         open_store(change(pg_server))
@@ -121,7 +125,9 @@ def test_writers_queue_on_the_advisory_lock_and_a_held_lock_is_reported(pg_serve
     store = open_store(url)
     name = url.split("@/")[1].split("?")[0]
     holder = psycopg.connect(host=str(pg_server.root), port=pg_server.port, user="postgres", dbname=name)
-    holder.execute(f"SELECT pg_advisory_xact_lock({postgres.WRITE_LOCK_KEY})")  # another writer, mid-transaction
+    holder.execute(
+        f"SELECT pg_advisory_xact_lock({postgres.WRITE_LOCK_KEY})"
+    )  # another writer, mid-transaction
     done = []
 
     def write() -> None:

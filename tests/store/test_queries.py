@@ -1,4 +1,5 @@
 """drxlab.store.queries on an in-memory SQLite store (``open_store("sqlite://")``): one behaviour per test."""
+
 from __future__ import annotations
 
 import json
@@ -36,15 +37,30 @@ def session(store: Store) -> Iterator[Session]:
 
 def material(session: Session, formula: str) -> Material:
     amts = compositions.amounts(formula)
-    return queries.material_for(session, formula, amts, compositions.oxidation_states(amts),
-                                len(compositions.metals(amts)), compositions.composition_class(amts))
+    return queries.material_for(
+        session,
+        formula,
+        amts,
+        compositions.oxidation_states(amts),
+        len(compositions.metals(amts)),
+        compositions.composition_class(amts),
+    )
 
 
-def add_tested(session: Session, formula: str, caps: dict[int, float], *, campaign_id: int | None = None,
-           rate: float = 20.0, status: SampleStatus = SampleStatus.TESTED) -> int:
+def add_tested(
+    session: Session,
+    formula: str,
+    caps: dict[int, float],
+    *,
+    campaign_id: int | None = None,
+    rate: float = 20.0,
+    status: SampleStatus = SampleStatus.TESTED,
+) -> int:
     """A sample of ``formula`` with one test of these cycle capacities (mAh/g); returns the test id."""
     smp = queries.add_sample(session, material(session, formula).id, campaign_id=campaign_id, status=status)
-    return queries.add_test(session, smp.id, rate=rate, v_low=1.5, v_high=4.8, profiles=parsed_profiles(caps)).id
+    return queries.add_test(
+        session, smp.id, rate=rate, v_low=1.5, v_high=4.8, profiles=parsed_profiles(caps)
+    ).id
 
 
 def campaign(session: Session, name: str = "c", text: str = "spec") -> int:
@@ -66,7 +82,9 @@ def test_material_for_creates_once_per_formula(session: Session) -> None:
 
 def test_add_sample_and_set_status_persist(store: Store) -> None:
     with store.transaction() as s:
-        smp = queries.add_sample(s, material(s, LMTO).id, status=SampleStatus.PROPOSED, round=2, notes="rank 1")
+        smp = queries.add_sample(
+            s, material(s, LMTO).id, status=SampleStatus.PROPOSED, round=2, notes="rank 1"
+        )
         sid, created = smp.id, smp.updated_at
     with store.transaction() as s:
         smp = queries.sample(s, sid)
@@ -123,7 +141,12 @@ def test_test_records_filters(session: Session) -> None:
     v, q, dqdv = recs[b].profiles[1]
     assert q[0] == pytest.approx(200.0) and v.shape == q.shape == dqdv.shape == (50,)
     assert (recs[a].formula, recs[a].klass, recs[a].rate, recs[a].v_low, recs[a].v_high) == (
-        LMTO, "2TM", 20.0, 1.5, 4.8)
+        LMTO,
+        "2TM",
+        20.0,
+        1.5,
+        4.8,
+    )
 
 
 def test_test_records_leave_out_replaced_samples(session: Session) -> None:
@@ -155,9 +178,17 @@ def test_campaign_revisions(session: Session) -> None:
 
 # ---------------------------------------------------------------- model registry
 def version(session: Session, sha: str, parent_id: int | None = None) -> int:
-    return queries.add_model_version(session, sha256=sha, weights=b"w" + sha.encode(), source="test", n_members=2,
-                                     config={"n": 1}, training={"epochs": 1}, metrics={"mae": 3.5},
-                                     parent_id=parent_id).id
+    return queries.add_model_version(
+        session,
+        sha256=sha,
+        weights=b"w" + sha.encode(),
+        source="test",
+        n_members=2,
+        config={"n": 1},
+        training={"epochs": 1},
+        metrics={"mae": 3.5},
+        parent_id=parent_id,
+    ).id
 
 
 def test_model_versions_by_id_hash_and_prefix(session: Session) -> None:
@@ -193,22 +224,49 @@ def test_made_or_suggested_formulas(session: Session) -> None:
     mine, theirs = campaign(session, "mine"), campaign(session, "theirs")
     add_tested(session, LMTO, {1: 250.0})  # tested anywhere: made
     for formula, cid in (("Li1.3Mn0.7O2", mine), ("Li1.25Mn0.75O2", theirs), ("Li1.1Mn0.9O2", None)):
-        queries.add_sample(session, material(session, formula).id, campaign_id=cid, status=SampleStatus.PROPOSED)
+        queries.add_sample(
+            session, material(session, formula).id, campaign_id=cid, status=SampleStatus.PROPOSED
+        )
     material(session, "Li1.2Mn0.8O1.8F0.2")  # a material without a sample is neither
     assert queries.made_or_suggested_formulas(session, [mine]) == {LMTO, "Li1.3Mn0.7O2"}
-    assert queries.made_or_suggested_formulas(session, [mine, theirs]) == {LMTO, "Li1.3Mn0.7O2", "Li1.25Mn0.75O2"}
+    assert queries.made_or_suggested_formulas(session, [mine, theirs]) == {
+        LMTO,
+        "Li1.3Mn0.7O2",
+        "Li1.25Mn0.75O2",
+    }
     assert queries.made_or_suggested_formulas(session, []) == {LMTO}
-    assert queries.made_or_suggested_formulas(session) == {LMTO, "Li1.3Mn0.7O2", "Li1.25Mn0.75O2", "Li1.1Mn0.9O2"}
+    assert queries.made_or_suggested_formulas(session) == {
+        LMTO,
+        "Li1.3Mn0.7O2",
+        "Li1.25Mn0.75O2",
+        "Li1.1Mn0.9O2",
+    }
 
 
 def test_suggestions_join_sample_and_material(session: Session) -> None:
     cid = campaign(session)
     vid = version(session, "v1")
-    smp = queries.add_sample(session, material(session, LMTO).id, campaign_id=cid, status=SampleStatus.PROPOSED)
-    session.add(Suggestion(sample_id=smp.id, campaign_id=cid, model_version_id=vid, acquisition="ucb",
-                           params_json=dumps({}), seed=0, rank=1, predicted=250.0, predicted_std=10.0,
-                           acq_value=270.0, objectives_json=dumps({}), nearest_formula="", nearest_distance=-1.0,
-                           domain="in"))
+    smp = queries.add_sample(
+        session, material(session, LMTO).id, campaign_id=cid, status=SampleStatus.PROPOSED
+    )
+    session.add(
+        Suggestion(
+            sample_id=smp.id,
+            campaign_id=cid,
+            model_version_id=vid,
+            acquisition="ucb",
+            params_json=dumps({}),
+            seed=0,
+            rank=1,
+            predicted=250.0,
+            predicted_std=10.0,
+            acq_value=270.0,
+            objectives_json=dumps({}),
+            nearest_formula="",
+            nearest_distance=-1.0,
+            domain="in",
+        )
+    )
     session.flush()
     ((sug, s, m),) = queries.suggestions(session, [cid])
     assert (sug.rank, s.id, m.formula) == (1, smp.id, LMTO)
@@ -222,16 +280,20 @@ def test_report_inventory_counts_by_class(session: Session) -> None:
     add_tested(session, LMTO, {1: 250.0, 2: 240.0}, campaign_id=cid)
     add_tested(session, LMTO, {1: 245.0})  # a second sample of the same material, outside the campaign
     add_tested(session, HE, {1: 200.0}, campaign_id=cid)
-    queries.add_sample(session, material(session, "Li1.2Mn0.2Ti0.3Nb0.3O2").id, campaign_id=cid,
-                       status=SampleStatus.PROPOSED)
+    queries.add_sample(
+        session, material(session, "Li1.2Mn0.2Ti0.3Nb0.3O2").id, campaign_id=cid, status=SampleStatus.PROPOSED
+    )
     material(session, "Li1.3Mn0.7O2")  # no sample at all
     every = queries.report_inventory(session)
-    assert every == {"2TM": {"materials": 2, "samples": 2, "tests": 2, "profiles": 3},
-                     "3TM": {"materials": 1, "samples": 1, "tests": 0, "profiles": 0},
-                     "HE": {"materials": 1, "samples": 1, "tests": 1, "profiles": 1}}
+    assert every == {
+        "2TM": {"materials": 2, "samples": 2, "tests": 2, "profiles": 3},
+        "3TM": {"materials": 1, "samples": 1, "tests": 0, "profiles": 0},
+        "HE": {"materials": 1, "samples": 1, "tests": 1, "profiles": 1},
+    }
     assert queries.report_inventory(session, [cid]) == {
         "2TM": {"materials": 1, "samples": 1, "tests": 1, "profiles": 2},
         "3TM": {"materials": 1, "samples": 1, "tests": 0, "profiles": 0},
-        "HE": {"materials": 1, "samples": 1, "tests": 1, "profiles": 1}}
+        "HE": {"materials": 1, "samples": 1, "tests": 1, "profiles": 1},
+    }
     assert queries.report_inventory(session, [cid + 1]) == {}
     assert len(session.exec(select(Sample)).all()) == 4

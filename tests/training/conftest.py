@@ -1,4 +1,5 @@
 """Fixtures for the training tests: the measured LMTO test and a tiny model configuration."""
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,19 @@ import pytest
 from drxlab.training.dataset import TestData
 from tests.conftest import UPSTREAM, require_shared
 
-TINY_ARGS = {"elem_fea_len": 16, "vol_fea_len": 32, "rate_fea_len": 8, "cycle_fea_len": 8, "n_graph": 1,
-             "elem_heads": 1, "elem_gate": 16, "elem_msg": 16, "cry_heads": 1, "cry_gate": 16, "cry_msg": 16}
+TINY_ARGS = {
+    "elem_fea_len": 16,
+    "vol_fea_len": 32,
+    "rate_fea_len": 8,
+    "cycle_fea_len": 8,
+    "n_graph": 1,
+    "elem_heads": 1,
+    "elem_gate": 16,
+    "elem_msg": 16,
+    "cry_heads": 1,
+    "cry_gate": 16,
+    "cry_msg": 16,
+}
 
 
 def read_lmto(path: Path) -> TestData:
@@ -23,8 +35,13 @@ def read_lmto(path: Path) -> TestData:
         cols.setdefault(int(r["cycle"]), []).append((float(r["Vii"]), float(r["Qii"]), float(r["dQdVii"])))
     profiles = {c: tuple(np.array(x) for x in zip(*sorted(pts))) for c, pts in cols.items()}
     r0 = rows[0]
-    return TestData(formula=r0["composition"].replace(" ", ""), rate=float(r0["rate"]),
-                    v_low=float(r0["V_low"]), v_high=float(r0["V_high"]), profiles=profiles)
+    return TestData(
+        formula=r0["composition"].replace(" ", ""),
+        rate=float(r0["rate"]),
+        v_low=float(r0["V_low"]),
+        v_high=float(r0["V_high"]),
+        profiles=profiles,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Tests -> training points."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,14 +13,23 @@ V = np.linspace(1.5, 4.8, 100)
 
 
 def _test(formula: str, cycles: dict[int, float], rate: float = 20.0) -> TestData:
-    return TestData(formula, rate, 1.5, 4.8,
-                    {c: (V, cap * (4.8 - V) / 3.3, np.full(100, -cap / 3.3)) for c, cap in cycles.items()})
+    return TestData(
+        formula,
+        rate,
+        1.5,
+        4.8,
+        {c: (V, cap * (4.8 - V) / 3.3, np.full(100, -cap / 3.3)) for c, cap in cycles.items()},
+    )
 
 
 def test_points_and_first_cycle_target() -> None:
-    pts = to_points([_test("Li1.2Mn0.4Ti0.4O2", {1: 250.0, 2: 240.0}),
-                     _test("Li1.2Mn0.4Ti0.4O2", {3: 200.0}, rate=100.0),
-                     _test("Li1.2Mn0.8O1.8F0.2", {1: 300.0})])
+    pts = to_points(
+        [
+            _test("Li1.2Mn0.4Ti0.4O2", {1: 250.0, 2: 240.0}),
+            _test("Li1.2Mn0.4Ti0.4O2", {3: 200.0}, rate=100.0),
+            _test("Li1.2Mn0.8O1.8F0.2", {1: 300.0}),
+        ]
+    )
     assert pts.n == 400 and len(pts.compositions) == 2
     assert pts.comp.tolist() == [0] * 300 + [1] * 100
     cyc2 = pts.cycle == 2
@@ -29,8 +39,13 @@ def test_points_and_first_cycle_target() -> None:
 
 
 def test_batch_builds_graph_of_its_compositions_only() -> None:
-    pts = to_points([_test("Li1.2Mn0.4Ti0.4O2", {1: 250.0}), _test("Li1.2Mn0.8O1.8F0.2", {1: 300.0}),
-                     _test("Li1.1Ni0.45Ti0.45O2", {1: 150.0})])
+    pts = to_points(
+        [
+            _test("Li1.2Mn0.4Ti0.4O2", {1: 250.0}),
+            _test("Li1.2Mn0.8O1.8F0.2", {1: 300.0}),
+            _test("Li1.1Ni0.45Ti0.45O2", {1: 150.0}),
+        ]
+    )
     b = pts.batch(torch.tensor([250, 5, 260, 7]))
     assert b.graph.n_graphs == 2 and b.comp.tolist() == [1, 0, 1, 0]
     assert b.window.shape == (4, 2) and b.q.shape == (4,)

@@ -1,4 +1,5 @@
 """Fine-tuning the released ensemble on a few new profiles."""
+
 from __future__ import annotations
 
 import time
@@ -33,8 +34,9 @@ def _capacities(ens: Ensemble, t: TestData) -> np.ndarray:
     return ens.predict_capacity([t.formula] * 10, t.rate, t.v_low, t.v_high, cycles).mean(0)
 
 
-def test_original_untouched_and_batchnorm_frozen(released: Ensemble, lmto: TestData,
-                                                 replay: list[TestData]) -> None:
+def test_original_untouched_and_batchnorm_frozen(
+    released: Ensemble, lmto: TestData, replay: list[TestData]
+) -> None:
     before = ensemble_hash(released)
     new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
     calls: list[dict] = []
@@ -64,12 +66,14 @@ def test_first_cycle_finetune_fixes_lmto(released: Ensemble, lmto: TestData, rep
     after = _capacities(tuned, lmto)
     he1_after = tuned.predict_capacity([HE1], 20, 1.5, 4.8, 1).mean()
     mae_before, mae_after = (np.abs(x - measured)[1:].mean() for x in (before, after))
-    print(f"\nLMTO measured  {np.round(measured, 1)}\n      before   {np.round(before, 1)}"
-          f"\n      after    {np.round(after, 1)}"
-          f"\ncycles 1-10 MAE before {np.abs(before - measured).mean():.1f}; "
-          f"cycles 2-10 MAE {mae_before:.1f} -> {mae_after:.1f} mAh/g "
-          f"({100 * (1 - mae_after / mae_before):.0f} % cut); HE-1 {he1_before:.1f} -> {he1_after:.1f}; "
-          f"{elapsed:.1f} s")
+    print(
+        f"\nLMTO measured  {np.round(measured, 1)}\n      before   {np.round(before, 1)}"
+        f"\n      after    {np.round(after, 1)}"
+        f"\ncycles 1-10 MAE before {np.abs(before - measured).mean():.1f}; "
+        f"cycles 2-10 MAE {mae_before:.1f} -> {mae_after:.1f} mAh/g "
+        f"({100 * (1 - mae_after / mae_before):.0f} % cut); HE-1 {he1_before:.1f} -> {he1_after:.1f}; "
+        f"{elapsed:.1f} s"
+    )
     assert 20 < np.abs(before - measured).mean() < 26
     assert mae_after <= 0.65 * mae_before
     assert abs(he1_after - he1_before) <= 8.0
@@ -77,8 +81,9 @@ def test_first_cycle_finetune_fixes_lmto(released: Ensemble, lmto: TestData, rep
 
 @pytest.mark.slow
 def test_eight_profiles_within_a_minute(released: Ensemble, lmto: TestData, replay: list[TestData]) -> None:
-    new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {c: lmto.profiles[c]})
-           for c in range(1, 9)]
+    new = [
+        TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {c: lmto.profiles[c]}) for c in range(1, 9)
+    ]
     t0 = time.perf_counter()
     finetune_ensemble(released, new, replay, seed=0)
     elapsed = time.perf_counter() - t0
@@ -94,8 +99,14 @@ def test_replay_targets_and_validation(released: Ensemble, lmto: TestData, repla
     pts = to_points(replay[:2])
     anchored = parent_targets(released.members[0], pts)
     q, dq = Ensemble([released.members[0]]).predict_points(
-        [pts.compositions[i] for i in pts.comp.tolist()], rate=pts.rate.numpy(), cycle=pts.cycle.numpy(),
-        v_low=pts.v_low.numpy(), v_high=pts.v_high.numpy(), voltage=pts.voltage.numpy(), dqdv=True)
+        [pts.compositions[i] for i in pts.comp.tolist()],
+        rate=pts.rate.numpy(),
+        cycle=pts.cycle.numpy(),
+        v_low=pts.v_low.numpy(),
+        v_high=pts.v_high.numpy(),
+        voltage=pts.voltage.numpy(),
+        dqdv=True,
+    )
     assert np.allclose(anchored.q.numpy(), q[0], atol=1e-3)
     assert np.allclose(anchored.dqdv.numpy(), dq[0], atol=1e-3)
     new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]

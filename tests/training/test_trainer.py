@@ -1,4 +1,5 @@
 """Training from scratch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,13 @@ def _test(formula: str, cap: float = 250.0) -> TestData:
     return TestData(formula, 20.0, 1.5, 4.8, {1: (V, cap * (4.8 - V) / 3.3, np.full(100, -cap / 3.3))})
 
 
-FORMULAS = ["Li1.2Mn0.4Ti0.4O2", "Li1.2Mn0.8O1.8F0.2", "Li1.1Ni0.45Ti0.45O2", "Li1.2Cr0.4Ti0.4O2",
-            "Li1.3Nb0.3Mn0.4O2"]
+FORMULAS = [
+    "Li1.2Mn0.4Ti0.4O2",
+    "Li1.2Mn0.8O1.8F0.2",
+    "Li1.1Ni0.45Ti0.45O2",
+    "Li1.2Cr0.4Ti0.4O2",
+    "Li1.3Nb0.3Mn0.4O2",
+]
 
 
 def test_split_by_composition_is_disjoint_and_seeded() -> None:
@@ -35,8 +41,9 @@ def test_split_by_composition_is_disjoint_and_seeded() -> None:
 def test_reproducible_for_a_seed_and_reports_progress() -> None:
     data = [_test(f, 200 + 20 * i) for i, f in enumerate(FORMULAS)]
     calls: list[dict] = []
-    a = train_ensemble(data, members=2, epochs=2, batch=128, seed=7, model_args=TINY_ARGS,
-                       progress=calls.append)
+    a = train_ensemble(
+        data, members=2, epochs=2, batch=128, seed=7, model_args=TINY_ARGS, progress=calls.append
+    )
     b = train_ensemble(data, members=2, epochs=2, batch=128, seed=7, model_args=TINY_ARGS)
     c = train_ensemble(data, members=2, epochs=2, batch=128, seed=8, model_args=TINY_ARGS)
     for ma, mb in zip(a.members, b.members):
@@ -52,8 +59,16 @@ def test_reproducible_for_a_seed_and_reports_progress() -> None:
 def test_validation_keeps_best_epoch() -> None:
     data = [_test(f, 200 + 20 * i) for i, f in enumerate(FORMULAS[:4])]
     calls: list[dict] = []
-    train_ensemble(data, members=1, epochs=3, batch=128, seed=0, model_args=TINY_ARGS, progress=calls.append,
-                   val_data=[_test(FORMULAS[4])])
+    train_ensemble(
+        data,
+        members=1,
+        epochs=3,
+        batch=128,
+        seed=0,
+        model_args=TINY_ARGS,
+        progress=calls.append,
+        val_data=[_test(FORMULAS[4])],
+    )
     assert all("val_mae" in d for d in calls)
 
 
@@ -64,17 +79,21 @@ def test_rejects_bad_settings() -> None:
 
 @pytest.mark.slow
 def test_tiny_model_beats_mean_curve_on_unseen_cycles(lmto: TestData) -> None:
-    train = TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high,
-                     {c: lmto.profiles[c] for c in range(1, 9)})
+    train = TestData(
+        lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {c: lmto.profiles[c] for c in range(1, 9)}
+    )
     ens = train_ensemble([train], members=3, epochs=40, batch=128, lr=3e-2, seed=0, model_args=TINY_ARGS)
     model_err, base_err = [], []
     for c in (9, 10):
         v, q, _ = lmto.profiles[c]
         mean_curve = np.mean([np.interp(v, *lmto.profiles[k][:2]) for k in range(1, 9)], axis=0)
-        pred, _ = ens.predict_points([lmto.formula] * len(v), rate=lmto.rate, cycle=c, v_low=lmto.v_low,
-                                     v_high=lmto.v_high, voltage=v)
+        pred, _ = ens.predict_points(
+            [lmto.formula] * len(v), rate=lmto.rate, cycle=c, v_low=lmto.v_low, v_high=lmto.v_high, voltage=v
+        )
         model_err.append(np.abs(pred.mean(0) - q).mean())
         base_err.append(np.abs(mean_curve - q).mean())
-    print(f"cycles 9-10 curve MAE: model {np.round(model_err, 2)} "
-          f"vs mean-curve baseline {np.round(base_err, 2)}")
+    print(
+        f"cycles 9-10 curve MAE: model {np.round(model_err, 2)} "
+        f"vs mean-curve baseline {np.round(base_err, 2)}"
+    )
     assert np.mean(model_err) < np.mean(base_err)

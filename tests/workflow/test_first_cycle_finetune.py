@@ -1,5 +1,6 @@
 """The paper's central practical result on a virtual campaign: logging only the first cycle of
 new compositions and fine-tuning cuts the error on their later cycles without forgetting."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,15 @@ def test_first_cycle_of_new_compositions_fixes_their_later_cycles(tmp_path) -> N
     oracle = synthetic_oracle()
     rng = np.random.default_rng(0)
     with store.transaction() as s:
-        lab.seed(s, oracle, n=24, classes=["2TM"], seed_=0, noise=NoiseModel(failure_rate=0.0),
-                 tests=((20.0, (1, 2, 3, 5, 10, 15, 20)), (200.0, (1, 5))))
+        lab.seed(
+            s,
+            oracle,
+            n=24,
+            classes=["2TM"],
+            seed_=0,
+            noise=NoiseModel(failure_rate=0.0),
+            tests=((20.0, (1, 2, 3, 5, 10, 15, 20)), (200.0, (1, 5))),
+        )
     with store.transaction() as s:
         old = queries.test_records(s)
         held = {r.formula for r in old[::6]}
@@ -34,38 +42,69 @@ def test_first_cycle_of_new_compositions_fixes_their_later_cycles(tmp_path) -> N
     with store.transaction() as s:
         from drxlab.training.trainer import train_ensemble
 
-        ens = train_ensemble(training.to_test_data(queries.test_records(s, test_ids=train_ids)), members=5,
-                             epochs=15, seed=0, model_args=training.TINY_MODEL)
+        ens = train_ensemble(
+            training.to_test_data(queries.test_records(s, test_ids=train_ids)),
+            members=5,
+            epochs=15,
+            seed=0,
+            model_args=training.TINY_MODEL,
+        )
         # every old test counts as seen: only the 8 new first cycles are new to the fine-tune
         models.register(s, ens, source="trained", training={"test_ids": [r.test_id for r in old]})
     new = lab.seed_compositions(8, ["3TM", "HE"], rng)
-    truth = [(f, c, oracle.capacities([a], 20.0, 1.5, 4.8, c)[0])
-             for a in new for f in [lab.compositions.format_formula(a)] for c in LATER]
-    held_rows = [(r.formula, c, float(q[0])) for r in old if r.formula in held and r.rate == 20.0
-                 for c, (v, q, d) in r.profiles.items()]
+    truth = [
+        (f, c, oracle.capacities([a], 20.0, 1.5, 4.8, c)[0])
+        for a in new
+        for f in [lab.compositions.format_formula(a)]
+        for c in LATER
+    ]
+    held_rows = [
+        (r.formula, c, float(q[0]))
+        for r in old
+        if r.formula in held and r.rate == 20.0
+        for c, (v, q, d) in r.profiles.items()
+    ]
     with store.transaction() as s:
         for a in new:
-            lab.measure_one(s, oracle, a, rate=20.0, window=(1.5, 4.8), cycles=[1],
-                            noise=NoiseModel(failure_rate=0.0), rng=rng)
+            lab.measure_one(
+                s,
+                oracle,
+                a,
+                rate=20.0,
+                window=(1.5, 4.8),
+                cycles=[1],
+                noise=NoiseModel(failure_rate=0.0),
+                rng=rng,
+            )
     with store.reader() as s:
         _, before = models.current(s)
-    sigma1_before = before.predict_capacity([t[0] for t in truth[::len(LATER)]], 20.0, 1.5, 4.8, 1).std(0).mean()
+    sigma1_before = (
+        before.predict_capacity([t[0] for t in truth[:: len(LATER)]], 20.0, 1.5, 4.8, 1).std(0).mean()
+    )
     with store.transaction() as s:
         res = training.finetune(s, seed=0)
     with store.reader() as s:
         _, after = models.current(s)
-    sigma1_after = after.predict_capacity([t[0] for t in truth[::len(LATER)]], 20.0, 1.5, 4.8, 1).std(0).mean()
+    sigma1_after = (
+        after.predict_capacity([t[0] for t in truth[:: len(LATER)]], 20.0, 1.5, 4.8, 1).std(0).mean()
+    )
     mae_b, mae_a = _curve_mae(before, truth), _curve_mae(after, truth)
     for c in (2, 5, 10, 20):
         rows = [t for t in truth if t[1] == c]
         print(f"cycle {c}: MAE {_curve_mae(before, rows):.1f} -> {_curve_mae(after, rows):.1f}")
-    first = [(f, 1, oracle.capacities([a], 20.0, 1.5, 4.8, 1)[0]) for a in new
-             for f in [lab.compositions.format_formula(a)]]
+    first = [
+        (f, 1, oracle.capacities([a], 20.0, 1.5, 4.8, 1)[0])
+        for a in new
+        for f in [lab.compositions.format_formula(a)]
+    ]
     print(f"cycle 1: MAE {_curve_mae(before, first):.1f} -> {_curve_mae(after, first):.1f}")
     old_b, old_a = _curve_mae(before, held_rows), _curve_mae(after, held_rows)
-    print(f"\ncycles 2-20 MAE {mae_b:.1f} -> {mae_a:.1f} mAh/g ({1 - mae_a / mae_b:.0%} lower); "
-          f"sigma_Q cycle 1 {sigma1_before:.1f} -> {sigma1_after:.1f}; held-out old MAE {old_b:.1f} -> {old_a:.1f}; "
-          f"version {res.version.id} parent {res.version.parent_id}")
+    print(
+        f"\ncycles 2-20 MAE {mae_b:.1f} -> {mae_a:.1f} mAh/g ({1 - mae_a / mae_b:.0%} lower); "
+        f"sigma_Q cycle 1 {sigma1_before:.1f} -> {sigma1_after:.1f}; held-out old MAE {old_b:.1f} "
+        f"-> {old_a:.1f}; "
+        f"version {res.version.id} parent {res.version.parent_id}"
+    )
     assert mae_a <= 0.65 * mae_b  # at least a 35 % cut
     assert sigma1_after < sigma1_before
     assert old_a <= 1.10 * old_b

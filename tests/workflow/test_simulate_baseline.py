@@ -1,4 +1,5 @@
 """The random baseline of the simulation table: exact median draws to hit the top candidates."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,9 @@ import pytest
 from drxlab.workflow.simulate import random_median_draws
 
 
-@pytest.mark.parametrize(("n", "k", "expected"), [(100, 1, 50), (10, 10, 1), (2, 1, 1), (5, 0, float("inf")),
-                                                  (54_297, 543, 69)])
+@pytest.mark.parametrize(
+    ("n", "k", "expected"), [(100, 1, 50), (10, 10, 1), (2, 1, 1), (5, 0, float("inf")), (54_297, 543, 69)]
+)
 def test_known_values(n: int, k: int, expected: float) -> None:
     # (100, 1): the single top item is equally likely at any of 100 positions → median 50;
     # 1 % of 54,297: 1 - 0.99^69 just passes 1/2, as for draws with replacement

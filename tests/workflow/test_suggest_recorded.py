@@ -4,6 +4,7 @@ The batches were recorded with drxlab before the code-health refactor (issue 13)
 released ensemble and their LMTO measurement; any change to screening, acquisition or exclusion
 that alters a suggestion shows up here.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,71 +18,23 @@ CAMPAIGN = Path(__file__).resolve().parents[2] / "campaigns" / "li-mn-o-f.toml"
 # (composition, predicted capacity mAh/g, σ_Q mAh/g) per kind, asked in this order with --seed 7, -n 4
 RECORDED = {
     "ucb": [
-        [
-            "Li1.325Mn0.675O2",
-            328.375,
-            14.914
-        ],
-        [
-            "Li1.325Mn0.675O1.95F0.05",
-            324.034,
-            13.947
-        ],
-        [
-            "Li1.325Mn0.675O1.9F0.1",
-            317.198,
-            14.652
-        ],
-        [
-            "Li1.3Mn0.7O1.975F0.025",
-            322.365,
-            11.458
-        ]
+        ["Li1.325Mn0.675O2", 328.375, 14.914],
+        ["Li1.325Mn0.675O1.95F0.05", 324.034, 13.947],
+        ["Li1.325Mn0.675O1.9F0.1", 317.198, 14.652],
+        ["Li1.3Mn0.7O1.975F0.025", 322.365, 11.458],
     ],
     "logei": [
-        [
-            "Li1.325Mn0.675O1.975F0.025",
-            326.59,
-            13.847
-        ],
-        [
-            "Li1.3Mn0.7O2",
-            324.696,
-            12.689
-        ],
-        [
-            "Li1.325Mn0.675O1.925F0.075",
-            321.193,
-            14.313
-        ],
-        [
-            "Li1.275Mn0.725O2",
-            320.087,
-            11.318
-        ]
+        ["Li1.325Mn0.675O1.975F0.025", 326.59, 13.847],
+        ["Li1.3Mn0.7O2", 324.696, 12.689],
+        ["Li1.325Mn0.675O1.925F0.075", 321.193, 14.313],
+        ["Li1.275Mn0.725O2", 320.087, 11.318],
     ],
     "thompson": [
-        [
-            "Li1.3Mn0.7O1.95F0.05",
-            319.385,
-            11.576
-        ],
-        [
-            "Li1.275Mn0.725O1.95F0.05",
-            313.966,
-            9.451
-        ],
-        [
-            "Li1.25Mn0.75O2",
-            314.907,
-            10.511
-        ],
-        [
-            "Li1.325Mn0.675O1.875F0.125",
-            311.403,
-            14.397
-        ]
-    ]
+        ["Li1.3Mn0.7O1.95F0.05", 319.385, 11.576],
+        ["Li1.275Mn0.725O1.95F0.05", 313.966, 9.451],
+        ["Li1.25Mn0.75O2", 314.907, 10.511],
+        ["Li1.325Mn0.675O1.875F0.125", 311.403, 14.397],
+    ],
 }
 
 
@@ -93,12 +46,30 @@ def test_suggest_gives_the_recorded_batches(tmp_path: Path) -> None:
     up = require_shared(UPSTREAM)
     db = str(tmp_path / "lab.sqlite")
     runner = CliRunner()
-    for args in (["import", str(up / "LMTO_example.csv")], ["model", "import-drxnet", str(up / "pretrained")]):
+    for args in (
+        ["import", str(up / "LMTO_example.csv")],
+        ["model", "import-drxnet", str(up / "pretrained")],
+    ):
         res = runner.invoke(cli, ["--db", db, *args])
         assert res.exit_code == 0, res.output
     for kind, rows in RECORDED.items():
-        res = runner.invoke(cli, ["--db", db, "suggest", "--campaign", str(CAMPAIGN), "-n", "4", "--acq", kind,
-                                  "--seed", "7", "--json"])
+        res = runner.invoke(
+            cli,
+            [
+                "--db",
+                db,
+                "suggest",
+                "--campaign",
+                str(CAMPAIGN),
+                "-n",
+                "4",
+                "--acq",
+                kind,
+                "--seed",
+                "7",
+                "--json",
+            ],
+        )
         assert res.exit_code == 0, res.output
         got = json.loads(res.stdout)["rows"]
         assert [r["formula"] for r in got] == [r[0] for r in rows], kind

@@ -3,6 +3,7 @@
 The Li-Mn-O-F campaign space (294 candidates) is screened once per module and passed to every
 round (``scored=``), so each test pays only for selection and recording.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,15 @@ def run(st: Store, scored: Screen, campaign: Path = CAMPAIGN, **overrides: objec
         return suggest(s, str(campaign), scored=scored, **overrides)
 
 
-def add_tested(session: Session, formula: str, caps: dict[int, float], *, campaign_id: int | None = None,
-               rate: float = 20.0, status: SampleStatus = SampleStatus.TESTED) -> int:
+def add_tested(
+    session: Session,
+    formula: str,
+    caps: dict[int, float],
+    *,
+    campaign_id: int | None = None,
+    rate: float = 20.0,
+    status: SampleStatus = SampleStatus.TESTED,
+) -> int:
     """A sample of ``formula`` with one test of these cycle capacities (mAh/g); returns the sample id."""
     amts = compositions.amounts(formula)
     mat = ingest.material(session, formula, amts, compositions.oxidation_states(amts))
@@ -149,7 +157,9 @@ def test_suggest_records_the_batch_as_proposed_samples(lab: Store, scored: Scree
         for (sug, smp, _), row in zip(recorded, rnd.rows):
             assert (smp.id, smp.status, smp.round, smp.campaign_id) == (row.sample_id, "proposed", 1, ids[0])
             assert (sug.acquisition, sug.seed, sug.model_version_id) == ("ucb", 7, rnd.model_version)
-            assert sug.predicted == pytest.approx(row.predicted) and sug.acq_value == pytest.approx(row.acquisition)
+            assert sug.predicted == pytest.approx(row.predicted) and sug.acq_value == pytest.approx(
+                row.acquisition
+            )
             params = json.loads(sug.params_json)
             assert params["kappa"] == 2.0 and params["spec_sha256"] == load_spec(CAMPAIGN).sha256
             assert json.loads(sug.objectives_json).keys() == {"capacity", "capacity_30"}
@@ -199,7 +209,9 @@ def test_overrides_replace_the_campaign_acquisition(lab: Store, scored: Screen) 
 
 def test_logei_improves_on_the_best_measured_value(lab: Store, scored: Screen) -> None:
     rnd = run(lab, scored, kind="logei", n=1)
-    assert rnd.params["best_f"] == pytest.approx(float(np.median(scored.Y[..., 0].mean(0))))  # nothing measured
+    assert rnd.params["best_f"] == pytest.approx(
+        float(np.median(scored.Y[..., 0].mean(0)))
+    )  # nothing measured
     with lab.transaction() as s:
         add_tested(s, "Li1.2Mn0.8O2", {1: 301.5}, campaign_id=queries.campaign_latest(s, "li-mn-o-f").id)
     assert run(lab, scored, kind="logei", n=1).params["best_f"] == pytest.approx(301.5)
@@ -221,7 +233,9 @@ def test_xi_reaches_logei(ensemble: Ensemble, scored: Screen, tmp_path: Path) ->
 
 
 # ---------------------------------------------------------------- bad requests
-@pytest.mark.parametrize(("overrides", "match"), [({"n": 0}, "batch=0 must be ≥ 1"), ({"kind": "best"}, "kind='best'")])
+@pytest.mark.parametrize(
+    ("overrides", "match"), [({"n": 0}, "batch=0 must be ≥ 1"), ({"kind": "best"}, "kind='best'")]
+)
 def test_bad_overrides_record_nothing(lab: Store, scored: Screen, overrides: dict, match: str) -> None:
     with pytest.raises(CampaignError, match=match):
         run(lab, scored, **overrides)
@@ -232,13 +246,16 @@ def test_bad_overrides_record_nothing(lab: Store, scored: Screen, overrides: dic
 
 def test_a_space_with_everything_taken_is_refused(lab: Store, ensemble: Ensemble, tmp_path: Path) -> None:
     path = tmp_path / "one.toml"
-    path.write_text(campaign_toml("one", {"Mn3+": 1.0, "Mn4+": 1.0}, li=(1.2, 1.2), f=(0.0, 0.0), metals=(1, 1),
-                                  batch=2))
+    path.write_text(
+        campaign_toml("one", {"Mn3+": 1.0, "Mn4+": 1.0}, li=(1.2, 1.2), f=(0.0, 0.0), metals=(1, 1), batch=2)
+    )
     one = screen(load_spec(path), ensemble)
     assert formulas_of(one) == ["Li1.2Mn0.8O2"]
     rnd = run(lab, one, campaign=path)
     assert [r.formula for r in rnd.rows] == ["Li1.2Mn0.8O2"] and "only 1 of 2" in rnd.warning
-    with pytest.raises(CampaignError, match="every one of the 1 candidates of campaign 'one' is already made"):
+    with pytest.raises(
+        CampaignError, match="every one of the 1 candidates of campaign 'one' is already made"
+    ):
         run(lab, one, campaign=path)
     with lab.reader() as s:
         assert len(s.exec(select(Sample)).all()) == 1

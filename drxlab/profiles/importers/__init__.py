@@ -4,6 +4,7 @@ Formats: ``drxnet-csv`` (DRXNet point CSV), ``drx-td-json`` (DRX-TD per-test JSO
 ``cycler-csv`` (any raw cycler file: BioLogic .mpr/.mpt, Neware .nda/.ndax/CSV, Arbin .res/CSV/XLSX,
 Maccor, Landt, battery-data-format CSV; see :mod:`drxlab.profiles.readers`). ``auto`` picks by content.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -47,8 +48,13 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                              and (f.suffix.lower() in SUFFIXES or readers.cycler_suffix(f))))
+            out.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and (f.suffix.lower() in SUFFIXES or readers.cycler_suffix(f))
+                )
+            )
         elif p.exists():
             out.append(p)
         else:
@@ -68,8 +74,9 @@ def detect(path: Path) -> str:
     return "cycler-csv"  # the cycler reader names the columns it saw and the ones it knows
 
 
-def read_file(path: Path, fmt: str = "auto", *, allow_unbalanced: bool = False,
-              cycler: CyclerOptions = CyclerOptions()) -> ParsedFile:
+def read_file(
+    path: Path, fmt: str = "auto", *, allow_unbalanced: bool = False, cycler: CyclerOptions = CyclerOptions()
+) -> ParsedFile:
     """Read one file with the named (or detected) importer."""
     opts = cycler  # the parameter shadows the module name; keep one clear alias
     if fmt not in FORMATS:
@@ -82,15 +89,28 @@ def read_file(path: Path, fmt: str = "auto", *, allow_unbalanced: bool = False,
     elif fmt == "drx-td-json":
         tests = drx_td_json.read(path, allow_unbalanced=allow_unbalanced)
     else:
-        tests = cycler_file.read(path, composition=opts.composition, active_mass=opts.active_mass, rate=opts.rate,
-                            window=opts.window, allow_unbalanced=allow_unbalanced, instrument=opts.instrument,
-                            keep_initial=opts.keep_initial)
+        tests = cycler_file.read(
+            path,
+            composition=opts.composition,
+            active_mass=opts.active_mass,
+            rate=opts.rate,
+            window=opts.window,
+            allow_unbalanced=allow_unbalanced,
+            instrument=opts.instrument,
+            keep_initial=opts.keep_initial,
+        )
     return ParsedFile(path=path, sha256=sha256_file(path), format=fmt, tests=tests)
 
 
-def read_files(paths: list[Path], fmt: str = "auto", *, allow_unbalanced: bool = False,
-               cycler: CyclerOptions = CyclerOptions(), keep_going: bool = False,
-               on_file: Callable[[Path], None] | None = None) -> tuple[list[ParsedFile], list[str]]:
+def read_files(
+    paths: list[Path],
+    fmt: str = "auto",
+    *,
+    allow_unbalanced: bool = False,
+    cycler: CyclerOptions = CyclerOptions(),
+    keep_going: bool = False,
+    on_file: Callable[[Path], None] | None = None,
+) -> tuple[list[ParsedFile], list[str]]:
     """Read every file; the first error aborts unless ``keep_going`` (then it is reported)."""
     parsed, skipped = [], []
     for path in paths:
@@ -105,4 +125,13 @@ def read_files(paths: list[Path], fmt: str = "auto", *, allow_unbalanced: bool =
     return parsed, skipped
 
 
-__all__ = ["FORMATS", "CyclerOptions", "ParsedFile", "ParsedProfile", "ParsedTest", "expand", "read_file", "read_files"]
+__all__ = [
+    "FORMATS",
+    "CyclerOptions",
+    "ParsedFile",
+    "ParsedProfile",
+    "ParsedTest",
+    "expand",
+    "read_file",
+    "read_files",
+]

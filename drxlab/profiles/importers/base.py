@@ -3,6 +3,7 @@
 Importers never touch the store; the import command writes their :class:`ParsedTest` objects
 in one transaction after every file has parsed cleanly.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,7 +81,9 @@ def check_conditions(rate: float, v_low: float, v_high: float, where: str) -> No
     if rate <= 0:
         raise ImportFileError(f"{where}: field rate is {rate} mA/g; expected a current density > 0")
     if not 0 < v_low < v_high:
-        raise ImportFileError(f"{where}: window V_low={v_low} V, V_high={v_high} V; expected 0 < V_low < V_high")
+        raise ImportFileError(
+            f"{where}: window V_low={v_low} V, V_high={v_high} V; expected 0 < V_low < V_high"
+        )
 
 
 def check_profile(p: StandardProfile, v_low: float, v_high: float, where: str) -> None:
@@ -92,7 +95,8 @@ def check_profile(p: StandardProfile, v_low: float, v_high: float, where: str) -
         raise ImportFileError(f"{where}: negative capacity {q.min():.3g} mAh/g; expected ≥ 0")
     if q.max() > MAX_CAPACITY:
         raise ImportFileError(
-            f"{where}: capacity {q.max():.4g} mAh/g is implausible (> {MAX_CAPACITY:g}); check units / active mass"
+            f"{where}: capacity {q.max():.4g} mAh/g is implausible (> {MAX_CAPACITY:g}); check "
+            "units / active mass"
         )
     lo, hi = float(p.voltage.min()), float(p.voltage.max())
     if lo < v_low - WINDOW_TOLERANCE or hi > v_high + WINDOW_TOLERANCE:

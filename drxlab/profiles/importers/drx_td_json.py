@@ -4,6 +4,7 @@ Keys: ``composition`` (element → amount), ``test_current(mA/g)``, ``low_voltag
 ``high_voltage(V)``, ``discharge_list`` (per cycle ``cycle_num``, ``V_std``, ``Q_std``,
 ``Q0_std``, ``dQdV_std``); optional ``active_mass(g)`` and ``electrode_mass(g)``.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,9 @@ def _float(doc: dict, key: str, where: str, *, optional: bool = False) -> float 
     except (TypeError, ValueError, OverflowError):
         raise ImportFileError(f"{where}: field '{key}' is {value!r}; expected a number") from None
     if not math.isfinite(out) or (optional and out <= 0):
-        raise ImportFileError(f"{where}: field '{key}' is {value!r}; expected a finite{' positive' if optional else ''} number")
+        raise ImportFileError(
+            f"{where}: field '{key}' is {value!r}; expected a finite{' positive' if optional else ''} number"
+        )
     return out
 
 
@@ -64,12 +67,16 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
     except UnicodeDecodeError as exc:
         raise ImportFileError(f"{where}: not a UTF-8 text file ({exc.reason})") from None
     if not text.strip():
-        raise ImportFileError(f"{where}: file is empty; expected a DRX-TD JSON object with keys {', '.join(REQUIRED)}")
+        raise ImportFileError(
+            f"{where}: file is empty; expected a DRX-TD JSON object with keys {', '.join(REQUIRED)}"
+        )
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ImportFileError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
-                              "the file may be truncated") from None
+        raise ImportFileError(
+            f"{where}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+            "the file may be truncated"
+        ) from None
     if not isinstance(doc, dict):
         raise ImportFileError(f"{where}: top level is {type(doc).__name__}; expected a JSON object")
     missing = [k for k in REQUIRED if k not in doc]
@@ -81,7 +88,9 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
     if isinstance(comp, dict):
         bad = {k: v for k, v in comp.items() if not isinstance(v, (int, float)) or not _finite(v) or v < 0}
         if bad:
-            raise ImportFileError(f"{where}: field 'composition' has invalid amounts {bad}; expected numbers ≥ 0")
+            raise ImportFileError(
+                f"{where}: field 'composition' has invalid amounts {bad}; expected numbers ≥ 0"
+            )
         comp = "".join(f"{el}{amt}" for el, amt in comp.items() if amt > 0)
     formula, amts, states = resolve_composition(comp, where, allow_unbalanced=allow_unbalanced)
     rate = _float(doc, "test_current(mA/g)", where)
@@ -99,7 +108,9 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
         try:
             cycle = int(cyc["cycle_num"])
         except (TypeError, ValueError, OverflowError):
-            raise ImportFileError(f"{cwhere}: field 'cycle_num' is {cyc['cycle_num']!r}; expected an integer ≥ 1") from None
+            raise ImportFileError(
+                f"{cwhere}: field 'cycle_num' is {cyc['cycle_num']!r}; expected an integer ≥ 1"
+            ) from None
         if cycle < 1 or cycle in seen:
             raise ImportFileError(f"{cwhere}: field 'cycle_num' is {cycle}; expected a unique integer ≥ 1")
         seen.add(cycle)
@@ -108,12 +119,24 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
         except (ProfileError, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ProfileError):
                 raise wrap_profile_error(exc, cwhere) from None
-            raise ImportFileError(f"{cwhere}: V_std/Q_std/dQdV_std must be lists of numbers ({exc})") from None
+            raise ImportFileError(
+                f"{cwhere}: V_std/Q_std/dQdV_std must be lists of numbers ({exc})"
+            ) from None
         check_profile(prof, v_low, v_high, cwhere)
         profiles.append(ParsedProfile(cycle=cycle, profile=prof))
     profiles.sort(key=lambda p: p.cycle)
-    return [ParsedTest(source=where, formula=formula, amounts=amts, oxidation_states=states, rate=rate,
-                       v_low=v_low, v_high=v_high, profiles=tuple(profiles),
-                       active_mass=_float(doc, "active_mass(g)", where, optional=True),
-                       electrode_mass=_float(doc, "electrode_mass(g)", where, optional=True),
-                       label=path.stem)]
+    return [
+        ParsedTest(
+            source=where,
+            formula=formula,
+            amounts=amts,
+            oxidation_states=states,
+            rate=rate,
+            v_low=v_low,
+            v_high=v_high,
+            profiles=tuple(profiles),
+            active_mass=_float(doc, "active_mass(g)", where, optional=True),
+            electrode_mass=_float(doc, "electrode_mass(g)", where, optional=True),
+            label=path.stem,
+        )
+    ]

@@ -4,6 +4,7 @@ Columns: ``material_id,composition,V_low,V_high,rate,cycle,Vii,Q0ii,Qii,dQdVii``
 dQdV in mAh/g/V, rate in mA/g, V in V). Rows of the same material, window and rate form one
 test; each cycle is one profile.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,14 +48,18 @@ def _header(reader: csv.DictReader, path: Path) -> None:
         hint = ""
         if len(fields) == 1 and any(d in fields[0] for d in (";", "\t", "|")):
             hint = " (the file looks delimited by something other than commas)"
-        raise ImportFileError(f"{path}: row 1 (header): missing column(s) {', '.join(missing)}{hint}; "
-                              f"expected comma-separated columns {','.join(COLUMNS)}")
+        raise ImportFileError(
+            f"{path}: row 1 (header): missing column(s) {', '.join(missing)}{hint}; "
+            f"expected comma-separated columns {','.join(COLUMNS)}"
+        )
 
 
 def _number(row: dict, field: str, where: str) -> float:
     raw = row.get(field)
     if raw is None or str(raw).strip() == "":
-        raise ImportFileError(f"{where}: field '{field}' is empty (the row may be truncated); expected a number")
+        raise ImportFileError(
+            f"{where}: field '{field}' is empty (the row may be truncated); expected a number"
+        )
     try:
         value = float(raw)
     except ValueError:
@@ -75,18 +80,30 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
             for lineno, row in enumerate(reader, start=2):
                 where = f"{path}: row {lineno}"
                 if None in row or any(v is None for v in row.values()):
-                    raise ImportFileError(f"{where}: has {len(row) - (None in row)} fields where the header has "
-                                          f"{len(reader.fieldnames)}; the row is truncated or has extra fields")
+                    raise ImportFileError(
+                        f"{where}: has {len(row) - (None in row)} fields where the header has "
+                        f"{len(reader.fieldnames)}; the row is truncated or has extra fields"
+                    )
                 vals = {f: _number(row, f, where) for f in NUMERIC}
                 try:
                     cycle = int(float(row["cycle"]))
                 except (ValueError, OverflowError):  # 'abc', 'nan' / 'inf'
-                    raise ImportFileError(f"{where}: field 'cycle' is {row['cycle']!r}; expected an integer ≥ 1") from None
+                    raise ImportFileError(
+                        f"{where}: field 'cycle' is {row['cycle']!r}; expected an integer ≥ 1"
+                    ) from None
                 if cycle < 1:
                     raise ImportFileError(f"{where}: field 'cycle' is {cycle}; expected an integer ≥ 1")
                 if vals["Qii"] < 0:
-                    raise ImportFileError(f"{where}: field 'Qii' is {vals['Qii']} mAh/g; expected capacity ≥ 0")
-                key = (row["material_id"].strip(), row["composition"].strip(), vals["V_low"], vals["V_high"], vals["rate"])
+                    raise ImportFileError(
+                        f"{where}: field 'Qii' is {vals['Qii']} mAh/g; expected capacity ≥ 0"
+                    )
+                key = (
+                    row["material_id"].strip(),
+                    row["composition"].strip(),
+                    vals["V_low"],
+                    vals["V_high"],
+                    vals["rate"],
+                )
                 first_row.setdefault(key, lineno)
                 groups[key][cycle].append((vals["Vii"], vals["Qii"], vals["dQdVii"]))
     except UnicodeDecodeError as exc:
@@ -109,6 +126,17 @@ def read(path: Path, *, allow_unbalanced: bool = False) -> list[ParsedTest]:
                 raise wrap_profile_error(exc, cwhere) from None
             check_profile(prof, v_low, v_high, cwhere)
             profiles.append(ParsedProfile(cycle=cycle, profile=prof))
-        tests.append(ParsedTest(source=where, formula=formula, amounts=amts, oxidation_states=states,
-                                rate=rate, v_low=v_low, v_high=v_high, profiles=tuple(profiles), label=material_id))
+        tests.append(
+            ParsedTest(
+                source=where,
+                formula=formula,
+                amounts=amts,
+                oxidation_states=states,
+                rate=rate,
+                v_low=v_low,
+                v_high=v_high,
+                profiles=tuple(profiles),
+                label=material_id,
+            )
+        )
     return tests

@@ -15,6 +15,7 @@ neware-csv, ...
 A binary file whose extension names another format is refused: a renamed file usually means a
 mix-up of files, and reading it silently would attach the wrong run to a sample.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -25,13 +26,25 @@ from pathlib import Path
 from drxlab.exceptions import ImportFileError
 from drxlab.profiles.readers.raw import RawRun
 
-BINARY_SUFFIXES = {".mpr": "biologic-mpr", ".nda": "neware-nda", ".ndax": "neware-ndax", ".res": "arbin-res",
-                   ".xlsx": "xlsx"}
+BINARY_SUFFIXES = {
+    ".mpr": "biologic-mpr",
+    ".nda": "neware-nda",
+    ".ndax": "neware-ndax",
+    ".res": "arbin-res",
+    ".xlsx": "xlsx",
+}
 SUFFIXES = (".mpr", ".mpt", ".nda", ".ndax", ".res", ".gz", ".zip", ".xlsx", ".csv", ".tsv", ".txt") + tuple(
-    f".{k:03d}" for k in range(100))
-NAMES = {"biologic-mpr": "BioLogic EC-Lab .mpr", "biologic-mpt": "BioLogic EC-Lab .mpt text",
-         "neware-nda": "Neware .nda", "neware-ndax": "Neware .ndax", "arbin-res": "Arbin .res (MS Access)",
-         "xlsx": "Excel .xlsx", "text": "text export"}
+    f".{k:03d}" for k in range(100)
+)
+NAMES = {
+    "biologic-mpr": "BioLogic EC-Lab .mpr",
+    "biologic-mpt": "BioLogic EC-Lab .mpt text",
+    "neware-nda": "Neware .nda",
+    "neware-ndax": "Neware .ndax",
+    "arbin-res": "Arbin .res (MS Access)",
+    "xlsx": "Excel .xlsx",
+    "text": "text export",
+}
 
 
 def _content(path: Path) -> str:
@@ -70,14 +83,20 @@ def detect(path: Path) -> str:
     fmt = _content(path)
     claimed = BINARY_SUFFIXES.get(path.suffix.lower())
     if fmt in ("broken-zip",):
-        raise ImportFileError(f"{path}: a damaged or truncated zip container (.ndax/.xlsx/.zip); copy the file again")
+        raise ImportFileError(
+            f"{path}: a damaged or truncated zip container (.ndax/.xlsx/.zip); copy the file again"
+        )
     if fmt == "binary":
-        raise ImportFileError(f"{path}: binary content of no known cycler format (BioLogic .mpr, Neware .nda/.ndax, "
-                              "Arbin .res); a text export needs time, voltage and current columns")
+        raise ImportFileError(
+            f"{path}: binary content of no known cycler format (BioLogic .mpr, Neware .nda/.ndax, "
+            "Arbin .res); a text export needs time, voltage and current columns"
+        )
     if claimed and fmt != claimed and not (claimed == "neware-nda" and fmt == "neware-nda"):
         what = NAMES.get(fmt, fmt)
-        raise ImportFileError(f"{path}: the extension says {NAMES[claimed]} but the content is {what}; "
-                              "was the file renamed? give it its own extension")
+        raise ImportFileError(
+            f"{path}: the extension says {NAMES[claimed]} but the content is {what}; "
+            "was the file renamed? give it its own extension"
+        )
     return fmt
 
 
@@ -89,17 +108,22 @@ def read_raw(path: Path) -> RawRun:
         return _read_packed(path, fmt)
     if fmt == "biologic-mpr":
         from drxlab.profiles.readers import biologic
+
         return biologic.read_mpr(path)
     if fmt == "biologic-mpt":
         from drxlab.profiles.readers import biologic
+
         return biologic.read_mpt(path)
     if fmt in ("neware-nda", "neware-ndax"):
         from drxlab.profiles.readers import neware
+
         return neware.read(path)
     if fmt == "arbin-res":
         from drxlab.profiles.readers import arbin_res
+
         return arbin_res.read(path)
     from drxlab.profiles.readers import tables
+
     if fmt == "xlsx":
         return tables.read_xlsx(path)
     return tables.read_text(path)
@@ -112,6 +136,7 @@ def _read_packed(path: Path, fmt: str) -> RawRun:
             inner = Path(tmp) / path.stem
             if inner.suffix.lower() == ".res":
                 from drxlab.profiles.readers import arbin_res
+
                 return arbin_res.read(path)
             try:
                 inner.write_bytes(gzip.decompress(path.read_bytes()))
@@ -121,7 +146,9 @@ def _read_packed(path: Path, fmt: str) -> RawRun:
             with zipfile.ZipFile(path) as z:
                 members = [n for n in z.namelist() if not n.endswith("/")]
                 if len(members) != 1:
-                    raise ImportFileError(f"{path}: a zip with {len(members)} files; expected one cycler file")
+                    raise ImportFileError(
+                        f"{path}: a zip with {len(members)} files; expected one cycler file"
+                    )
                 try:
                     z.extract(members[0], tmp)
                 except (zipfile.BadZipFile, OSError, EOFError) as exc:

@@ -4,6 +4,7 @@ mdb-export reads the MITS Pro 7 schema that galvani's ``res2sqlite`` (and so nav
 ("global_table has no column named builtinvoltcount"); cellpy reads .res files the same way.
 ``Channel_Normal_Table`` holds the points (A, Ah, s; discharge current negative).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,13 +25,17 @@ MDB_EXPORT = "mdb-export"
 def _export(db: Path, table: str, where: str) -> str:
     exe = shutil.which(MDB_EXPORT)
     if exe is None:
-        raise ImportFileError(f"{where}: reading Arbin .res files needs the '{MDB_EXPORT}' program from mdbtools; "
-                              "install it (Debian/Ubuntu: apt-get install mdbtools; macOS: brew install mdbtools)")
+        raise ImportFileError(
+            f"{where}: reading Arbin .res files needs the '{MDB_EXPORT}' program from mdbtools; "
+            "install it (Debian/Ubuntu: apt-get install mdbtools; macOS: brew install mdbtools)"
+        )
     proc = subprocess.run([exe, str(db), table], capture_output=True, timeout=600, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.decode("latin-1", "replace").strip().splitlines()
-        raise ImportFileError(f"{where}: not a readable Arbin .res (MS Access) file, truncated or damaged; "
-                              f"mdb-export: {' '.join((msg[-1] if msg else 'failed').split())[:160]}")
+        raise ImportFileError(
+            f"{where}: not a readable Arbin .res (MS Access) file, truncated or damaged; "
+            f"mdb-export: {' '.join((msg[-1] if msg else 'failed').split())[:160]}"
+        )
     return proc.stdout.decode("latin-1")
 
 
@@ -53,8 +58,10 @@ def read(path: Path) -> RawRun:
             glob_text = ""
     lines = text.splitlines()
     if len(lines) < 2:
-        raise ImportFileError(f"{where}: Channel_Normal_Table holds no data points (a truncated or damaged "
-                              ".res file, or a test that never started)")
+        raise ImportFileError(
+            f"{where}: Channel_Normal_Table holds no data points (a truncated or damaged "
+            ".res file, or a test that never started)"
+        )
     layout = find_layout(lines[:1], where)
     rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
     # an Access table has no row order: mdb-export returns pages as stored, so sort by the point index

@@ -4,6 +4,7 @@ GCPL files store no ``I/mA`` column: the charge increment ``dq/mA.h`` is the mea
 so current is dq/dt and capacity is the sum of dq (the rule yadg and navani follow too).
 Impedance rows (``freq/Hz`` > 0, PEIS/GEIS blocks inside a Modulo Bat run) are dropped.
 """
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,13 @@ def header_metadata(lines: list[str]) -> dict:
             if m and _number(m.group(1)) and m.group(2) in _MASS_UNITS:
                 meta["active_mass_g"] = _number(m.group(1)) * _MASS_UNITS[m.group(2)]
                 meta["active_mass_source"] = f"the EC-Lab header's '{key}'"
-        elif key.startswith("EC-LAB") or key in ("Acquisition started on", "Electrode material", "Electrolyte",
-                                                 "Battery capacity", "Electrode surface area"):
+        elif key.startswith("EC-LAB") or key in (
+            "Acquisition started on",
+            "Electrode material",
+            "Electrolyte",
+            "Battery capacity",
+            "Electrode surface area",
+        ):
             meta[key] = value
     return meta
 
@@ -78,13 +84,27 @@ def _run(cols: dict[str, np.ndarray], *, fmt: str, reader: str, where: str, meta
             i = np.where(dt > 0, dq * 3600.0 / dt, 0.0)
         units["current"] = "dq/dt (the file stores no current)"
     else:
-        raise ImportFileError(f"{where}: neither a current ('I/mA') nor a charge ('dq/mA.h') column; "
-                              f"columns seen: {sorted(cols)}")
+        raise ImportFileError(
+            f"{where}: neither a current ('I/mA') nor a charge ('dq/mA.h') column; "
+            f"columns seen: {sorted(cols)}"
+        )
     cycle = c.get("cycle number")
     if cycle is None and "half cycle" in c:
         cycle = c["half cycle"] // 2  # EC-Lab's cycle number counts pairs of half cycles from 0
-    return build(t, v, i, dq, step=c.get("Ns"), cycle=cycle, fmt=fmt, reader=reader, where=where,
-                 metadata=meta, units=units, dropped=dropped)
+    return build(
+        t,
+        v,
+        i,
+        dq,
+        step=c.get("Ns"),
+        cycle=cycle,
+        fmt=fmt,
+        reader=reader,
+        where=where,
+        metadata=meta,
+        units=units,
+        dropped=dropped,
+    )
 
 
 def read_mpr(path: Path) -> RawRun:
@@ -92,8 +112,10 @@ def read_mpr(path: Path) -> RawRun:
     try:
         from galvani import BioLogic
     except ImportError:
-        raise ImportFileError(f"{path}: reading BioLogic .mpr files needs the optional galvani reader (GPL-3+); "
-                              "install it with: pip install 'drxlab[biologic]'") from None
+        raise ImportFileError(
+            f"{path}: reading BioLogic .mpr files needs the optional galvani reader (GPL-3+); "
+            "install it with: pip install 'drxlab[biologic]'"
+        ) from None
     import warnings
 
     try:
@@ -101,10 +123,11 @@ def read_mpr(path: Path) -> RawRun:
             warnings.simplefilter("always")
             mpr = BioLogic.MPRfile(str(path))
             data = mpr.data
-    except Exception as exc:  # noqa: BLE001  galvani raises ValueError/struct.error/EOFError... on damaged files
+    except Exception as exc:
         detail = " ".join(str(exc).split())[:120] or "truncated or damaged"
-        raise ImportFileError(f"{path}: not a readable EC-Lab .mpr file, truncated or damaged "
-                              f"({type(exc).__name__}: {detail})") from None
+        raise ImportFileError(
+            f"{path}: not a readable EC-Lab .mpr file, truncated or damaged ({type(exc).__name__}: {detail})"
+        ) from None
     if len(data) == 0:
         raise ImportFileError(f"{path}: the .mpr file holds no data points")
     cols = {name: np.asarray(data[name], dtype=float) for name in data.dtype.names if name != "flags"}
@@ -141,12 +164,23 @@ def read_mpt(path: Path) -> RawRun:
     # German-locale exports write 1,234 for 1.234 and never use a comma as the field separator
     decimal = "," if re.search(r"\d,\d", body) and not re.search(r"\d\.\d", body) else "."
     try:
-        df = pd.read_csv(io.StringIO(body), sep="\t", header=None, decimal=decimal, engine="c",
-                         usecols=range(len([h for h in header if h])), on_bad_lines="error")
-    except Exception as exc:  # noqa: BLE001  pandas' parser errors have no common base class
-        raise ImportFileError(f"{path}: data rows do not parse as tab-separated numbers ({str(exc)[:120]})") from None
+        df = pd.read_csv(
+            io.StringIO(body),
+            sep="\t",
+            header=None,
+            decimal=decimal,
+            engine="c",
+            usecols=range(len([h for h in header if h])),
+            on_bad_lines="error",
+        )
+    except Exception as exc:
+        raise ImportFileError(
+            f"{path}: data rows do not parse as tab-separated numbers ({str(exc)[:120]})"
+        ) from None
     names = [h for h in header if h]
-    cols = {name: pd.to_numeric(df.iloc[:, k], errors="coerce").to_numpy(float) for k, name in enumerate(names)}
+    cols = {
+        name: pd.to_numeric(df.iloc[:, k], errors="coerce").to_numpy(float) for k, name in enumerate(names)
+    }
     meta = {"instrument": "BioLogic", **header_metadata(lines[:n_head])}
     meta["decimal"] = decimal
     return _run(cols, fmt="biologic-mpt", reader="drxlab mpt parser (pandas)", where=str(path), meta=meta)

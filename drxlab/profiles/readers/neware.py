@@ -5,6 +5,7 @@ NotImplementedError on version 8. Its ``capacity_mAh`` is signed (negative on di
 resets per step, so the increments are taken per step; its ``total_time_s`` stays monotone where
 the unix time of some files jumps backwards.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -42,8 +43,9 @@ def read(path: Path) -> RawRun:
     try:
         import fastnda
     except ImportError:
-        raise ImportFileError(f"{path}: reading Neware files needs fastnda; install it with: "
-                              "pip install 'drxlab[neware]'") from None
+        raise ImportFileError(
+            f"{path}: reading Neware files needs fastnda; install it with: pip install 'drxlab[neware]'"
+        ) from None
     notes = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -53,12 +55,14 @@ def read(path: Path) -> RawRun:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 meta_raw = fastnda.read_metadata(str(path))
-        except Exception:  # noqa: BLE001  metadata is optional; the data are already read
+        except Exception:
             meta_raw = {}
-    except Exception as exc:  # noqa: BLE001  fastnda raises ValueError/polars/struct errors on damaged files
+    except Exception as exc:
         detail = " ".join(str(exc).split())[:120] or "truncated or damaged"
-        raise ImportFileError(f"{path}: not a readable Neware {path.suffix} file, truncated or damaged "
-                              f"({type(exc).__name__}: {detail})") from None
+        raise ImportFileError(
+            f"{path}: not a readable Neware {path.suffix} file, truncated or damaged "
+            f"({type(exc).__name__}: {detail})"
+        ) from None
     notes += [f"fastnda: {str(w.message)[:160]}" for w in caught]
     if df.height == 0:
         raise ImportFileError(f"{path}: the Neware file holds no data points")
@@ -66,10 +70,13 @@ def read(path: Path) -> RawRun:
     # BTS 9 (nda 130) ends the file with a footer that counts the points: its absence means a cut file
     expected = meta_raw.get("num_datapoints")
     if (expected is not None and int(expected) != df.height) or (
-            path.suffix.lower() == ".nda" and int(meta_raw.get("nda_version", 0) or 0) >= 130 and expected is None):
-        raise ImportFileError(f"{path}: truncated Neware file: {df.height} points read but "
-                              + (f"its footer counts {expected}" if expected else "its closing footer is missing")
-                              + "; copy the file again from the cycler PC")
+        path.suffix.lower() == ".nda" and int(meta_raw.get("nda_version", 0) or 0) >= 130 and expected is None
+    ):
+        raise ImportFileError(
+            f"{path}: truncated Neware file: {df.height} points read but "
+            + (f"its footer counts {expected}" if expected else "its closing footer is missing")
+            + "; copy the file again from the cycler PC"
+        )
     col = lambda name: df[name].to_numpy().astype(float)
     t, v, i = col("total_time_s"), col("voltage_V"), col("current_mA")
     cap = np.abs(col("capacity_mAh"))
@@ -85,7 +92,22 @@ def read(path: Path) -> RawRun:
         if isinstance(meta_raw, dict) and key in meta_raw:
             meta[key] = str(meta_raw[key])
     dropped = [n for n in notes if "negative" in n.lower() or "jump" in n.lower()]
-    return build(t, v, i, dq, step=step, cycle=col("cycle_count"), fmt="neware-" + path.suffix.lower().lstrip("."),
-                 reader=f"fastnda {getattr(fastnda, '__version__', '')}".strip(), where=str(path), metadata=meta,
-                 units={"time": "total_time_s", "voltage": "voltage_V", "current": "current_mA",
-                        "capacity": "capacity_mAh (per step)"}, dropped=dropped)
+    return build(
+        t,
+        v,
+        i,
+        dq,
+        step=step,
+        cycle=col("cycle_count"),
+        fmt="neware-" + path.suffix.lower().lstrip("."),
+        reader=f"fastnda {getattr(fastnda, '__version__', '')}".strip(),
+        where=str(path),
+        metadata=meta,
+        units={
+            "time": "total_time_s",
+            "voltage": "voltage_V",
+            "current": "current_mA",
+            "capacity": "capacity_mAh (per step)",
+        },
+        dropped=dropped,
+    )

@@ -5,6 +5,7 @@ that resets per step or per cycle; separate charge and discharge columns). Each 
 that once, so everything downstream sees time (s), voltage (V), signed current (mA, discharge
 negative) and the signed charge passed since the previous point (mAh).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -73,10 +74,22 @@ def from_current(time: np.ndarray, current: np.ndarray) -> np.ndarray:
     return current * np.clip(dt, 0.0, None) / 3600.0
 
 
-def build(time: np.ndarray, voltage: np.ndarray, current: np.ndarray, dq: np.ndarray | None, *,
-          step: np.ndarray | None, cycle: np.ndarray | None, fmt: str, reader: str, where: str,
-          metadata: dict | None = None, units: dict | None = None, dropped: list[str] | None = None,
-          columns: dict | None = None) -> RawRun:
+def build(
+    time: np.ndarray,
+    voltage: np.ndarray,
+    current: np.ndarray,
+    dq: np.ndarray | None,
+    *,
+    step: np.ndarray | None,
+    cycle: np.ndarray | None,
+    fmt: str,
+    reader: str,
+    where: str,
+    metadata: dict | None = None,
+    units: dict | None = None,
+    dropped: list[str] | None = None,
+    columns: dict | None = None,
+) -> RawRun:
     """Drop rows without time/voltage/current, check there is data left, and wrap it."""
     t, v, i = (np.asarray(x, dtype=float) for x in (time, voltage, current))
     notes = list(dropped or [])
@@ -91,6 +104,17 @@ def build(time: np.ndarray, voltage: np.ndarray, current: np.ndarray, dq: np.nda
         notes.append("time runs backwards in places (kept; capacity comes from the instrument's counters)")
     extra = {k: np.asarray(a, dtype=float)[ok] for k, a in (columns or {}).items()}
     lab = lambda a: None if a is None else np.nan_to_num(np.asarray(a, dtype=float)[ok], nan=-1).astype(int)
-    return RawRun(time=t - t[0], voltage=v, current=i, dq=q, step=lab(step), cycle=lab(cycle), fmt=fmt,
-                  reader=reader, metadata=dict(metadata or {}), units=dict(units or {}), dropped=tuple(notes),
-                  columns=extra)
+    return RawRun(
+        time=t - t[0],
+        voltage=v,
+        current=i,
+        dq=q,
+        step=lab(step),
+        cycle=lab(cycle),
+        fmt=fmt,
+        reader=reader,
+        metadata=dict(metadata or {}),
+        units=dict(units or {}),
+        dropped=tuple(notes),
+        columns=extra,
+    )

@@ -17,6 +17,7 @@ its unit. Vendor quirks handled here, each seen in a real export:
   against the file's date-time column (Maccor ``TestTime`` is minutes in some exports);
 - impedance rows (a frequency > 0, a cycle label "EIS") are dropped.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,14 @@ def norm(name: str) -> str:
 # normalised header -> (quantity, scale to s / V / mA / mAh). scale None: decide from values/vendor
 ALIASES: dict[str, tuple[str, float | None]] = {}
 _TABLE = [
-    ("time", 1.0, ("times testtimes testtimesecond testtimesec timesec ts elapsedtimes testsec "
-                   "totaltimes teststimes testtime1s")),
+    (
+        "time",
+        1.0,
+        (
+            "times testtimes testtimesecond testtimesec timesec ts elapsedtimes testsec "
+            "totaltimes teststimes testtime1s"
+        ),
+    ),
     ("time", None, "testtime elapsedtime totaltime cumulativetime"),
     ("time", 60.0, "testtimemin timemin"),
     ("time", 3600.0, "testtimeh timeh testtimehr"),
@@ -111,8 +118,8 @@ def find_layout(lines: list[str], where: str, max_header: int = 120) -> Layout:
         cells = next(csv.reader([line], delimiter=delim))
         cols = _map(cells)
         if all(q in cols for q in REQUIRED):
-            lead = len(cells) - len(cells[next(i for i, c in enumerate(cells) if c.strip()):])
-            decimal = "," if delim != "," and _comma_decimals(lines[r + 1:]) else "."
+            lead = len(cells) - len(cells[next(i for i, c in enumerate(cells) if c.strip()) :])
+            decimal = "," if delim != "," and _comma_decimals(lines[r + 1 :]) else "."
             return Layout(r, delim, decimal, lead, cols, [c.strip() for c in cells])
         if best is None or len(cols) > len(_map(best[1])):
             best = (r, cells)
@@ -120,8 +127,10 @@ def find_layout(lines: list[str], where: str, max_header: int = 120) -> Layout:
     known = sorted({n for n, (q, _) in ALIASES.items() if q in REQUIRED})
     raise ImportFileError(
         f"{where}: no header row with time, voltage and current columns in the first {max_header} lines; "
-        f"columns seen: {[c.strip() for c in seen if c.strip()][:30]}; names understood for time/voltage/current "
-        f"(case, spaces and brackets ignored): {', '.join(known)}")
+        f"columns seen: {[c.strip() for c in seen if c.strip()][:30]}; names understood for "
+        "time/voltage/current "
+        f"(case, spaces and brackets ignored): {', '.join(known)}"
+    )
 
 
 def _comma_decimals(lines: list[str]) -> bool:
@@ -178,7 +187,9 @@ def _calibrate_time(t: np.ndarray, stamps: list[str] | None) -> tuple[np.ndarray
         # only the first and last stamps matter; parsing all of them in "mixed" mode takes seconds
         filled = np.flatnonzero([bool(str(s).strip()) for s in stamps] & np.isfinite(t))
         ends = [int(filled[0]), int(filled[-1])] if filled.size > 1 else []
-        dt = pd.to_datetime(pd.Series([stamps[k] for k in ends], dtype=object), errors="coerce", format="mixed")
+        dt = pd.to_datetime(
+            pd.Series([stamps[k] for k in ends], dtype=object), errors="coerce", format="mixed"
+        )
         idx = np.array(ends if ends and dt.notna().all() else [], dtype=int)
         span = (dt.iloc[1] - dt.iloc[0]).total_seconds() if idx.size > 1 else 0.0
     if idx.size < 2:
@@ -190,18 +201,34 @@ def _calibrate_time(t: np.ndarray, stamps: list[str] | None) -> tuple[np.ndarray
     return t * scale, {1.0: "s", 60.0: "min", 3600.0: "h"}[scale] + " (from the date-time column)"
 
 
-def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, reader: str, meta: dict,
-              default_scale: dict[str, float] | None = None) -> RawRun:
+def read_rows(
+    rows: list[list[str]],
+    layout: Layout,
+    *,
+    where: str,
+    fmt: str,
+    reader: str,
+    meta: dict,
+    default_scale: dict[str, float] | None = None,
+) -> RawRun:
     """Columns of the data rows (strings) into a :class:`RawRun`."""
-    data = [r for r in rows if len(r) > layout.lead and not any(c.strip() for c in r[:layout.lead])
-            and any(c.strip() for c in r[layout.lead:])]
+    data = [
+        r
+        for r in rows
+        if len(r) > layout.lead
+        and not any(c.strip() for c in r[: layout.lead])
+        and any(c.strip() for c in r[layout.lead :])
+    ]
     if layout.lead:
         meta = {**meta, "layout": "multi-level export (record rows only)"}
     if not data:
         raise ImportFileError(f"{where}: a header but no data rows")
     cols = {q: [r[k] if k < len(r) else "" for r in data] for q, k in layout.columns.items()}
-    num = {q: _to_float(v, layout.decimal) for q, v in cols.items()
-           if q not in ("state", "cycle_label", "datetime")}
+    num = {
+        q: _to_float(v, layout.decimal)
+        for q, v in cols.items()
+        if q not in ("state", "cycle_label", "datetime")
+    }
     units, dropped = {}, []
     scales = {**DEFAULT_SCALE, **(default_scale or {})}
     name = lambda q: layout.names[layout.columns[q]]
@@ -210,8 +237,10 @@ def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, re
         garbage = np.flatnonzero(np.isnan(num[q]) & np.array([bool(c.strip()) for c in cols[q]]))
         if garbage.size:
             k = int(garbage[0])
-            raise ImportFileError(f"{where}: data row {k + 1} (below the header), field {name(q)!r} ({q}) is "
-                                  f"{cols[q][k].strip()!r}; expected a number")
+            raise ImportFileError(
+                f"{where}: data row {k + 1} (below the header), field {name(q)!r} ({q}) is "
+                f"{cols[q][k].strip()!r}; expected a number"
+            )
     for q in list(num):
         scale = ALIASES[norm(name(q))][1]
         if scale is None and q == "time":
@@ -250,16 +279,32 @@ def read_rows(rows: list[list[str]], layout: Layout, *, where: str, fmt: str, re
         units["capacity"] = f"{name('charge_capacity')} − {name('discharge_capacity')}"
     elif "capacity" in num:
         dq = increments(np.abs(num["capacity"])) * np.sign(i)
-        units["capacity"] = name("capacity") + (" ×1000" if ALIASES[norm(name('capacity'))][1] == 1000 else "")
+        units["capacity"] = name("capacity") + (
+            " ×1000" if ALIASES[norm(name("capacity"))][1] == 1000 else ""
+        )
     else:
         dq = None
     if "specific_discharge" in num:
         meta = {**meta, "specific_discharge_column": name("specific_discharge")}
     sel = lambda a: None if a is None else np.asarray(a)[keep]
-    extra = {"specific_discharge_mAh_g": sel(num["specific_discharge"])} if "specific_discharge" in num else {}
-    return build(sel(num["time"]), sel(num["voltage"]), sel(i), sel(dq), step=sel(num.get("step")),
-                 cycle=sel(num.get("cycle")), fmt=fmt, reader=reader, where=where, metadata=meta, units=units,
-                 dropped=dropped, columns=extra)
+    extra = (
+        {"specific_discharge_mAh_g": sel(num["specific_discharge"])} if "specific_discharge" in num else {}
+    )
+    return build(
+        sel(num["time"]),
+        sel(num["voltage"]),
+        sel(i),
+        sel(dq),
+        step=sel(num.get("step")),
+        cycle=sel(num.get("cycle")),
+        fmt=fmt,
+        reader=reader,
+        where=where,
+        metadata=meta,
+        units=units,
+        dropped=dropped,
+        columns=extra,
+    )
 
 
 def _decode(raw: bytes) -> str:
@@ -283,8 +328,12 @@ def _header_meta(lines: list[str]) -> dict:
 
 def sniff_text(head: str) -> str | None:
     """Vendor of a text export from its first lines, or None."""
-    if "Today's Date" in head or "Today''s Date" in head or ("Rec#" in head and "Cyc#" in head) or (
-            "\nRec\t" in head and "Md" in head):
+    if (
+        "Today's Date" in head
+        or "Today''s Date" in head
+        or ("Rec#" in head and "Cyc#" in head)
+        or ("\nRec\t" in head and "Md" in head)
+    ):
         return "maccor"
     if "DChg. Cap." in head or "Step Type" in head and "Cycle Index" in head:
         return "neware-csv"
@@ -304,12 +353,14 @@ def read_text(path: Path, fmt: str | None = None) -> RawRun:
     text = _decode(path.read_bytes())
     lines = text.splitlines()
     if not any(ln.strip() for ln in lines):
-        raise ImportFileError(f"{path}: file is empty; expected a cycler export with time, voltage and current")
+        raise ImportFileError(
+            f"{path}: file is empty; expected a cycler export with time, voltage and current"
+        )
     layout = find_layout(lines, str(path))
-    fmt = fmt or sniff_text("\n".join(lines[:layout.header_row + 2])) or "cycler-csv"
-    body = [ln for ln in lines[layout.header_row + 1:] if ln.strip()]
+    fmt = fmt or sniff_text("\n".join(lines[: layout.header_row + 2])) or "cycler-csv"
+    body = [ln for ln in lines[layout.header_row + 1 :] if ln.strip()]
     rows = list(csv.reader(io.StringIO("\n".join(body)), delimiter=layout.delimiter))
-    meta = _header_meta(lines[:layout.header_row])
+    meta = _header_meta(lines[: layout.header_row])
     meta.setdefault("instrument", fmt.split("-")[0])
     return read_rows(rows, layout, where=str(path), fmt=fmt, reader="drxlab table parser", meta=meta)
 
@@ -322,7 +373,7 @@ def read_xlsx(path: Path) -> RawRun:
         raise ImportFileError(f"{path}: reading .xlsx needs openpyxl; pip install 'drxlab[excel]'") from None
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001  openpyxl raises zip, XML and key errors on damaged files
+    except Exception as exc:
         raise ImportFileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
     rows_all: list[list[str]] = []
     layout = None
@@ -343,10 +394,15 @@ def read_xlsx(path: Path) -> RawRun:
             layout = lay
         if [n.strip() for n in rows[lay.header_row]] != layout.names:
             continue
-        rows_all.extend(rows[lay.header_row + 1:])
+        rows_all.extend(rows[lay.header_row + 1 :])
     wb.close()
     if layout is None:
         find_layout(["\t".join(seen)], str(path))  # raises with the columns seen
-    meta["instrument"] = "Arbin" if any("arbin" in str(v).lower() or "channel" in k.lower() for k, v in meta.items()) \
+    meta["instrument"] = (
+        "Arbin"
+        if any("arbin" in str(v).lower() or "channel" in k.lower() for k, v in meta.items())
         else meta.get("instrument", "")
-    return read_rows(rows_all, layout, where=str(path), fmt="xlsx", reader="openpyxl + drxlab table parser", meta=meta)
+    )
+    return read_rows(
+        rows_all, layout, where=str(path), fmt="xlsx", reader="openpyxl + drxlab table parser", meta=meta
+    )

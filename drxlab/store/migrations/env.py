@@ -5,6 +5,7 @@ no ``alembic.ini``). The caller passes an open connection, already inside a writ
 as ``config.attributes["connection"]``: the migrations join that transaction and the caller
 commits or rolls back all of them at once.
 """
+
 from __future__ import annotations
 
 from alembic import context
@@ -17,8 +18,9 @@ target_metadata = SQLModel.metadata
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      transactional_ddl=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=True, transactional_ddl=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -30,8 +32,12 @@ def run_migrations() -> None:
         _run(connection)
         return
     if context.is_offline_mode():
-        context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                          literal_binds=True, render_as_batch=True)
+        context.configure(
+            url=config.get_main_option("sqlalchemy.url"),
+            target_metadata=target_metadata,
+            literal_binds=True,
+            render_as_batch=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

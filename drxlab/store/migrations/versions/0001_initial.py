@@ -8,6 +8,7 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2025-01-01
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -167,6 +168,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("suggestion", "profile", "electrochemtest", "sample", "currentmodel", "modelversion",
-                  "sourcefile", "material", "campaign", "meta"):
+    for table in (
+        "suggestion",
+        "profile",
+        "electrochemtest",
+        "sample",
+        "currentmodel",
+        "modelversion",
+        "sourcefile",
+        "material",
+        "campaign",
+        "meta",
+    ):
         op.drop_table(table)

@@ -4,6 +4,7 @@ Revision ID: 0002_audit_log
 Revises: 0001_initial
 Create Date: 2025-01-02
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
