@@ -12,10 +12,11 @@ one run:
   drxlab's kernels, so it is faster than the reference code itself (3–9 compositions/s on 2
   cores, DRXNET.md); :data:`REFERENCE_PER_S` is that published figure for comparison.
 
-Example:
-    >>> stats = bench_predict(load_released_ensemble(path), n_compositions=2000)  # doctest: +SKIP
-    >>> stats["screen_per_s"] > 2000                                               # doctest: +SKIP
-    True
+Example::
+
+        stats = bench_predict(load_released_ensemble(path), n_compositions=2000)
+        stats["screen_per_s"] > 2000
+        # -> True
 """
 
 from __future__ import annotations

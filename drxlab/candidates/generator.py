@@ -9,11 +9,12 @@ of the partial composition are kept as a bit set (a Python int), so every compos
 amounts is visited once (no duplicates from Mn2+/Mn3+ splits) and branches that cannot reach the
 cation total or the charge window are pruned.
 
-Example:
-    >>> from drxlab.candidates.spec import load_spec
-    >>> spec = load_spec("campaigns/li-mn-o-f.toml")  # doctest: +SKIP
-    >>> for chunk in iter_candidates(spec):  # doctest: +SKIP
-    ...     chunk.amounts.shape  # n x d, columns chunk.elements = ("Li", "Mn", "O", "F")
+Example::
+
+        from drxlab.candidates.spec import load_spec
+        spec = load_spec("campaigns/li-mn-o-f.toml")
+        for chunk in iter_candidates(spec):
+            chunk.amounts.shape  # n x d, columns chunk.elements = ("Li", "Mn", "O", "F")
 """
 
 from __future__ import annotations

@@ -14,11 +14,12 @@ large chunks (256+ compositions), which are memory-bound; ``"auto"`` picks vmap 
 
 Uncertainty is the spread across members: ``std`` is the population form (ddof = 0).
 
-Example:
-    >>> ens = load_released_ensemble(UPSTREAM / "pretrained")          # doctest: +SKIP
-    >>> p = ens.predict_curves(["Li1.2Mn0.4Ti0.4O2"], 20, 1.5, 4.8, 1)  # doctest: +SKIP
-    >>> p.q.shape, round(float(p.capacity_mean[0]))                    # doctest: +SKIP
-    ((5, 1, 100), 215)
+Example::
+
+        ens = load_released_ensemble(UPSTREAM / "pretrained")
+        p = ens.predict_curves(["Li1.2Mn0.4Ti0.4O2"], 20, 1.5, 4.8, 1)
+        p.q.shape, round(float(p.capacity_mean[0]))
+        # -> ((5, 1, 100), 215)
 """
 
 from __future__ import annotations

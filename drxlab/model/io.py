@@ -13,11 +13,12 @@ drxlab's own format is one ``torch.save`` file (always read with ``weights_only=
 The same bytes (:func:`ensemble_bytes`) are what the model registry stores, with their sha256
 (:func:`ensemble_hash`); serialisation is deterministic for a given torch version.
 
-Example:
-    >>> ens = load_released_ensemble(UPSTREAM / "pretrained")   # doctest: +SKIP
-    >>> ens2 = ensemble_from_bytes(ensemble_bytes(ens))          # doctest: +SKIP
-    >>> ensemble_hash(ens) == ensemble_hash(ens2)                # doctest: +SKIP
-    True
+Example::
+
+        ens = load_released_ensemble(UPSTREAM / "pretrained")
+        ens2 = ensemble_from_bytes(ensemble_bytes(ens))
+        ensemble_hash(ens) == ensemble_hash(ens2)
+        # -> True
 """
 
 from __future__ import annotations

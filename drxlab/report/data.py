@@ -8,11 +8,12 @@ is what ``drxlab report --json`` prints.
 Units: capacities in mAh/g, energies in mWh/g, rates in mA/g, voltages in V; the primary
 objective's unit is :attr:`ReportData.unit`.
 
-Example:
-    >>> with store.reader() as s:                                     # doctest: +SKIP
-    ...     data = collect(s, "he-drx")
-    >>> [r.best_so_far for r in data.rounds]                          # doctest: +SKIP
-    [231.4, 245.0, 245.0]
+Example::
+
+        with store.reader() as s:
+            data = collect(s, "he-drx")
+        [r.best_so_far for r in data.rounds]
+        # -> [231.4, 245.0, 245.0]
 """
 
 from __future__ import annotations

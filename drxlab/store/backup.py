@@ -8,10 +8,11 @@ A copy is written to a temporary file beside its destination, checked with
 ``PRAGMA integrity_check`` and only then moved into place, so a backup file either is complete
 and sound or does not exist.
 
-Example:
-    >>> report = backup(store, Path("lab-2025-01-31.sqlite"))   # doctest: +SKIP
-    >>> report.rows["profile"]                                   # doctest: +SKIP
-    1200
+Example::
+
+        report = backup(store, Path("lab-2025-01-31.sqlite"))
+        report.rows["profile"]
+        # -> 1200
 """
 
 from __future__ import annotations

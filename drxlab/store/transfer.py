@@ -6,10 +6,11 @@ transaction commits, each table's row count and sha256 over its rows (ordered by
 values in a canonical form) must equal the source's, or nothing is written. The same digest
 is drxlab's *logical dump*: two stores with equal digests hold the same data, whatever the backend.
 
-Example:
-    >>> rep = copy_store("lab.sqlite", "postgresql://lab@db-server/drx")   # doctest: +SKIP
-    >>> rep.rows["modelversion"]                                              # doctest: +SKIP
-    3
+Example::
+
+        rep = copy_store("lab.sqlite", "postgresql://lab@db-server/drx")
+        rep.rows["modelversion"]
+        # -> 3
 """
 
 from __future__ import annotations

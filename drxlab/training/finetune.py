@@ -8,8 +8,9 @@ all new points with an equal-sized random draw of replay points (old tests, or t
 ensemble's own predictions when its training data is not available), so the model learns the
 new tests without forgetting what it knew. Same loss as :mod:`drxlab.training.trainer`.
 
-Example:
-    >>> tuned = finetune_ensemble(ens, new=[lmto_cycle1], replay=replay, epochs=8)  # doctest: +SKIP
+Example::
+
+        tuned = finetune_ensemble(ens, new=[lmto_cycle1], replay=replay, epochs=8)
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ composition, as every composition's graph is built once per batch). Adam (lr 1e-
 members independently initialised. Everything is seeded: the same data and seed give the same
 ensemble.
 
-Example:
-    >>> ens = train_ensemble(data, members=5, epochs=30, seed=0)   # doctest: +SKIP
+Example::
+
+        ens = train_ensemble(data, members=5, epochs=30, seed=0)
 """
 
 from __future__ import annotations
