@@ -122,3 +122,19 @@ def parsed_profiles(
         q = shape * (cap / shape[0])
         out.append(ParsedProfile(cycle, from_standardised(v, q, np.gradient(q, v))))
     return out
+
+
+# the smallest DRXNet that still has every part: for tests that need a model version, not a good model
+SMALL_ARGS = {
+    "elem_fea_len": 8,
+    "vol_fea_len": 8,
+    "rate_fea_len": 4,
+    "cycle_fea_len": 4,
+    "n_graph": 1,
+    "elem_heads": 1,
+    "elem_gate": 8,
+    "elem_msg": 8,
+    "cry_heads": 1,
+    "cry_gate": 8,
+    "cry_msg": 8,
+}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import test_conditions, threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import ConditionError
 from drxlab.lab.noise import NoiseModel
@@ -50,16 +49,7 @@ def lab() -> None:
 @lab.command("measure")
 @click.argument("composition")
 @click.option("--oracle", default="synthetic", show_default=True, help="synthetic | drxnet:VERSION[/MEMBER].")
-@click.option("--rate", type=float, default=STANDARD_RATE, show_default=True, help="Current density, mA/g.")
-@click.option(
-    "--window",
-    type=float,
-    nargs=2,
-    default=STANDARD_WINDOW,
-    show_default=True,
-    metavar="V_LOW V_HIGH",
-    help="Voltage window, V.",
-)
+@test_conditions
 @click.option("--cycles", default="1-10", show_default=True, help="Cycles to record, e.g. 1-10 or 1,2,5.")
 @click.option("--campaign", default=None, help="Attach the sample to this campaign.")
 @click.option("--noise/--no-noise", default=True, show_default=True, help="Measurement noise model.")

@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 
 from drxlab.chem import compositions
-from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import test_conditions, threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.workflow import models
 
@@ -110,16 +109,7 @@ def use(obj: Context, version: str, campaign: str) -> None:
 
 @cli.command()
 @click.argument("composition", nargs=-1, required=True)
-@click.option("--rate", type=float, default=STANDARD_RATE, show_default=True, help="Current density, mA/g.")
-@click.option(
-    "--window",
-    type=float,
-    nargs=2,
-    default=STANDARD_WINDOW,
-    show_default=True,
-    metavar="V_LOW V_HIGH",
-    help="Voltage window, V.",
-)
+@test_conditions
 @click.option("--cycle", type=int, default=1, show_default=True, help="Cycle number (1 = first discharge).")
 @click.option(
     "--model", "version", default=None, help="Model version id or sha256 prefix [default: current]."

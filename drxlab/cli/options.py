@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.threads import ENV, use_threads
 
 
@@ -37,3 +38,19 @@ def threads_option(needed: Callable[[dict[str, Any]], bool] | None = None) -> Ca
         return run
 
     return decorate
+
+
+def test_conditions(f: Callable) -> Callable:
+    """``--rate`` (mA/g) and ``--window V_LOW V_HIGH`` (V), defaulting to the standard test."""
+    f = click.option(
+        "--window",
+        type=float,
+        nargs=2,
+        default=STANDARD_WINDOW,
+        show_default=True,
+        metavar="V_LOW V_HIGH",
+        help="Voltage window, V.",
+    )(f)
+    return click.option(
+        "--rate", type=float, default=STANDARD_RATE, show_default=True, help="Current density, mA/g."
+    )(f)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, db_digest, require_shared
+from tests.conftest import SHARED, db_digest, require_binary, require_shared
 
 FILES = SHARED / "cycler-files"
 JDB = "biologic-mpr/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
@@ -161,14 +161,8 @@ def test_bad_cycler_file_one_line_nonzero_exit_store_unchanged(
 
 
 def test_truncated_res_and_missing_mdb_export_are_clear(run, tmp_path: Path, monkeypatch) -> None:
-    import shutil
 
-    if shutil.which("mdb-export") is None:
-        import os
-
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("mdb-export (mdbtools) missing in CI")
-        pytest.skip("mdb-export not installed")
+    require_binary("mdb-export")  # Debian package mdbtools
     res = _f("arbin-res/arbin_example.res").read_bytes()
     cut = tmp_path / "half.res"
     cut.write_bytes(res[: len(res) // 2])

@@ -7,7 +7,6 @@ the instrument's capacity counters against ∫I dt. The files are never copied i
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 
 from drxlab.exceptions import ImportFileError
 from drxlab.profiles.importers.cycler import analyse, refusal
-from tests.conftest import SHARED, require_shared
+from tests.conftest import SHARED, require_binary, require_shared
 
 FILES = SHARED / "cycler-files"
 
@@ -91,12 +90,7 @@ def _file(rel: str) -> Path:
 
 
 def _need_mdb_export() -> None:
-    import os
-
-    if shutil.which("mdb-export") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("mdb-export (Debian package mdbtools) is missing; CI must install it")
-        pytest.skip("mdb-export not installed")
+    require_binary("mdb-export")  # Debian package mdbtools
 
 
 def _all_files() -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import db_digest
-from tests.factories import write_drx_td
+from tests.factories import SMALL_ARGS, write_drx_td
 
 
 def _import(run, tmp_path: Path, name: str, n: int = 2, cap: float = 240.0):
@@ -115,29 +115,17 @@ def test_check_lists_every_problem(run, db_path: Path, tmp_path: Path) -> None:
 
 
 def test_check_loads_a_real_current_model(run, db_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from drxlab.model.drxnet import DRXNet
     from drxlab.model.ensemble import Ensemble
     from drxlab.store.db import open_store
     from drxlab.workflow import models
 
     torch.manual_seed(0)
-    small = {
-        "elem_fea_len": 8,
-        "vol_fea_len": 8,
-        "rate_fea_len": 4,
-        "cycle_fea_len": 4,
-        "n_graph": 1,
-        "elem_heads": 1,
-        "elem_gate": 8,
-        "elem_msg": 8,
-        "cry_heads": 1,
-        "cry_gate": 8,
-        "cry_msg": 8,
-    }
     store = open_store(db_path)
     with store.transaction() as s:
-        models.register(s, Ensemble([DRXNet(**small)]), source="trained")
+        models.register(s, Ensemble([DRXNet(**SMALL_ARGS)]), source="trained")
     store.engine.dispose()
     r = run("db", "check", "--json")
     assert r.exit_code == 0, r.output

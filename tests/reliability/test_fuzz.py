@@ -31,7 +31,7 @@ from drxlab.chem import compositions
 from drxlab.cli.main import cli
 from drxlab.exceptions import CampaignError, CompositionError
 from tests.conftest import db_digest
-from tests.factories import cycler_table, drx_td_doc
+from tests.factories import SMALL_ARGS, cycler_table, drx_td_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD: dict[str, set[str]] = defaultdict(set)  # kind → distinct inputs rejected with a clean error
@@ -449,30 +449,18 @@ def test_campaign_files(tmp_path: Path, text: str) -> None:
 # ---------------------------------------------------------------- predict / candidates arguments
 @pytest.fixture(scope="module")
 def model_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from drxlab.model.drxnet import DRXNet
     from drxlab.model.ensemble import Ensemble
     from drxlab.store.db import open_store
     from drxlab.workflow import models
 
     torch.manual_seed(0)
-    small = {
-        "elem_fea_len": 8,
-        "vol_fea_len": 8,
-        "rate_fea_len": 4,
-        "cycle_fea_len": 4,
-        "n_graph": 1,
-        "elem_heads": 1,
-        "elem_gate": 8,
-        "elem_msg": 8,
-        "cry_heads": 1,
-        "cry_gate": 8,
-        "cry_msg": 8,
-    }
     path = tmp_path_factory.mktemp("model") / "m.sqlite"
     store = open_store(path)
     with store.transaction() as s:
-        models.register(s, Ensemble([DRXNet(**small), DRXNet(**small)]), source="trained")
+        models.register(s, Ensemble([DRXNet(**SMALL_ARGS), DRXNet(**SMALL_ARGS)]), source="trained")
     store.engine.dispose()
     return path
 

@@ -11,21 +11,7 @@ import pytest
 
 from drxlab.store.db import open_store
 from tests.conftest import BACKENDS, db_digest, query, store_digest
-from tests.factories import write_drx_td
-
-SMALL = {
-    "elem_fea_len": 8,
-    "vol_fea_len": 8,
-    "rate_fea_len": 4,
-    "cycle_fea_len": 4,
-    "n_graph": 1,
-    "elem_heads": 1,
-    "elem_gate": 8,
-    "elem_msg": 8,
-    "cry_heads": 1,
-    "cry_gate": 8,
-    "cry_msg": 8,
-}
+from tests.factories import SMALL_ARGS, write_drx_td
 
 
 def _fill(run, url: str, tmp_path: Path, name: str = "a", n: int = 3) -> None:
@@ -45,10 +31,10 @@ def _fill(run, url: str, tmp_path: Path, name: str = "a", n: int = 3) -> None:
     torch.manual_seed(0)
     store = open_store(url)
     with store.transaction() as s:
-        parent, _ = models.register(s, Ensemble([DRXNet(**SMALL)]), source="trained")
+        parent, _ = models.register(s, Ensemble([DRXNet(**SMALL_ARGS)]), source="trained")
     with store.transaction() as s:
         models.register(
-            s, Ensemble([DRXNet(**SMALL), DRXNet(**SMALL)]), source="finetuned", parent_id=parent.id
+            s, Ensemble([DRXNet(**SMALL_ARGS), DRXNet(**SMALL_ARGS)]), source="finetuned", parent_id=parent.id
         )
     store.engine.dispose()
 

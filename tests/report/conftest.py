@@ -28,22 +28,10 @@ from drxlab.workflow import campaigns, models
 from drxlab.workflow.ingest import write_test
 from drxlab.workflow.screening import Screen, objective_values
 from drxlab.workflow.suggest import suggest
+from tests.factories import SMALL_ARGS
 
 HE_SPEC = Path(__file__).resolve().parents[2] / "campaigns" / "he-drx.toml"
-TINY = {
-    "elem_emb_len": 200,
-    "elem_fea_len": 8,
-    "vol_fea_len": 8,
-    "rate_fea_len": 4,
-    "cycle_fea_len": 4,
-    "n_graph": 1,
-    "elem_heads": 1,
-    "elem_gate": 8,
-    "elem_msg": 8,
-    "cry_heads": 1,
-    "cry_gate": 8,
-    "cry_msg": 8,
-}
+TINY = {"elem_emb_len": 200, **SMALL_ARGS}
 NOISE = NoiseModel(composition_scatter=0.0, failure_rate=0.0)
 RATE, WINDOW = 20.0, (1.5, 4.8)  # the he-drx primary objective's conditions (mA/g, V)
 SCREENED = 2000  # candidates of the he-drx space scored for the virtual campaigns
