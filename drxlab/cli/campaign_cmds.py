@@ -187,7 +187,7 @@ def suggest(
     with store.transaction() as s:
         rnd = suggest_round(
             s,
-            ref,
+            spec,
             n=n,
             kind=kind,
             kappa=kappa,

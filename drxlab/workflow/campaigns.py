@@ -67,8 +67,13 @@ def _not_found(ref: str, known: list[str]) -> str:
 def add(session: Session, path: Path) -> tuple[Campaign, CampaignSpec, bool]:
     """Register a campaign file under its ``[campaign] name`` (a changed file → a new revision)."""
     spec = load_spec(path)
-    row, created = queries.add_campaign_revision(session, spec.name, spec.text, spec.sha256)
+    row, created = register(session, spec)
     return row, spec, created
+
+
+def register(session: Session, spec: CampaignSpec) -> tuple[Campaign, bool]:
+    """Record a spec under its name (a changed spec → a new revision); ``(row, created)``."""
+    return queries.add_campaign_revision(session, spec.name, spec.text, spec.sha256)
 
 
 def resolve(session: Session, ref: str) -> tuple[Campaign, CampaignSpec]:

@@ -91,19 +91,22 @@ def load(version: ModelVersion) -> Ensemble:
 
 def current(session: Session, scope: str = "") -> tuple[ModelVersion, Ensemble]:
     """The current version (of a campaign, else lab-wide) and its ensemble, or a clear error."""
-    row = queries.current_model(session, scope)
+    return resolve(session, None, scope)
+
+
+def version_row(session: Session, ref: str | int | None, scope: str = "") -> ModelVersion:
+    """A version by id / hash prefix, or the current one when ``ref`` is None (weights not loaded)."""
+    row = queries.current_model(session, scope) if ref is None else queries.model_version(session, ref)
     if row is None:
-        raise ModelError(NO_MODEL)
-    return row, load(row)
+        raise ModelError(
+            NO_MODEL if ref is None else f"model version {ref!r} not found; see `drxlab model list`"
+        )
+    return row
 
 
 def resolve(session: Session, ref: str | int | None, scope: str = "") -> tuple[ModelVersion, Ensemble]:
-    """A version by id / hash prefix, or the current one when ``ref`` is None."""
-    if ref is None:
-        return current(session, scope)
-    row = queries.model_version(session, ref)
-    if row is None:
-        raise ModelError(f"model version {ref!r} not found; see `drxlab model list`")
+    """A version by id / hash prefix, or the current one when ``ref`` is None, and its ensemble."""
+    row = version_row(session, ref, scope)
     return row, load(row)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition import domain
-from drxlab.acquisition.select import KINDS, select_batch
+from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
 from drxlab.exceptions import CampaignError
@@ -93,7 +93,7 @@ def best_measured(session: Session, campaign_ids: list[int], spec: CampaignSpec)
 
 def suggest(
     session: Session,
-    campaign_ref: str,
+    campaign: str | CampaignSpec,
     *,
     n: int | None = None,
     kind: str | None = None,
@@ -106,9 +106,16 @@ def suggest(
 ) -> Round:
     """Screen, select and record a batch of proposed samples for a campaign.
 
-    Command-line values override the campaign file's ``[acquisition]`` table.
+    ``campaign`` is a spec already read (registered here, as a new revision if it changed) or a
+    reference resolved by :func:`drxlab.workflow.campaigns.resolve`. With ``scored`` (the
+    candidates screened by the caller, outside the write lock) the model's weights are not loaded
+    again. Command-line values override the campaign file's ``[acquisition]`` table.
     """
-    camp, spec = campaigns.resolve(session, campaign_ref)
+    if isinstance(campaign, CampaignSpec):
+        spec = campaign
+        camp, _ = campaigns.register(session, spec)
+    else:
+        camp, spec = campaigns.resolve(session, campaign)
     acq = spec.acquisition
     acq = replace(
         acq,
@@ -124,12 +131,12 @@ def suggest(
             if v is not None
         },
     )
-    if acq.batch < 1:
-        raise CampaignError(f"n={acq.batch} must be ≥ 1 (number of suggestions)")
-    if acq.kind not in KINDS:
-        raise CampaignError(f"acquisition {acq.kind!r} unknown; expected one of {', '.join(KINDS)}")
-    version, ensemble = models.resolve(session, model_ref, camp.name)
-    sc = scored or screen(spec, ensemble, on_chunk=on_chunk)
+    if scored is None:
+        version, ensemble = models.resolve(session, model_ref, camp.name)
+        scored = screen(spec, ensemble, on_chunk=on_chunk)
+    else:
+        version = models.version_row(session, model_ref, camp.name)
+    sc = scored
     ids = queries.campaign_ids(session, camp.name)
     taken = queries.made_or_suggested_formulas(session, ids)
     formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
