@@ -76,16 +76,6 @@ def _store_path(store: Store | Path | str) -> Path:
     return path
 
 
-def free_name(path: Path) -> Path:
-    """``path``, or ``path`` with ``.1``, ``.2`` … before the suffix if it exists."""
-    if not path.exists():
-        return path
-    k = 1
-    while (cand := path.with_name(f"{path.stem}.{k}{path.suffix}")).exists():
-        k += 1
-    return cand
-
-
 def verify(path: Path) -> CopyReport:
     """Check a database file (integrity, drxlab schema version) and count its rows."""
     if not Path(path).is_file():
@@ -147,7 +137,7 @@ def backup(store: Store | Path | str, dest: Path, *, force: bool = False) -> Cop
     if dest.exists() and not force:
         raise StoreError(f"backup target {dest} exists; pass --force to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staged = free_name(dest.with_name(f"{dest.name}.new"))
+    staged = sqlite.free_name(dest.with_name(f"{dest.name}.new"))
     _snapshot_to_file(store, staged)
     try:
         report = verify(staged)
@@ -195,7 +185,7 @@ def restore(store: Store | Path, source: Path, *, force: bool = False) -> tuple[
                 f"{store_path} exists; pass --force to replace its contents with {source} "
                 "(a copy of the current contents is kept)"
             )
-        saved = free_name(store_path.with_name(f"{store_path.name}.pre-restore-{_stamp()}.bak"))
+        saved = sqlite.free_name(store_path.with_name(f"{store_path.name}.pre-restore-{_stamp()}.bak"))
         sqlite.copy_file(store_path, saved)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -227,7 +217,7 @@ def _restore_server(store: Store, source: Path, force: bool) -> tuple[CopyReport
                 f"{store.name} holds data; pass --force to replace its contents with {source} "
                 "(a copy of the current contents is kept)"
             )
-        saved = free_name(source.resolve().with_name(f"{source.name}.pre-restore-{_stamp()}.sqlite"))
+        saved = sqlite.free_name(source.resolve().with_name(f"{source.name}.pre-restore-{_stamp()}.sqlite"))
         backup(store, saved)
     with tempfile.TemporaryDirectory(prefix="drxlab-restore-") as tmp:
         work = Path(tmp) / "restore.sqlite"

@@ -286,9 +286,7 @@ def _upgrade(store: Store, conn: Connection, names: set[str], version: int) -> N
 
     saved = None
     if store.path is not None:
-        from drxlab.store.backup import free_name
-
-        saved = free_name(store.path.with_name(f"{store.path.name}.pre-migration-{version}.bak"))
+        saved = sqlite.free_name(store.path.with_name(f"{store.path.name}.pre-migration-{version}.bak"))
         sqlite.copy_file(store.path, saved)
     cfg = alembic_config(conn)
     try:

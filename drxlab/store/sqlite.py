@@ -141,3 +141,13 @@ def restore_file(source: Path, dest: Path) -> list[str]:
     finally:
         dst.close()
         src.close()
+
+
+def free_name(path: Path) -> Path:
+    """``path``, or ``path`` with ``.1``, ``.2`` … before the suffix if it exists."""
+    if not path.exists():
+        return path
+    k = 1
+    while (cand := path.with_name(f"{path.stem}.{k}{path.suffix}")).exists():
+        k += 1
+    return cand
