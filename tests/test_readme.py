@@ -4,9 +4,10 @@ The commands are parsed from README.md itself, so the README and this test canno
 from a temporary folder outside the repository, with no ``$DRXLAB_DB``, as a new user would.
 Only what a user brings is replaced:
 
-* the user's files (``cell1.csv``, ``cell3.csv``, ``cell7.csv``, ``data/drx-td/``) by generated
-  fixtures: raw cycler exports of the virtual lab's first discharge of the sample's composition
-  (charged to 4.8 V, discharge starting after an IR drop), DRX-TD JSON files;
+* the user's files (``cell1.csv``, ``cell3.csv``, ``data/drx-td/``) by generated fixtures: raw
+  cycler exports of the virtual lab's first discharge of the sample's composition (charged to
+  4.8 V, discharge starting after an IR drop), DRX-TD JSON files; ``cell7.mpr`` by a real EC-Lab
+  file of a cathode cell from ../shared/cycler-files;
 * ``../shared/…`` by the absolute path of ../shared beside the repository;
 * ``model pull``'s download by a 127.0.0.1 server of ../shared/drxnet-upstream/pretrained
   (``--base-url``).
@@ -37,6 +38,7 @@ from tests.factories import campaign_toml, write_drx_td
 from tests.raw_cells import oracle_cycle1, write_raw_cell
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+CATHODE_MPR = "jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
 SMALL_SPACE = campaign_toml(
     "sim-small", {"Mn3+": 0.4, "Ti4+": 0.4, "Nb5+": 0.2, "Cr3+": 0.2}, metals=(2, 3), batch=2
 )
@@ -133,6 +135,10 @@ class Lab:
                 formula = _option(argv, "--composition") or self._formula_of(_option(argv, "--sample"))
                 v, q = oracle_cycle1(formula)
                 write_raw_cell(self.folder / a, v, q, mass_g=float(_option(argv, "--active-mass")))
+            if re.fullmatch(r"cell\d+\.mpr", a) and not Path(a).exists():
+                # a real EC-Lab file of a cathode cell (2.0–3.8 V, GPL test data read from ../shared)
+                real = require_shared(SHARED / "cycler-files" / "biologic-mpr" / CATHODE_MPR)
+                (self.folder / a).write_bytes(real.read_bytes())
             if a == "data/drx-td/" and not Path(a).exists():
                 Path(a).mkdir(parents=True)
                 for k, formula in enumerate(

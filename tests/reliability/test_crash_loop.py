@@ -34,7 +34,7 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-import drxlab.cli.main as cli_main
+import drxlab.store.db as store_db
 from drxlab.cli.main import cli
 from drxlab.store.db import open_store
 from drxlab.store.tables import ModelVersion
@@ -83,9 +83,10 @@ def invoke(db: Path | str, *args: str):
         opened.append(store)
         return store
 
-    real_open = cli_main.open_store
+    real_open = store_db.open_store
     try:
-        with mock.patch.object(cli_main, "open_store", tracking):
+        # the CLI imports open_store when a command first opens the store (lazy CLI)
+        with mock.patch.object(store_db, "open_store", tracking):
             return CliRunner().invoke(cli, ["--db", str(db), *map(str, args)], catch_exceptions=False)
     finally:
         for store in opened:
