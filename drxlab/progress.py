@@ -30,6 +30,7 @@ from typing import Any, Self, TextIO
 
 Progress = Callable[[dict[str, Any]], None]
 LINE_INTERVAL_S = 5.0
+_LAST_LINE = [time.monotonic()]  # when this process last wrote a progress line (any bar)
 MODES = ("auto", "bar", "lines", "off")
 
 
@@ -97,6 +98,12 @@ class ProgressBar:
             self._bar = tqdm(
                 total=total, desc=desc, unit=unit, file=self.stream, leave=False, dynamic_ncols=True
             )
+        # steps that each end within the interval must not add up to a long silence: a step
+        # starting after a quiet spell says so at once
+        real_time = clock is time.monotonic  # a test's fake clock keeps its own account
+        if self.mode == "lines" and real_time and time.monotonic() - _LAST_LINE[0] >= interval:
+            with self._lock:
+                self._write(f"{desc}: started")
         if self.mode != "off" and watch:
             self._thread = threading.Thread(target=self._watch, name=f"progress:{desc}", daemon=True)
             self._thread.start()
@@ -181,6 +188,8 @@ class ProgressBar:
 
     def _write(self, text: str) -> None:
         self.lines += 1
+        self.last_line = self.clock()
+        _LAST_LINE[0] = time.monotonic()
         try:
             self.stream.write(f"  {text}\n")
             self.stream.flush()
