@@ -65,6 +65,7 @@ EXPECT = [
     ("evaluate", r"trained on 2TM \(\d+ tests\), tested on 3TM"),
     ("simulate", r"syntheses to top 1 %"),
     ("init", r"store ready: /.*/db/drxlab.sqlite"),
+    ("inspect", r"format: biologic-mpr .*discharge cycles counted: [1-9]"),
     ("import ", r"imported \d+ file\(s\): \d+ test\(s\)"),
     ("materials", r"virtual tests"),
     ("tests", r"^\["),
