@@ -138,3 +138,23 @@ SMALL_ARGS = {
     "cry_gate": 8,
     "cry_msg": 8,
 }
+
+
+def add_tested(
+    session,
+    formula: str,
+    caps: dict[int, float],
+    *,
+    campaign_id: int | None = None,
+    rate: float = 20.0,
+    status: str = "tested",
+):
+    """A sample of ``formula`` with one 1.5–4.8 V test of these cycle capacities (mAh/g); the test row."""
+    from drxlab.chem import compositions
+    from drxlab.store import queries
+    from drxlab.workflow import ingest
+
+    amts = compositions.amounts(formula)
+    mat = ingest.material(session, formula, amts, compositions.oxidation_states(amts))
+    smp = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=status)
+    return queries.add_test(session, smp.id, rate=rate, v_low=1.5, v_high=4.8, profiles=parsed_profiles(caps))

@@ -14,7 +14,7 @@ from drxlab.store import queries
 from drxlab.store.db import Store, open_store
 from drxlab.store.tables import Material, Sample, Suggestion, dumps
 from drxlab.vocabulary import SampleStatus
-from tests.factories import parsed_profiles
+from tests.factories import add_tested, parsed_profiles
 
 LMTO = "Li1.2Mn0.4Ti0.4O2"
 HE = "Li1.2Cr0.3Mg0.1Mn0.1Nb0.1Ti0.2O1.8F0.2"
@@ -45,22 +45,6 @@ def material(session: Session, formula: str) -> Material:
         len(compositions.metals(amts)),
         compositions.composition_class(amts),
     )
-
-
-def add_tested(
-    session: Session,
-    formula: str,
-    caps: dict[int, float],
-    *,
-    campaign_id: int | None = None,
-    rate: float = 20.0,
-    status: SampleStatus = SampleStatus.TESTED,
-) -> int:
-    """A sample of ``formula`` with one test of these cycle capacities (mAh/g); returns the test id."""
-    smp = queries.add_sample(session, material(session, formula).id, campaign_id=campaign_id, status=status)
-    return queries.add_test(
-        session, smp.id, rate=rate, v_low=1.5, v_high=4.8, profiles=parsed_profiles(caps)
-    ).id
 
 
 def campaign(session: Session, name: str = "c", text: str = "spec") -> int:
@@ -104,7 +88,7 @@ def test_add_sample_defaults_to_tested_without_campaign(session: Session) -> Non
 
 
 def test_add_test_stores_profiles_by_cycle(session: Session) -> None:
-    tid = add_tested(session, LMTO, {2: 230.0, 1: 250.0, 3: 220.0})
+    tid = add_tested(session, LMTO, {2: 230.0, 1: 250.0, 3: 220.0}).id
     profs = queries.profiles_of(session, tid)
     assert [p.cycle for p in profs] == [1, 2, 3]
     assert [p.capacity for p in profs] == pytest.approx([250.0, 230.0, 220.0])
@@ -120,9 +104,9 @@ def test_add_test_stores_profiles_by_cycle(session: Session) -> None:
 
 def test_test_records_filters(session: Session) -> None:
     cid = campaign(session)
-    a = add_tested(session, LMTO, {1: 250.0, 2: 240.0}, campaign_id=cid)
-    b = add_tested(session, HE, {1: 200.0, 5: 180.0})
-    c = add_tested(session, HE, {3: 150.0}, campaign_id=cid, rate=100.0)
+    a = add_tested(session, LMTO, {1: 250.0, 2: 240.0}, campaign_id=cid).id
+    b = add_tested(session, HE, {1: 200.0, 5: 180.0}).id
+    c = add_tested(session, HE, {3: 150.0}, campaign_id=cid, rate=100.0).id
 
     def ids(**kw: object) -> list[int]:
         return [r.test_id for r in queries.test_records(session, **kw)]
@@ -150,8 +134,8 @@ def test_test_records_filters(session: Session) -> None:
 
 
 def test_test_records_leave_out_replaced_samples(session: Session) -> None:
-    old = add_tested(session, LMTO, {1: 250.0}, status=SampleStatus.REPLACED)
-    new = add_tested(session, LMTO, {1: 260.0})
+    old = add_tested(session, LMTO, {1: 250.0}, status=SampleStatus.REPLACED).id
+    new = add_tested(session, LMTO, {1: 260.0}).id
     assert [r.test_id for r in queries.test_records(session)] == [new]
     assert queries.test_records(session, test_ids=[old]) == []
     assert [r["id"] for r in queries.test_rows(session)] == [old, new]  # the history is still listed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from drxlab.candidates.spec import CampaignSpec, load_spec, parse_spec
 from drxlab.chem import compositions
@@ -24,11 +24,11 @@ from drxlab.store import queries
 from drxlab.store.db import Store, open_store
 from drxlab.store.tables import Sample, Suggestion
 from drxlab.vocabulary import SampleStatus
-from drxlab.workflow import campaigns, ingest, models
+from drxlab.workflow import campaigns, models
 from drxlab.workflow.screening import Screen, screen
 from drxlab.workflow.suggest import Round, best_measured, suggest
 from tests.conftest import UPSTREAM, require_shared
-from tests.factories import campaign_toml, parsed_profiles
+from tests.factories import add_tested, campaign_toml, parsed_profiles
 
 CAMPAIGN = Path(__file__).resolve().parents[2] / "campaigns" / "li-mn-o-f.toml"
 
@@ -62,23 +62,6 @@ def lab(ensemble: Ensemble) -> Iterator[Store]:
 def run(st: Store, scored: Screen, campaign: Path = CAMPAIGN, **overrides: object) -> Round:
     with st.transaction() as s:
         return suggest(s, str(campaign), scored=scored, **overrides)
-
-
-def add_tested(
-    session: Session,
-    formula: str,
-    caps: dict[int, float],
-    *,
-    campaign_id: int | None = None,
-    rate: float = 20.0,
-    status: SampleStatus = SampleStatus.TESTED,
-) -> int:
-    """A sample of ``formula`` with one test of these cycle capacities (mAh/g); returns the sample id."""
-    amts = compositions.amounts(formula)
-    mat = ingest.material(session, formula, amts, compositions.oxidation_states(amts))
-    smp = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=status)
-    queries.add_test(session, smp.id, rate=rate, v_low=1.5, v_high=4.8, profiles=parsed_profiles(caps))
-    return smp.id
 
 
 def formulas_of(sc: Screen) -> list[str]:
@@ -130,7 +113,7 @@ def test_best_measured_retention_objective_is_a_ratio_per_sample() -> None:
     with st.transaction() as s:
         camp, _ = queries.add_campaign_revision(s, spec.name, spec.text, spec.sha256)
         for formula, fast, slow in (("Li1.2Mn0.8O2", 150.0, 250.0), ("Li1.3Mn0.7O2", 200.0, 250.0)):
-            sid = add_tested(s, formula, {1: slow}, campaign_id=camp.id, rate=20.0)
+            sid = add_tested(s, formula, {1: slow}, campaign_id=camp.id, rate=20.0).sample_id
             queries.add_test(s, sid, rate=100.0, v_low=1.5, v_high=4.8, profiles=parsed_profiles({1: fast}))
         add_tested(s, "Li1.1Mn0.9O2", {1: 290.0}, campaign_id=camp.id, rate=100.0)  # no base-rate test
         assert best_measured(s, [camp.id], spec) == pytest.approx(0.8)
