@@ -18,10 +18,16 @@ torch/OpenMP thread pool or any other thread holds a lock can hang for ever). Wi
 pipe, so the delay is spent in the command rather than in Python start-up; ``mode="exec"``
 counts from the process start, so kills also land in start-up. Every wait has a deadline
 (``timeout`` s): a command that hangs is killed and reported, never waited on for ever.
+
+In ``ready`` mode the child then waits for a "go" byte on its stdin before it runs the command,
+so the next trial's interpreter is started (and imports torch and drxlab, ~4 s on 2 cores) while
+the previous trial's check runs; it touches no store before "go", which is sent only after the
+store has been restored. The kill still lands in the command alone.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import select
 import signal
@@ -36,6 +42,7 @@ from typing import Literal
 
 Mode = Literal["ready", "exec"]
 READY = b"R"
+GO = b"G"
 # commands import their modules (and torch) only when run: load them before saying "ready", so the
 # delay is spent in the command's own work, as it was when the CLI imported everything at start-up
 CLI_BOOT = (
@@ -45,6 +52,7 @@ CLI_BOOT = (
     "import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening, drxlab.model.io\n"
     "quiet = os.open(os.devnull, os.O_WRONLY)\n"
     f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
+    "if os.environ.get('DRXLAB_HARNESS_GO'): os.read(0, 1)\n"
     "cli(sys.argv[1:], prog_name='drxlab')\n"
 )
 TIMEOUT = 600.0
@@ -146,12 +154,15 @@ def _copy(src_path: Path, dest_path: Path, *, single_file: bool) -> None:
 class _Run:
     """One ``drxlab`` child process; :meth:`wait_ready` returns once drxlab is imported."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None, timeout: float) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None, timeout: float, gated: bool) -> None:
         self.timeout = timeout
         self.t0 = time.perf_counter()
+        if gated:
+            env = {**(os.environ if env is None else env), "DRXLAB_HARNESS_GO": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CLI_BOOT, *args],
             env=env,
+            stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -165,6 +176,16 @@ class _Run:
             raise RuntimeError(f"drxlab did not start within {self.timeout:.0f} s")
         self.proc.stdout.read(len(READY))  # READY, or b"" if it died first; either way start timing now
         self.proc.stdout.close()
+
+    def go(self) -> None:
+        """Let a gated child (waiting after READY) run its command; its clock starts now."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(GO)
+            self.proc.stdin.close()
+        except BrokenPipeError:  # it died before "go": its exit code tells
+            pass
+        self.t0 = time.perf_counter()
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -188,11 +209,16 @@ class _Run:
 
 def _start(args: list[str], mode: Mode, env: dict[str, str] | None, timeout: float) -> _Run:
     """Start ``drxlab <args>``; with ``mode="ready"`` return once it is ready (its clock restarted)."""
-    run = _Run(args, env, timeout)
+    run = _Run(args, env, timeout, gated=False)
     if mode == "ready":
         run.wait_ready()
         run.t0 = time.perf_counter()
     return run
+
+
+def _prestart(args: list[str], env: dict[str, str] | None, timeout: float) -> _Run:
+    """Start ``drxlab <args>`` gated: it imports drxlab and then waits for :meth:`_Run.go`."""
+    return _Run(args, env, timeout, gated=True)
 
 
 def run_once(
@@ -217,34 +243,48 @@ def kill_trials(
     *,
     seed: int = 0,
     duration: float | None = None,
-    span: tuple[float, float] = (0.0, 1.0),
+    span: tuple[float, float] | Sequence[tuple[float, float]] = (0.0, 1.0),
     mode: Mode = "ready",
     env: dict[str, str] | None = None,
     timeout: float = TIMEOUT,
 ) -> list[Trial]:
     """``n`` SIGKILL trials of ``drxlab --db db_path <cmd_args>``; every trial starts from the
-    store as it is now and ends with ``check(db_path)``. Delays are uniform over ``span`` (fractions
-    of ``duration``; e.g. ``(0.5, 1.1)`` to aim at a command's final write). The store is left
-    as the last trial left it. ``db_path`` is a SQLite file or a PostgreSQL URL (whose server
-    lets its user create databases)."""
+        store as it is now and ends with ``check(db_path)``. Delays are uniform over ``span`` (fractions
+        of ``duration``; e.g. ``(0.5, 1.1)`` to aim at a command's final write; or one span per
+    trial). The store is left
+        as the last trial left it. ``db_path`` is a SQLite file or a PostgreSQL URL (whose server
+        lets its user create databases)."""
     db_path = db_path if "://" in str(db_path) else Path(db_path)
     template = _Template(db_path)
+    upcoming: _Run | None = None
     try:
         if duration is None:
             code, duration = run_once(cmd_args, db_path, mode=mode, env=env, timeout=timeout)
             if code != 0:
                 raise RuntimeError(f"drxlab {' '.join(cmd_args)} fails without a kill (exit {code})")
         rng = random.Random(seed)
+        spans = [span] * n if isinstance(span[0], float | int) else list(span)
+        assert len(spans) == n, f"{len(spans)} spans for {n} trials"
         trials = []
+        args = ["--db", str(db_path), *cmd_args]
+        upcoming = _prestart(args, env, timeout) if mode == "ready" else None
         for i in range(n):
             template.restore()
-            delay = rng.uniform(span[0] * duration, span[1] * duration)
-            run = _start(["--db", str(db_path), *cmd_args], mode, env, timeout)
+            lo, hi = spans[i]
+            delay = rng.uniform(lo * duration, hi * duration)
+            if upcoming is not None:
+                run = upcoming
+                run.wait_ready()
+                run.go()
+            else:
+                run = _start(args, mode, env, timeout)
             time.sleep(max(0.0, delay - (time.perf_counter() - run.t0)))
             if run.proc.poll() is None:
                 run.kill()
             code = run.wait()
             finished = code != -signal.SIGKILL
+            # the next interpreter boots while this trial's check runs
+            upcoming = _prestart(args, env, timeout) if mode == "ready" and i + 1 < n else None
             try:
                 check(db_path)
                 trials.append(Trial(i, delay, finished, code, True))
@@ -252,4 +292,7 @@ def kill_trials(
                 trials.append(Trial(i, delay, finished, code, False, f"{type(exc).__name__}: {exc}"))
         return trials
     finally:
+        if upcoming is not None and upcoming.proc.poll() is None:
+            upcoming.kill()
+            upcoming.proc.wait()
         template.remove()
