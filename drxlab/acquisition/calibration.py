@@ -127,7 +127,7 @@ class Calibration:
         if sha256 is not None and _sha(record) != sha256:
             raise CalibrationError(
                 f"calibration {label} is corrupt: its content does not match its sha256 {sha256[:12]}; "
-                "run `drxlab suggest` again to re-fit it from the store"
+                "restore the database from a backup, or suggest with --calibration none"
             )
         try:
             cal = cls(**record)
