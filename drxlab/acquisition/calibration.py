@@ -151,6 +151,7 @@ def fit(
     std: np.ndarray,
     *,
     typical: float,
+    excess_variance: float | None = None,
 ) -> Calibration:
     """Fit a calibration on measured compositions.
 
@@ -161,6 +162,9 @@ def fit(
         std: ``(n,)`` ensemble σ_Q at those compositions (as predicted before the measurement
             where known: prospective residuals are the honest ones).
         typical: a typical |predicted value| of the space (sets the fallback prior τ₀).
+        excess_variance: for ``gp``, a floor on its prior variance from elsewhere (e.g. the
+            prospective residuals' ``mean(r² − σ_Q²)`` when ``residuals`` are those of a model
+            already fine-tuned on these measurements, which look smaller than its real errors).
 
     Returns:
         A :class:`Calibration`; with fewer than :data:`MIN_POINTS` compositions the conservative
@@ -194,7 +198,7 @@ def fit(
     if method == "scale":
         scale = math.sqrt(max(1.0, float(z2.mean())))
         return Calibration("scale", n, False, scale=scale)
-    return _fit_gp(X, r, s, typical=float(typical), tau0=tau0)
+    return _fit_gp(X, r, s, typical=float(typical), floor=excess_variance or 0.0)
 
 
 def calibrated_members(Y: np.ndarray, mean_cal: np.ndarray, std_cal: np.ndarray) -> np.ndarray:
@@ -220,7 +224,7 @@ def _sha(record: dict) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _fit_gp(X: np.ndarray, r: np.ndarray, s: np.ndarray, *, typical: float, tau0: float) -> Calibration:
+def _fit_gp(X: np.ndarray, r: np.ndarray, s: np.ndarray, *, typical: float, floor: float) -> Calibration:
     """Maximum-likelihood hyperparameters of the residual GP (one Matérn-5/2 length over all
     elements, output scale, noise), with floors: noise σ ≥ 1 % of ``typical``, prior variance ≥
     the residuals' excess variance over σ_Q² (what the scale fit would add on average)."""
@@ -229,7 +233,7 @@ def _fit_gp(X: np.ndarray, r: np.ndarray, s: np.ndarray, *, typical: float, tau0
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    excess = max(float(np.mean(r**2 - s**2)), 0.0)
+    excess = max(float(np.mean(r**2 - s**2)), floor, 0.0)
     noise_floor = (_NOISE_FLOOR_REL * typical) ** 2
     model = _gp(X, r, lengthscale=0.3, outputscale=max(excess, noise_floor, 1e-6), noise=noise_floor)
     model.likelihood.noise_covar.register_constraint("raw_noise", _greater_than(noise_floor))

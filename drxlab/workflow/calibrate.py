@@ -9,7 +9,9 @@ second ago counts, with no training). Which residuals:
   suggestion uses the current ensemble's prediction (leave-one-composition-out with the ensemble
   fixed: the ensemble was not trained on the campaign's own tests unless it was fine-tuned).
 - ``gp`` corrects the *current* ensemble, so its targets are the measured values minus the
-  current ensemble mean at the objective's conditions.
+  current ensemble mean at the objective's conditions; its prior variance is kept at least at
+  the prospective residuals' excess variance (a fine-tuned ensemble fits its own training
+  compositions, so its current residuals understate its errors elsewhere).
 
 Where the record lives: in the model version's ``metrics_json["calibration"][campaign]`` (the
 record, its sha256, the element order of its composition vectors and the objective), refreshed
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.acquisition.calibration import Calibration, CalibrationError, fit
+from drxlab.acquisition.calibration import MIN_POINTS, Calibration, CalibrationError, fit
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.profiles.process import energy_density
 from drxlab.store import queries
@@ -98,11 +100,16 @@ def fit_for_campaign(
     index = {f: i for i, f in enumerate(formulas)}
     mean_now, std_now = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
     per_formula: dict[str, list[tuple[float, float, float, np.ndarray]]] = {}
+    prospective = []
     for sid, y in values.items():
         smp = queries.sample(session, sid)
         mat = queries.material(session, smp.material_id)
         i = index.get(mat.formula)
-        sug = queries.suggestion_of_sample(session, sid) if method == "scale" else None
+        sug = queries.suggestion_of_sample(session, sid)
+        if sug is not None:
+            prospective.append((y - sug.predicted) ** 2 - sug.predicted_std**2)
+        if method == "gp":
+            sug = None  # the GP corrects the current ensemble
         if sug is not None:
             mu, sd = sug.predicted, sug.predicted_std
         elif i is not None:
@@ -120,7 +127,10 @@ def fit_for_campaign(
     if not rows:
         return fit(method, np.zeros((0, sc.X.shape[1] + 1)), np.zeros(0), np.zeros(0), typical=typical)
     r, s, X = (np.array(c) for c in zip(*rows))
-    return fit(method, X, r, s, typical=typical)
+    # a GP on a fine-tuned ensemble's residuals sees small errors; its prior variance is kept
+    # at least at the excess error the ensemble showed before each measurement
+    excess = float(np.mean(prospective)) if len(prospective) >= MIN_POINTS else None
+    return fit(method, X, r, s, typical=typical, excess_variance=excess)
 
 
 def save(
@@ -192,3 +202,23 @@ def describe(version: ModelVersion | None, campaign: str | None) -> str:
         return "not calibrated yet: the next `drxlab suggest` fits it from the measured results"
     cal = found.calibration
     return f"{found.campaign} ({cal.method}, {cal.sha256[:12]}): {cal.summary()}"
+
+
+def compare(
+    session: Session, campaign_ids: list[int], spec: CampaignSpec, sc: Screen, picks: list[str]
+) -> dict[str, list[list[float]]]:
+    """Raw and every method's calibrated ``[mean, σ]`` of the primary objective at ``picks``
+    (formulas of the screen), each fitted on what the store holds now: the same suggestions
+    scored by every calibrator, so simulations compare them on identical campaigns."""
+    from drxlab.chem import compositions
+
+    formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
+    index = {f: i for i, f in enumerate(formulas)}
+    idx = np.array([index[f] for f in picks], dtype=np.int64)
+    mean, std = sc.Y[:, idx, 0].mean(0), sc.Y[:, idx, 0].std(0)
+    X = np.hstack([sc.X[idx], np.zeros((len(idx), 1))])
+    out = {"raw": np.stack([mean, std], 1).tolist()}
+    for method in ("scale", "gp"):
+        cal = fit_for_campaign(session, campaign_ids, spec, sc, formulas, method)
+        out[method] = np.stack(cal.apply(X, mean, std), 1).tolist()
+    return out
