@@ -45,6 +45,7 @@ __all__ = [
     "Calibration",
     "CalibrationError",
     "calibrated_members",
+    "conservative_prior",
     "fit",
 ]
 
@@ -199,6 +200,12 @@ def fit(
         scale = math.sqrt(max(1.0, float(z2.mean())))
         return Calibration("scale", n, False, scale=scale)
     return _fit_gp(X, r, s, typical=float(typical), floor=excess_variance or 0.0)
+
+
+def conservative_prior(predicted: np.ndarray) -> Calibration:
+    """The fallback calibration before any measurement, its τ₀ set by the ``predicted`` values."""
+    typical = float(np.median(np.abs(predicted))) if len(predicted) else 1.0
+    return fit("scale", np.zeros((0, 1)), np.zeros(0), np.zeros(0), typical=typical or 1.0)
 
 
 def calibrated_members(Y: np.ndarray, mean_cal: np.ndarray, std_cal: np.ndarray) -> np.ndarray:

@@ -148,9 +148,12 @@ def predict(
         cal = calibrate.stored(row, campaign)
     pred = ens.predict_curves(formulas, rate, window[0], window[1], cycle)
     cap, sd = pred.capacity_mean, pred.capacity_std
-    if cal is None:
-        cap_cal, sd_cal = cap, sd
-        cal_note = "not calibrated yet (no `drxlab suggest` with this model version): σ is σ_Q"
+    if cal is None:  # no measurements fitted yet: the documented conservative prior, never σ_Q alone
+        from drxlab.acquisition.calibration import conservative_prior
+
+        prior = conservative_prior(cap)
+        cap_cal, sd_cal = prior.apply(cap[:, None], cap, sd)
+        cal_note = f"not calibrated yet (no `drxlab suggest` with this model version): {prior.message}"
     else:
         cap_cal, sd_cal = cal.apply([compositions.amounts(f) for f in formulas], cap, sd)
         cal_note = f"calibrated on campaign {cal.campaign} ({cal.objective}): {cal.calibration.summary()}"

@@ -224,7 +224,8 @@ def _finetune(
                     p.requires_grad_(False)
         params = [p for p in model.parameters() if p.requires_grad]
         start = [p.detach().clone() for p in params]
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=WEIGHT_DECAY)
+        # L2-SP replaces weight decay: decay pulls every weight towards 0, i.e. away from the parent
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=0.0 if l2sp else WEIGHT_DECAY)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_GAMMA)
         gen = torch.Generator().manual_seed(seed * 1000 + k)
         for epoch in range(epochs):
