@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlmodel import Session
@@ -33,7 +34,9 @@ from drxlab.profiles.process import energy_density
 from drxlab.store import queries
 from drxlab.store.tables import ModelVersion, dumps
 from drxlab.vocabulary import ObjectiveKind
-from drxlab.workflow.screening import Screen, features
+
+if TYPE_CHECKING:  # status reads records without importing torch (the screen's model package)
+    from drxlab.workflow.screening import Screen
 
 __all__ = ["Stored", "fit_for_campaign", "measured", "save", "stored"]
 
@@ -53,6 +56,8 @@ class Stored:
         self, amounts: list[dict[str, float]], mean: np.ndarray, std: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated (mean, σ) of compositions given as element → amount dicts."""
+        from drxlab.workflow.screening import features
+
         X = np.array([features(self.elements, a) for a in amounts]) if amounts else np.zeros((0, 1))
         return self.calibration.apply(X, mean, std)
 
@@ -96,6 +101,8 @@ def fit_for_campaign(
     method: str,
 ) -> Calibration:
     """Fit ``method`` on the campaign's measured compositions (see the module docstring)."""
+    from drxlab.workflow.screening import features
+
     values = measured(session, campaign_ids, spec)
     index = {f: i for i, f in enumerate(formulas)}
     mean_now, std_now = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
