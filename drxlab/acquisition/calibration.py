@@ -254,9 +254,19 @@ def _fit_gp(X: np.ndarray, r: np.ndarray, s: np.ndarray, *, typical: float, floo
         else:
             note = ""
     with torch.no_grad():
-        lengthscale = float(model.covar_module.base_kernel.lengthscale.squeeze())
-        outputscale = max(float(model.covar_module.outputscale), excess, noise_floor)
-        noise = max(float(model.likelihood.noise.squeeze()), noise_floor)
+        fitted = (
+            float(model.covar_module.base_kernel.lengthscale.squeeze()),
+            float(model.covar_module.outputscale),
+            float(model.likelihood.noise.squeeze()),
+        )
+    if not all(math.isfinite(v) and v > 0 for v in fitted):
+        # residuals with no structure can send the optimiser to a degenerate point: keep the start
+        fitted = (0.3, max(excess, noise_floor), max(noise_floor, float(np.var(r)) / 10))
+        note = " (hyperparameter fit degenerate; start values kept)"
+    # element amounts live in [0, ~1.3]: lengths outside [0.02, 10] are degenerate fits too
+    lengthscale = min(max(fitted[0], 0.02), 10.0)
+    outputscale = max(fitted[1], excess, noise_floor)
+    noise = max(fitted[2], noise_floor)
     state = {
         "lengthscale": lengthscale,
         "outputscale": outputscale,

@@ -120,3 +120,12 @@ def test_calibrated_members_have_the_calibrated_moments() -> None:
     Z = calibrated_members(Y, m, s)
     np.testing.assert_allclose(Z.mean(0), m)
     np.testing.assert_allclose(Z.std(0), s)
+
+
+def test_gp_on_unstructured_residuals_stays_finite() -> None:
+    # pure noise residuals on random compositions (what the bench fits): no NaN, σ still ≥ σ_Q
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(D), size=40) * 1.2
+    cal = fit("gp", X, rng.normal(0, 30, 40), np.full(40, 3.0), typical=200.0)
+    m, s = cal.apply(rng.dirichlet(np.ones(D), size=500) * 1.2, np.full(500, 200.0), np.full(500, 3.0))
+    assert np.isfinite(m).all() and np.isfinite(s).all() and (s >= 3.0).all()
