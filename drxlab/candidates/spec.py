@@ -179,7 +179,8 @@ class AcquisitionSpec:
         seed: random seed for Thompson sampling and tie-breaking; ``None`` for fresh entropy.
         calibration: how the ensemble's σ_Q is calibrated on the lab's measurements before
             acquisition: ``"scale"``, ``"gp"`` (residual Gaussian process) or ``"none"`` (raw
-            ensemble); see :mod:`drxlab.acquisition.calibration`.
+            ensemble); see :mod:`drxlab.acquisition.calibration`. Default ``"gp"``: in simulated
+            campaigns its prospective coverage was nearest the nominal 68 / 95 %.
     """
 
     kind: AcquisitionKind
@@ -188,7 +189,7 @@ class AcquisitionSpec:
     min_distance: float = 0.0
     xi: float = 0.0
     seed: int | None = None
-    calibration: str = "scale"
+    calibration: str = "gp"
 
     def __post_init__(self) -> None:
         invalid = functools.partial(InvalidValue, section="acquisition")
@@ -491,7 +492,7 @@ class _Parser:
             self.number(table, s, "min_distance", default=0.0),
             self.number(table, s, "xi", default=0.0),
             seed,
-            self.string(table, s, "calibration") if "calibration" in table else "scale",
+            self.string(table, s, "calibration") if "calibration" in table else "gp",
         )
 
 

@@ -150,7 +150,7 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
     default=None,
     help="How σ_Q is calibrated on the campaign's measurements before ranking: scale (σ_Q × a factor "
     "fitted on measured errors), gp (a residual Gaussian process: corrects the mean near measured "
-    "compositions), none (the raw ensemble) [default: the file's, else scale].",
+    "compositions), none (the raw ensemble) [default: the file's, else gp].",
 )
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json."

@@ -49,7 +49,7 @@ from drxlab.vocabulary import AcquisitionKind
     "--calibration",
     type=click.Choice(["scale", "gp", "none"]),
     default=None,
-    help="σ calibration acquisition uses [default: the campaign file's, else scale]; raw, scale and gp "
+    help="σ calibration acquisition uses [default: the campaign file's, else gp]; raw, scale and gp "
     "coverage are reported whatever it is.",
 )
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
