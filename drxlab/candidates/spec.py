@@ -50,7 +50,7 @@ _SPECIES_RE = re.compile(r"^([A-Z][a-z]?)(\d*)\+$")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "campaign": ("name", "description"),
     "space": ("li", "f", "step", "min_metals", "max_metals", "species"),
-    "acquisition": ("kind", "kappa", "batch", "min_distance", "xi", "seed"),
+    "acquisition": ("kind", "kappa", "batch", "min_distance", "xi", "seed", "calibration"),
 }
 _OBJECTIVE_KEYS = ("kind", "rate", "window", "cycle", "base_rate")
 
@@ -177,6 +177,10 @@ class AcquisitionSpec:
         xi: improvement margin for logEI / PI, in objective units: improvement is counted over
             ``best_f + xi`` (≥ 0; larger values favour exploration).
         seed: random seed for Thompson sampling and tie-breaking; ``None`` for fresh entropy.
+        calibration: how the ensemble's σ_Q is calibrated on the lab's measurements before
+            acquisition: ``"scale"``, ``"gp"`` (residual Gaussian process) or ``"none"`` (raw
+            ensemble); see :mod:`drxlab.acquisition.calibration`. Default ``"gp"``: in simulated
+            campaigns its prospective coverage was nearest the nominal 68 / 95 %.
     """
 
     kind: AcquisitionKind
@@ -185,12 +189,15 @@ class AcquisitionSpec:
     min_distance: float = 0.0
     xi: float = 0.0
     seed: int | None = None
+    calibration: str = "gp"
 
     def __post_init__(self) -> None:
         invalid = functools.partial(InvalidValue, section="acquisition")
         if self.kind not in ACQUISITION_KINDS:
             raise invalid("kind", f"kind={self.kind!r} is not one of: {', '.join(ACQUISITION_KINDS)}")
         object.__setattr__(self, "kind", AcquisitionKind(self.kind))
+        if self.calibration not in ("scale", "gp", "none"):
+            raise invalid("calibration", f"calibration={self.calibration!r} is not one of: scale, gp, none")
         if not self.kappa >= 0:
             raise invalid("kappa", f"kappa={self.kappa} must be ≥ 0")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
@@ -485,6 +492,7 @@ class _Parser:
             self.number(table, s, "min_distance", default=0.0),
             self.number(table, s, "xi", default=0.0),
             seed,
+            self.string(table, s, "calibration") if "calibration" in table else "gp",
         )
 
 

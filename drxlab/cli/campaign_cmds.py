@@ -145,6 +145,14 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 @click.option("--seed", type=int, default=None, help="Random seed (same database + seed = same suggestions).")
 @click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
 @click.option(
+    "--calibration",
+    type=click.Choice(["scale", "gp", "none"]),
+    default=None,
+    help="How σ_Q is calibrated on the campaign's measurements before ranking: scale (σ_Q × a factor "
+    "fitted on measured errors), gp (a residual Gaussian process: corrects the mean near measured "
+    "compositions), none (the raw ensemble) [default: the file's, else gp].",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json."
 )
 @click.option(
@@ -165,6 +173,7 @@ def suggest(
     min_distance: float | None,
     seed: int | None,
     model_ref: str | None,
+    calibration: str | None,
     out: str | None,
     sheet: str | None,
     as_json: bool,
@@ -195,6 +204,7 @@ def suggest(
             min_distance=min_distance,
             model_ref=str(version.id),
             scored=scored,
+            calibration=calibration,
         )
     data = rnd.as_dict()
     if out:
@@ -214,6 +224,8 @@ def suggest(
     )
     if rnd.warning:
         click.echo(f"note: {rnd.warning}", err=True)
+    if rnd.calibration:
+        click.echo(f"calibration: {rnd.calibration['summary']}")
     extra = names[1:]
     rows = [
         (
@@ -223,6 +235,8 @@ def suggest(
             r.klass,
             r.predicted,
             r.sigma,
+            r.calibrated,
+            r.sigma_calibrated,
             *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
             r.acquisition,
             r.nearest or "—",
@@ -239,13 +253,15 @@ def suggest(
         "class",
         f"{names[0]} ({unit})",
         "σ_Q (mAh/g)" if unit == "mAh/g" else f"σ ({unit})",
+        f"calibrated ({unit})",
+        f"σ calibrated ({unit})",
         *(objectives[k].header + " ± σ" if k in objectives else k for k in extra),
         AcquisitionKind(rnd.kind).value_label(unit),
         "nearest known",
         "L1 dist.",
         "domain",
     ]
-    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
+    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
 
 
 def _write(path: str, rnd) -> None:
@@ -257,6 +273,8 @@ def _write(path: str, rnd) -> None:
             "class": r.klass,
             "predicted_mAh_g": r.predicted,
             "sigma_mAh_g": r.sigma,
+            "calibrated_mAh_g": r.calibrated,
+            "sigma_calibrated_mAh_g": r.sigma_calibrated,
             "acquisition": r.acquisition,
             "nearest_known": r.nearest,
             "distance_L1": r.distance,

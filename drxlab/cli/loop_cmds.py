@@ -323,12 +323,23 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
                         w["round"],
                         w["predicted_mAh_g"],
                         w["sigma_mAh_g"],
+                        w["sigma_calibrated_mAh_g"],
                     )
                     for w in st["waiting"]
                 ],
-                ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)"],
+                [
+                    "sample",
+                    "composition",
+                    "status",
+                    "round",
+                    "predicted (mAh/g)",
+                    "σ_Q (mAh/g)",
+                    "σ calibrated (mAh/g)",
+                ],
             )
         )
+    if st["calibration"]:
+        click.echo(f"calibration: {st['calibration']}")
     if st["model"]:
         click.echo("\nmodel lineage (current first):")
         click.echo(

@@ -139,12 +139,24 @@ def predict(
 
     Example: drxlab predict Li1.2Mn0.1Mg0.1Cr0.3Ti0.2Nb0.1O1.8F0.2 --rate 20 --window 1.5 4.8
     """
+    from drxlab.workflow import calibrate
+
     formulas = [compositions.normalise(c) for c in composition]
     with obj.store(create=False).reader() as s:
         row, ens = models.resolve(s, version, campaign)
         flags = models.applicability(s, row, formulas)
+        cal = calibrate.stored(row, campaign)
     pred = ens.predict_curves(formulas, rate, window[0], window[1], cycle)
     cap, sd = pred.capacity_mean, pred.capacity_std
+    if cal is None:  # no measurements fitted yet: the documented conservative prior, never σ_Q alone
+        from drxlab.acquisition.calibration import conservative_prior
+
+        prior = conservative_prior(cap)
+        cap_cal, sd_cal = prior.apply(cap[:, None], cap, sd)
+        cal_note = f"not calibrated yet (no `drxlab suggest` with this model version): {prior.message}"
+    else:
+        cap_cal, sd_cal = cal.apply([compositions.amounts(f) for f in formulas], cap, sd)
+        cal_note = f"calibrated on campaign {cal.campaign} ({cal.objective}): {cal.calibration.summary()}"
     if as_json:
         return echo_json(
             [
@@ -157,6 +169,9 @@ def predict(
                     "cycle": cycle,
                     "capacity_mAh_g": float(cap[i]),
                     "sigma_mAh_g": float(sd[i]),
+                    "capacity_calibrated_mAh_g": float(cap_cal[i]),
+                    "sigma_calibrated_mAh_g": float(sd_cal[i]),
+                    "calibration": cal_note,
                     **flags[i].as_dict(),
                     "capacity_members_mAh_g": pred.capacity[:, i].tolist(),
                     "average_voltage_V": float(pred.average_voltage_mean[i]),
@@ -172,14 +187,25 @@ def predict(
     click.echo(
         f"model version {row.id} ({row.source}), {rate:g} mA/g, {window[0]:g}–{window[1]:g} V, cycle {cycle}"
     )
+    click.echo(f"calibration: {cal_note}")
     click.echo(
         table(
             [
-                (f, cap[i], sd[i], pred.average_voltage_mean[i], pred.energy_mean[i], flags[i].domain)
+                (f, cap[i], sd[i], cap_cal[i], sd_cal[i], pred.average_voltage_mean[i], pred.energy_mean[i])
+                + (flags[i].domain,)
                 for i, f in enumerate(formulas)
             ],
-            ["composition", "capacity (mAh/g)", "σ_Q (mAh/g)", "avg voltage (V)", "energy (mWh/g)", "domain"],
-            [0, 1, 1, 2, 0, 0],
+            [
+                "composition",
+                "capacity (mAh/g)",
+                "σ_Q (mAh/g)",
+                "calibrated (mAh/g)",
+                "σ calibrated (mAh/g)",
+                "avg voltage (V)",
+                "energy (mWh/g)",
+                "domain",
+            ],
+            [0, 1, 1, 1, 1, 2, 0, 0],
         )
     )
     for f, flag in zip(formulas, flags):

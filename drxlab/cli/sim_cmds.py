@@ -45,6 +45,13 @@ from drxlab.vocabulary import AcquisitionKind
     show_default=True,
     help="Epochs of the initial ensemble trained on the starting data.",
 )
+@click.option(
+    "--calibration",
+    type=click.Choice(["scale", "gp", "none"]),
+    default=None,
+    help="σ calibration acquisition uses [default: the campaign file's, else gp]; raw, scale and gp "
+    "coverage are reported whatever it is.",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
@@ -60,6 +67,7 @@ def simulate(
     start_from: str,
     n_start: int,
     start_epochs: int,
+    calibration: str | None,
     out: str,
     as_json: bool,
 ) -> None:
@@ -101,6 +109,7 @@ def simulate(
         start_from=start_from,
         n_start=n_start,
         start_epochs=start_epochs,
+        calibration=calibration,
         say=(lambda s: None) if as_json else click.echo,
         bars=bars(enabled=not obj.quiet),
     )

@@ -136,6 +136,7 @@ def finetune_ensemble(
     replay_targets: ReplayTargets = "parent",
     threads: int | None = 1,
     min_batches: int = MIN_FT_BATCHES,
+    l2sp: float = 0.0,
 ) -> Ensemble:
     """A new ensemble: each member of ``ensemble`` fine-tuned on ``new`` mixed with ``replay``.
 
@@ -159,6 +160,9 @@ def finetune_ensemble(
         threads: torch threads while fine-tuning (restored after); 1 by default, since these
             small batches gain little from more and lose 10-100x when cores are shared.
         min_batches: batches per epoch at the least (new + replay draws repeated).
+        l2sp: weight of the L2-SP penalty ``l2sp * Σ (θ − θ_parent)²`` over the fine-tuned
+            parameters (0: none). It anchors each member to its parent's weights, so what one
+            new composition teaches stays local instead of repainting every prediction.
     """
     if not new:
         raise NothingToFinetuneError("nothing to fine-tune on: no new tests given")
@@ -178,6 +182,7 @@ def finetune_ensemble(
             trainable=trainable,
             replay_targets=replay_targets,
             min_batches=min_batches,
+            l2sp=l2sp,
         )
 
 
@@ -195,7 +200,10 @@ def _finetune(
     trainable: Sequence[str] | None,
     replay_targets: ReplayTargets,
     min_batches: int = 0,
+    l2sp: float = 0.0,
 ) -> Ensemble:
+    if l2sp < 0:
+        raise TrainingError(f"{l2sp=} must be >= 0")
     if replay_targets not in ("data", "parent"):
         raise TrainingError(f"{replay_targets=} must be 'data' or 'parent'")
     new_pts = to_points(new)
@@ -215,7 +223,9 @@ def _finetune(
                 if not any(name.startswith(t) for t in trainable):
                     p.requires_grad_(False)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=WEIGHT_DECAY)
+        start = [p.detach().clone() for p in params]
+        # L2-SP replaces weight decay: decay pulls every weight towards 0, i.e. away from the parent
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=0.0 if l2sp else WEIGHT_DECAY)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_GAMMA)
         gen = torch.Generator().manual_seed(seed * 1000 + k)
         for epoch in range(epochs):
@@ -233,6 +243,8 @@ def _finetune(
             for lo in range(0, len(idx), batch):
                 b = idx[lo : lo + batch]
                 loss, _ = batch_loss(model, points.batch(b))
+                if l2sp:
+                    loss = loss + l2sp * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

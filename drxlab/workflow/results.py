@@ -258,6 +258,8 @@ def model_scope(session: Session, sample_id: int) -> str:
 
 def status(session: Session, campaign: str | None = None) -> dict:
     """Samples by state, what waits for results, current model and its lineage."""
+    from drxlab.workflow import calibrate
+
     ids = queries.campaign_ids(session, campaign) if campaign else None
     if campaign and not ids:
         raise DrxlabError(f"campaign {campaign!r} not found; see `drxlab campaign list`")
@@ -276,6 +278,7 @@ def status(session: Session, campaign: str | None = None) -> dict:
                     "round": smp.round,
                     "predicted_mAh_g": sug.predicted if sug else None,
                     "sigma_mAh_g": sug.predicted_std if sug else None,
+                    "sigma_calibrated_mAh_g": calibrate.of_suggestion(sug.params_json) if sug else None,
                 }
             )
     from drxlab.workflow import models
@@ -295,6 +298,7 @@ def status(session: Session, campaign: str | None = None) -> dict:
         "model": lineage,
         "tests": len(tests) - n_virtual,
         "virtual_tests": n_virtual,
+        "calibration": calibrate.describe(current, campaign),
     }
 
 

@@ -28,12 +28,13 @@ from drxlab.progress import ProgressBar, silent
 from drxlab.store import queries
 from drxlab.store.db import Store
 from drxlab.vocabulary import AcquisitionKind, SampleStatus
-from drxlab.workflow import lab, models, training
+from drxlab.workflow import calibrate, lab, models, training
 from drxlab.workflow.screening import screen
 from drxlab.workflow.suggest import suggest
 
 START_TESTS = ((20.0, (1, 2, 5, 10)), (200.0, (1,)))
 TOP_FRACTION = 0.01
+COVERAGE_FROM_ROUND = 3  # prospective coverage counts the rounds after the 3rd (calibration has data)
 MAE_SAMPLE = 2000  # untested candidates scored for the model-MAE curve
 
 # a simulated campaign scores one objective, so every single-objective kind can be simulated
@@ -52,6 +53,15 @@ class Run:
     syntheses_to_top: int | None = None
     regret: float = float("nan")
     model_mae: list[float] = field(default_factory=list)  # per round, on untested candidates
+    # per suggestion, before its measurement: round, measured value, then [mean, σ] per posterior
+    predictions: list[dict] = field(default_factory=list)
+
+    def coverage(self, k: float, posterior: str) -> float | None:
+        """Share of measurements within ``k`` σ of ``posterior``'s prediction, after round 3."""
+        rows = [p for p in self.predictions if p["round"] > COVERAGE_FROM_ROUND and posterior in p]
+        if not rows:
+            return None
+        return float(np.mean([abs(p["measured"] - p[posterior][0]) <= k * p[posterior][1] for p in rows]))
 
 
 @dataclass
@@ -91,6 +101,13 @@ class SimulationResult:
                 "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
                 # None where the strategy's median campaign never reached the top 1 %
                 "random_expected_over_median": self.random_median() / med if np.isfinite(med) else None,
+                **{
+                    f"coverage_{k}sigma": {
+                        post: _median([r.coverage(k, post) for r in rs])
+                        for post in ("raw", "calibrated", "scale", "gp")
+                    }
+                    for k in (1, 2)
+                },
             }
         return out
 
@@ -99,6 +116,12 @@ class SimulationResult:
         d["summary"] = self.summary()
         d["random_expected_syntheses_to_top1pct_median"] = self.random_median()
         return d
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median over seeds of the per-seed values that exist (``None`` when none does)."""
+    got = [v for v in values if v is not None]
+    return float(np.median(got)) if got else None
 
 
 def random_median_draws(n: int, k: int) -> float:
@@ -152,6 +175,7 @@ def run_simulation(
     start_epochs: int = 15,
     finetune_epochs: int = 4,
     kappa: float = 2.0,
+    calibration: str | None = None,
     say: Callable[[str], None] = lambda s: None,
     bars: Callable[..., ProgressBar] = silent,
 ) -> SimulationResult:
@@ -212,12 +236,22 @@ def run_simulation(
                         pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
                         run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
                         r = suggest(
-                            s, mine, n=batch, kind=strat, kappa=kappa, seed=seed * 1000 + rnd, scored=sc
+                            s,
+                            mine,
+                            n=batch,
+                            kind=strat,
+                            kappa=kappa,
+                            seed=seed * 1000 + rnd,
+                            scored=sc,
+                            calibration=calibration,
                         )
-                        for row in r.rows:
+                        posteriors = calibrate.compare(
+                            s, queries.campaign_ids(s, name), mine, sc, [row.formula for row in r.rows]
+                        )
+                        for j, row in enumerate(r.rows):
                             smp = queries.sample(s, row.sample_id)
                             queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
-                            lab.measure_one(
+                            _, measurement = lab.measure_one(
                                 s,
                                 oracle,
                                 row.formula,
@@ -229,6 +263,16 @@ def run_simulation(
                                 sample=smp,
                             )
                             run.made.append(row.formula)
+                            q = [q for c, _, q in measurement.profiles if c == obj.cycle]
+                            if q and obj.rate == measurement.rate:
+                                run.predictions.append(
+                                    {
+                                        "round": rnd + 1,
+                                        "measured": float(np.max(q[0])),
+                                        "calibrated": [row.calibrated, row.sigma_calibrated],
+                                        **{k: v[j] for k, v in posteriors.items()},
+                                    }
+                                )
                             best = max(best, true_of.get(row.formula, 0.0))
                             run.true_best.append(float(best))
                             if run.syntheses_to_top is None and true_of.get(row.formula, 0.0) >= top:

@@ -10,6 +10,7 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition import domain
+from drxlab.acquisition.calibration import calibrated_members
 from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
@@ -18,7 +19,7 @@ from drxlab.profiles.process import energy_density
 from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
 from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
-from drxlab.workflow import campaigns, models
+from drxlab.workflow import calibrate, campaigns, models
 from drxlab.workflow.ingest import material
 from drxlab.workflow.screening import Screen, features, screen
 
@@ -39,6 +40,8 @@ class Suggested:
     distance: float
     domain: str
     oxidation_states: dict  # species -> amount per f.u.
+    calibrated: float | None = None  # primary objective mean after calibration
+    sigma_calibrated: float | None = None  # its calibrated σ (>= sigma, the raw σ_Q)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Round:
     min_distance: float
     warning: str | None
     rows: list[Suggested]
+    calibration: dict | None = None  # method, sha256, n, fallback, summary
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +107,7 @@ def suggest(
     model_ref: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
     scored: Screen | None = None,
+    calibration: str | None = None,
 ) -> Round:
     """Screen, select and record a batch of proposed samples for a campaign.
 
@@ -110,6 +115,11 @@ def suggest(
     reference resolved by :func:`drxlab.workflow.campaigns.resolve`. With ``scored`` (the
     candidates screened by the caller, outside the write lock) the model's weights are not loaded
     again. Command-line values override the campaign file's ``[acquisition]`` table.
+
+    Acquisition sees the calibrated posterior of the primary objective (``calibration`` or the
+    campaign's ``[acquisition] calibration``; :mod:`drxlab.workflow.calibrate`), refitted here
+    from the store and saved with the model version; ``Suggestion.predicted``/``predicted_std``
+    keep the raw ensemble mean and σ_Q, the calibrated pair goes to the suggestion's params.
     """
     if isinstance(campaign, CampaignSpec):
         spec = campaign
@@ -127,6 +137,7 @@ def suggest(
                 "batch": n,
                 "min_distance": min_distance,
                 "seed": seed,
+                "calibration": calibration,
             }.items()
             if v is not None
         },
@@ -157,9 +168,17 @@ def suggest(
         # nothing measured yet at these conditions: improve on a typical candidate of the space
         best_f = float(np.median(sc.Y[..., 0].mean(0)))
     seed_ = int(acq.seed if acq.seed is not None else 0)
+    cal = calibrate.fit_for_campaign(session, ids, spec, sc, formulas, acq.calibration)
+    mean_raw, std_raw = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
+    Y = sc.Y
+    if cal.method != "none":
+        mean_cal, std_cal = cal.apply(X, mean_raw, std_raw)
+        Y = sc.Y.copy()
+        Y[..., 0] = calibrated_members(sc.Y[..., 0], mean_cal, std_cal)
+        calibrate.save(session, version, camp.name, spec, sc, cal)
     sel = select_batch(
         X,
-        sc.Y,
+        Y,
         kind=acq.kind,
         batch=acq.batch,
         kappa=acq.kappa,
@@ -181,6 +200,8 @@ def suggest(
         "best_f": best_f,
         "spec_sha256": spec.sha256,
         "revision": camp.revision,
+        "calibration": cal.method,
+        "calibration_sha256": cal.sha256,
     }
     rows = []
     for rank, (i, a, m, s, ni, nd) in enumerate(
@@ -197,6 +218,9 @@ def suggest(
             round=rnd,
             notes=f"suggested by {acq.kind}, rank {rank}",
         )
+        m_cal, s_cal = float(m[0]), float(s[0])
+        m, s = m.copy(), s.copy()
+        m[0], s[0] = mean_raw[i], std_raw[i]  # the table keeps the raw ensemble; calibrated in params
         objs = {o.name: [float(m[k]), float(s[k])] for k, o in enumerate(spec.objectives)}
         nearest = known[ni][0] if ni >= 0 else ""
         flag = domain.domain_flag(float(s[0]), float(nd), sig_thr)
@@ -206,7 +230,7 @@ def suggest(
                 campaign_id=camp.id,
                 model_version_id=version.id,
                 acquisition=acq.kind,
-                params_json=dumps(params),
+                params_json=dumps({**params, "calibrated": [m_cal, s_cal]}),
                 seed=seed_,
                 rank=rank,
                 predicted=float(m[0]),
@@ -233,6 +257,8 @@ def suggest(
                 float(nd),
                 flag,
                 ox,
+                m_cal,
+                s_cal,
             )
         )
     session.flush()
@@ -247,6 +273,13 @@ def suggest(
         float(sel.min_distance),
         sel.warning,
         rows,
+        {
+            "method": cal.method,
+            "sha256": cal.sha256,
+            "n": cal.n,
+            "fallback": cal.fallback,
+            "summary": cal.summary(),
+        },
     )
 
 

@@ -56,3 +56,13 @@ def test_first_cycle_log_and_finetune_fixes_lmto(run, upstream: Path, tmp_path: 
     assert abs(he1_after - he1_before) <= 8
     lineage = json.loads(run("status", "--campaign", "lmto", "--json").output)["model"]
     assert [v["id"] for v in lineage] == [2, 1]
+    # a local update: compositions far from LMTO barely move; the drift is part of the version
+    drift = lineage[0]["metrics"]["drift_far"]
+    c1, c50 = drift["cycle1_mean_mAh_g"], drift["cycle50_mean_mAh_g"]
+    print(f"far drift: cycle 1 {c1:.1f}, cycle 50 {c50:.1f} mAh/g")
+    assert drift["n_far"] > 100
+    assert drift["cycle1_mean_mAh_g"] <= 5 and drift["cycle50_mean_mAh_g"] <= 8
+    # before any calibration the conservative prior σ covers the first-cycle error (within 2 σ)
+    p = json.loads(run("predict", "Li1.2Mn0.4Ti0.4O2", "--model", "1", "--json").output)[0]
+    assert abs(p["capacity_calibrated_mAh_g"] - measured[1]) <= 2 * p["sigma_calibrated_mAh_g"]
+    assert abs(p["capacity_mAh_g"] - measured[1]) > 2 * p["sigma_mAh_g"]  # σ_Q alone does not

@@ -52,7 +52,9 @@ def test_rankings_match_predict(released, tmp_path: Path, kind: str, score) -> N
     for r, p in zip(rows, preds):
         assert r["predicted"] == pytest.approx(p["capacity_mAh_g"], abs=0.05)
         assert r["sigma"] == pytest.approx(p["sigma_mAh_g"], abs=0.05)
-    scores = [score(p["capacity_mAh_g"], p["sigma_mAh_g"]) for p in preds]
+    # acquisition ranks by the calibrated posterior, which predict shows from the stored record
+    scores = [score(p["capacity_calibrated_mAh_g"], p["sigma_calibrated_mAh_g"]) for p in preds]
+    assert all(p["sigma_calibrated_mAh_g"] >= p["sigma_mAh_g"] for p in preds)
     assert scores == sorted(scores, reverse=True)
     # the first pick is the best-scoring candidate of the whole space
     from drxlab.candidates.generator import candidate_formulas, iter_candidates
@@ -60,7 +62,7 @@ def test_rankings_match_predict(released, tmp_path: Path, kind: str, score) -> N
 
     formulas = [f for b in iter_candidates(load_spec(spec)) for f in candidate_formulas(b)]
     allp = _predict(released, formulas)
-    best = max(score(p["capacity_mAh_g"], p["sigma_mAh_g"]) for p in allp)
+    best = max(score(p["capacity_calibrated_mAh_g"], p["sigma_calibrated_mAh_g"]) for p in allp)
     assert scores[0] == pytest.approx(best, abs=0.05)
 
 

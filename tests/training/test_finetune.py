@@ -116,3 +116,22 @@ def test_replay_targets_and_validation(released: Ensemble, lmto: TestData, repla
         finetune_ensemble(released, [], replay, epochs=1)
     tuned = finetune_ensemble(released, new, replay[:2], epochs=1, replay_targets="data", trainable=None)
     assert not torch.equal(tuned.members[0].fc.fc.weight, released.members[0].fc.fc.weight)
+
+
+def test_l2sp_anchors_the_weights_to_the_parent(
+    released: Ensemble, lmto: TestData, replay: list[TestData]
+) -> None:
+    from drxlab.exceptions import TrainingError
+
+    new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
+
+    def moved(l2sp: float) -> float:
+        tuned = finetune_ensemble(released, new, replay[:2], epochs=2, seed=0, l2sp=l2sp)
+        parent, child = released.members[0].material_nn, tuned.members[0].material_nn
+        pairs = zip(parent.parameters(), child.parameters())
+        return sum(float(((a.detach() - b.detach()) ** 2).sum()) for a, b in pairs)
+
+    free, anchored = moved(0.0), moved(1e5)
+    assert anchored < 0.2 * free, (anchored, free)
+    with pytest.raises(TrainingError, match="l2sp=-1"):
+        finetune_ensemble(released, new, replay[:2], epochs=1, l2sp=-1.0)

@@ -67,6 +67,8 @@ def test_suggest_gives_the_recorded_batches(tmp_path: Path) -> None:
                 kind,
                 "--seed",
                 "7",
+                "--calibration",
+                "none",  # recorded on the raw ensemble
                 "--json",
             ],
         )

@@ -64,6 +64,10 @@ def run(st: Store, scored: Screen, campaign: Path = CAMPAIGN, **overrides: objec
         return suggest(s, str(campaign), scored=scored, **overrides)
 
 
+def rnd_typical(sc: Screen) -> float:
+    return float(abs(np.median(sc.Y[..., 0].mean(0))))
+
+
 def formulas_of(sc: Screen) -> list[str]:
     return [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
 
@@ -121,7 +125,7 @@ def test_best_measured_retention_objective_is_a_ratio_per_sample() -> None:
 
 # ---------------------------------------------------------------- a round
 def test_suggest_records_the_batch_as_proposed_samples(lab: Store, scored: Screen) -> None:
-    rnd = run(lab, scored, seed=7)
+    rnd = run(lab, scored, seed=7, calibration="none")  # the raw ensemble: UCB is exactly mean + 2 σ_Q
     assert (rnd.campaign, rnd.revision, rnd.round, rnd.kind) == ("li-mn-o-f", 1, 1, "ucb")
     assert rnd.n_candidates == len(scored.X) == 294 and rnd.warning is None
     assert len(rnd.rows) == 4  # batch = 4 in the campaign file
@@ -181,8 +185,9 @@ def test_overrides_replace_the_campaign_acquisition(lab: Store, scored: Screen) 
     assert (rnd.kind, len(rnd.rows)) == ("ucb", 2)
     assert (rnd.params["kappa"], rnd.params["batch"], rnd.params["min_distance"]) == (5.0, 2, 0.2)
     assert rnd.min_distance >= 0.2 - 1e-9
-    for row in rnd.rows:
-        assert row.acquisition == pytest.approx(row.predicted + 5.0 * row.sigma)
+    for row in rnd.rows:  # calibrated by default; nothing measured yet: the conservative prior
+        assert row.acquisition == pytest.approx(row.calibrated + 5.0 * row.sigma_calibrated)
+        assert row.sigma_calibrated == pytest.approx(np.hypot(row.sigma, 0.15 * rnd_typical(scored)))
     rnd = run(lab, scored, kind="random", n=3, seed=1)
     assert rnd.kind == "random" and len(rnd.rows) == 3
     with lab.reader() as s:
