@@ -189,7 +189,12 @@ def finetune(
     "(`suggest --sheet` writes it). All rows are logged or none.",
 )
 @click.option("--failed", is_flag=True, help="The synthesis or cell failed (give --reason).")
-@click.option("--reason", default="", help="Why it failed.")
+@click.option(
+    "--reason",
+    default="",
+    help="Why it failed: impurity_phase, li_loss, f_not_incorporated, off_stoichiometry, cell or other, "
+    "then your own words, e.g. 'impurity_phase: spinel peaks in XRD' or 'F not incorporated, LiF left'.",
+)
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
 @click.option("--allow-unbalanced", is_flag=True)

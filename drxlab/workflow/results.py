@@ -15,7 +15,7 @@ from drxlab.profiles import plausibility
 from drxlab.profiles.importers import CyclerOptions, ParsedTest, read_file
 from drxlab.store import queries
 from drxlab.store.tables import Campaign, Sample
-from drxlab.vocabulary import SampleStatus
+from drxlab.vocabulary import FailureReason, SampleStatus
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import material, write_test
 
@@ -222,15 +222,30 @@ def _match_plan(
 
 
 def log_failed(session: Session, sample_id: int, reason: str, replace: bool = False) -> Logged:
-    """Record a failed synthesis or cell: failures are data too."""
+    """Record a failed synthesis or cell: failures are data too (the feasibility model learns them).
+
+    ``reason`` starts with a :class:`~drxlab.vocabulary.FailureReason` (``"impurity_phase: spinel
+    in XRD"`` or ``"impurity phase in XRD"``); the whole text is kept beside it.
+    """
     if not reason.strip():
         raise DrxlabError("--reason is required with --failed (e.g. 'impurity phase in XRD')")
+    try:
+        code, detail = FailureReason.parse(reason)
+    except ValueError as exc:
+        raise DrxlabError(f"--reason: {exc}") from None
     smp = _sample(session, sample_id)
+    tests = queries.tests_of_sample(session, smp.id)
+    if tests and not replace:
+        raise SampleStateError(
+            f"sample {smp.id} already has {len(tests)} test(s) (test {tests[0].id}): a synthesis that made "
+            "a measured cell did not fail; nothing written. Pass --replace to retract its tests and mark it "
+            "failed"
+        )
     if SampleStatus(smp.status).closed and not replace:
         raise SampleStateError(f"sample {smp.id} is already {smp.status}; pass --replace to change it")
     if replace:
         _retire_tests(session, smp)
-    queries.set_sample_status(session, smp, SampleStatus.FAILED, f"failed: {reason}")
+    queries.mark_failed(session, smp, code, detail)
     return _logged(session, smp, None, None)
 
 
