@@ -178,6 +178,7 @@ _FAILURE_HELP = {
     FailureReason.OTHER: "any other synthesis failure (say what in the text)",
 }
 
+
 def _words(text: str) -> str:
     return " ".join(text.lower().replace("_", " ").replace("-", " ").split())
 

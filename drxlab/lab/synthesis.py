@@ -99,7 +99,7 @@ class SynthesisRules:
         li, f = float(amts.get("Li", 0.0)), float(amts.get("F", 0.0))
         f_max = self.f_solubility + self.f_per_li * (li - 1.2)
         if f > f_max + TOL:
-            return FailureReason.F_NOT_INCORPORATED, f"LiF left over: F {f:.2f} above its solubility {f_max:.2f}"
+            return FailureReason.F_NOT_INCORPORATED, f"LiF left: F {f:.2f} above its solubility {f_max:.2f}"
         mn3 = mn3_amount(amts)
         if mn3 >= self.mn3_max - TOL and li <= self.li_for_mn3 + TOL:
             return FailureReason.IMPURITY_PHASE, f"layered/spinel impurity: Mn3+ {mn3:.2f} with Li {li:.2f}"

@@ -117,7 +117,8 @@ def mark_failed(session: Session, sample: Sample, reason: str, detail: str) -> N
     """Sample → failed, with its reason (a ``FailureReason`` value) and the free text beside it."""
     sample.failure_reason = reason
     sample.failure_detail = detail
-    set_sample_status(session, sample, SampleStatus.FAILED, f"failed: {reason}" + (f" ({detail})" if detail else ""))
+    note = f"failed: {reason}" + (f" ({detail})" if detail else "")
+    set_sample_status(session, sample, SampleStatus.FAILED, note)
 
 
 def add_test(
