@@ -145,6 +145,12 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 @click.option("--seed", type=int, default=None, help="Random seed (same database + seed = same suggestions).")
 @click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
 @click.option(
+    "--no-feasibility",
+    is_flag=True,
+    help="Rank without P(synthesis succeeds) learned from failed syntheses "
+    "[default: the file's [acquisition] feasibility, true unless set].",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json."
 )
 @click.option(
@@ -165,6 +171,7 @@ def suggest(
     min_distance: float | None,
     seed: int | None,
     model_ref: str | None,
+    no_feasibility: bool,
     out: str | None,
     sheet: str | None,
     as_json: bool,
@@ -195,6 +202,7 @@ def suggest(
             min_distance=min_distance,
             model_ref=str(version.id),
             scored=scored,
+            feasibility=False if no_feasibility else None,
         )
     data = rnd.as_dict()
     if out:
@@ -214,6 +222,13 @@ def suggest(
     )
     if rnd.warning:
         click.echo(f"note: {rnd.warning}", err=True)
+    click.echo(f"note: {rnd.feasibility}", err=True)
+    if rnd.pending:
+        click.echo(
+            f"note: {rnd.pending} pending sample(s) fantasised at their predicted mean (kriging believer); "
+            f"min L1 distance of this batch to them {rnd.pending_distance:.3f}",
+            err=True,
+        )
     extra = names[1:]
     rows = [
         (
@@ -225,6 +240,7 @@ def suggest(
             r.sigma,
             *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
             r.acquisition,
+            r.p_feasible,
             r.nearest or "—",
             r.distance if r.nearest else None,
             r.domain,
@@ -241,11 +257,12 @@ def suggest(
         "σ_Q (mAh/g)" if unit == "mAh/g" else f"σ ({unit})",
         *(objectives[k].header + " ± σ" if k in objectives else k for k in extra),
         AcquisitionKind(rnd.kind).value_label(unit),
+        "P(feasible)",
         "nearest known",
         "L1 dist.",
         "domain",
     ]
-    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
+    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, *[0] * len(extra), 3, 2, 0, 2, 0]))
 
 
 def _write(path: str, rnd) -> None:
@@ -258,6 +275,7 @@ def _write(path: str, rnd) -> None:
             "predicted_mAh_g": r.predicted,
             "sigma_mAh_g": r.sigma,
             "acquisition": r.acquisition,
+            "p_feasible": r.p_feasible,
             "nearest_known": r.nearest,
             "distance_L1": r.distance,
             "domain": r.domain,

@@ -328,12 +328,19 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
                         w["round"],
                         w["predicted_mAh_g"],
                         w["sigma_mAh_g"],
+                        f"{w['age_days']:.1f}" + (" OVERDUE" if w["overdue"] else ""),
                     )
                     for w in st["waiting"]
                 ],
-                ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)"],
+                ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)", "age (d)"],
             )
         )
+        late = [w for w in st["waiting"] if w["overdue"]]
+        if late:
+            click.echo(
+                f"{len(late)} sample(s) pending longer than their campaign's max_pending_days "
+                f"({late[0]['max_pending_days']:g} d): log a result, or --failed if the synthesis failed"
+            )
     if st["model"]:
         click.echo("\nmodel lineage (current first):")
         click.echo(

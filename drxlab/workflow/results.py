@@ -18,6 +18,7 @@ from drxlab.store.tables import Campaign, Sample
 from drxlab.vocabulary import FailureReason, SampleStatus
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import material, write_test
+from drxlab.workflow.pending import Ages
 
 RATE_TOLERANCE = 0.1  # relative difference between a logged rate and the planned one
 WINDOW_TOLERANCE = 0.05  # V between a logged window and the planned one
@@ -279,6 +280,7 @@ def status(session: Session, campaign: str | None = None) -> dict:
     rows = queries.samples_of_campaign(session, ids) if ids is not None else queries.all_samples(session)
     counts = {s.value: 0 for s in SampleStatus}
     waiting = []
+    ages = Ages(session)
     for smp, mat in rows:
         counts[smp.status] = counts.get(smp.status, 0) + 1
         if SampleStatus(smp.status).pending:
@@ -291,6 +293,7 @@ def status(session: Session, campaign: str | None = None) -> dict:
                     "round": smp.round,
                     "predicted_mAh_g": sug.predicted if sug else None,
                     "sigma_mAh_g": sug.predicted_std if sug else None,
+                    **ages.of(smp),
                 }
             )
     from drxlab.workflow import models

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition import domain
+from drxlab.acquisition.pending import believe, distance_to
 from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
@@ -19,6 +20,8 @@ from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
 from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
 from drxlab.workflow import campaigns, models
+from drxlab.workflow.feasibility import Feasibility
+from drxlab.workflow.feasibility import for_screen as feasibility_for
 from drxlab.workflow.ingest import material
 from drxlab.workflow.screening import Screen, features, screen
 
@@ -39,6 +42,7 @@ class Suggested:
     distance: float
     domain: str
     oxidation_states: dict  # species -> amount per f.u.
+    p_feasible: float | None = None  # P(synthesis succeeds); None when feasibility is off or unknown
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class Round:
     min_distance: float
     warning: str | None
     rows: list[Suggested]
+    feasibility: str = ""  # what the feasibility model did (or why it was not used)
+    pending: int = 0  # pending samples fantasised at their posterior mean (kriging believer)
+    pending_distance: float | None = None  # smallest L1 distance from this batch to them
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +110,8 @@ def suggest(
     model_ref: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
     scored: Screen | None = None,
+    feasibility: bool | None = None,
+    feasibility_campaigns: Sequence[int] | None = None,
 ) -> Round:
     """Screen, select and record a batch of proposed samples for a campaign.
 
@@ -110,6 +119,11 @@ def suggest(
     reference resolved by :func:`drxlab.workflow.campaigns.resolve`. With ``scored`` (the
     candidates screened by the caller, outside the write lock) the model's weights are not loaded
     again. Command-line values override the campaign file's ``[acquisition]`` table.
+
+    ``feasibility`` overrides the file's ``feasibility``; the model learns from the syntheses of
+    ``feasibility_campaigns`` (default: the whole store). Pending samples of the campaign are
+    fantasised at their posterior mean (:func:`drxlab.acquisition.pending.believe`) and, like
+    picks within a batch, keep new picks ``min_distance`` away.
     """
     if isinstance(campaign, CampaignSpec):
         spec = campaign
@@ -141,6 +155,10 @@ def suggest(
     taken = queries.made_or_suggested_formulas(session, ids)
     formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
     exclude = np.fromiter((f in taken for f in formulas), bool, len(formulas))
+    waiting = {
+        m.formula for smp, m in queries.samples_of_campaign(session, ids) if SampleStatus(smp.status).pending
+    }
+    pend = np.flatnonzero([f in waiting for f in formulas])
     if exclude.all():
         raise CampaignError(
             f"every one of the {len(formulas)} candidates of campaign {camp.name!r} is already "
@@ -157,9 +175,15 @@ def suggest(
         # nothing measured yet at these conditions: improve on a typical candidate of the space
         best_f = float(np.median(sc.Y[..., 0].mean(0)))
     seed_ = int(acq.seed if acq.seed is not None else 0)
+    feas = Feasibility(None, "feasibility: off")
+    if acq.feasibility if feasibility is None else feasibility:
+        feas = feasibility_for(session, sc, feasibility_campaigns)
+    Y = believe(sc.Y, X, pend) if len(pend) else sc.Y
+    for i in pend:
+        exclude |= np.abs(X - X[i]).sum(axis=1) < acq.min_distance
     sel = select_batch(
         X,
-        sc.Y,
+        Y,
         kind=acq.kind,
         batch=acq.batch,
         kappa=acq.kappa,
@@ -168,7 +192,10 @@ def suggest(
         min_distance=acq.min_distance,
         exclude=exclude,
         seed=seed_,
+        feasibility=feas.p,
     )
+    # record the model's own moments, not the fantasised ones the ranking used
+    sel_mean, sel_std = sc.Y[:, sel.indices].mean(0), sc.Y[:, sel.indices].std(0)
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
     sig_thr = domain.sigma_threshold(sc.Y[..., 0].std(0))
     samples = queries.samples_of_campaign(session, ids)
@@ -179,12 +206,14 @@ def suggest(
         "min_distance": acq.min_distance,
         "xi": acq.xi,
         "best_f": best_f,
+        "feasibility": feas.note,
+        "pending": len(pend),
         "spec_sha256": spec.sha256,
         "revision": camp.revision,
     }
     rows = []
     for rank, (i, a, m, s, ni, nd) in enumerate(
-        zip(sel.indices, sel.acquisition, sel.mean, sel.std, near_idx, near_d), start=1
+        zip(sel.indices, sel.acquisition, sel_mean, sel_std, near_idx, near_d), start=1
     ):
         amts = {el: float(x) for el, x in zip(sc.elements, sc.X[i]) if x > 0}
         formula = formulas[i]
@@ -233,6 +262,7 @@ def suggest(
                 float(nd),
                 flag,
                 ox,
+                float(feas.p[i]) if feas.p is not None else None,
             )
         )
     session.flush()
@@ -247,6 +277,9 @@ def suggest(
         float(sel.min_distance),
         sel.warning,
         rows,
+        feas.note,
+        len(pend),
+        distance_to(X, sel.indices, pend) if len(pend) else None,
     )
 
 
