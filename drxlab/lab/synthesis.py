@@ -20,7 +20,7 @@ ones. Thresholds are per formula unit with cations summing to 2:
    handling).
 
 Mn³⁺ is the Mn that balances the charge with every other element at its usual DRX state
-(:data:`USUAL_STATES`); Mn that is mixed-valent counts as Mn³⁺ by ``1 − |state − 3|``.
+(:data:`drxlab.chem.constants.USUAL_STATES`); Mn that is mixed-valent counts as Mn³⁺ by ``1 − |state − 3|``.
 
 Example:
     >>> import numpy as np
@@ -39,27 +39,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drxlab.chem.constants import balanced_states
 from drxlab.exceptions import ConditionError
 from drxlab.vocabulary import FailureReason
 
-# usual oxidation state of each element in DRX oxides (Mn is solved for from the charge balance)
-USUAL_STATES = {
-    "Li": 1, "Na": 1, "Mg": 2, "Ni": 2, "Co": 2, "Zn": 2, "Cu": 2,
-    "Cr": 3, "V": 3, "Fe": 3, "Al": 3, "Ga": 3, "Sc": 3,
-    "Ti": 4, "Zr": 4, "Sn": 4, "Hf": 4, "Nb": 5, "Ta": 5, "Sb": 5, "Mo": 6, "W": 6,
-    "O": -2, "F": -1,
-}  # fmt: skip
 HIGH_VALENT = ("Nb", "Ta", "Mo", "W")
 TOL = 1e-9  # amounts are grid multiples; keep rule edges exact
 
 
 def mn3_amount(amts: Mapping[str, float]) -> float:
     """Mn³⁺ per formula unit (0 without Mn or with an element of unknown usual state)."""
-    mn = float(amts.get("Mn", 0.0))
-    if mn <= 0 or any(el not in USUAL_STATES for el in amts if el != "Mn"):
-        return 0.0
-    state = -sum(USUAL_STATES[el] * float(a) for el, a in amts.items() if el != "Mn") / mn
-    return mn * max(0.0, 1.0 - abs(state - 3.0))
+    state = balanced_states(dict(amts)).get("Mn")
+    return 0.0 if state is None else float(amts["Mn"]) * max(0.0, 1.0 - abs(state - 3.0))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix
-from drxlab.chem import compositions
-from drxlab.exceptions import ChargeBalanceError
+from drxlab.chem.constants import balanced_states
 from drxlab.store import queries
 from drxlab.vocabulary import FailureReason, SampleStatus
 from drxlab.workflow.screening import Screen
@@ -52,11 +51,8 @@ def labelled(
             continue
         amts = mat.amounts
         states = json.loads(mat.oxidation_json or "{}")
-        if not states:
-            try:
-                states = compositions.oxidation_states(amts)
-            except ChargeBalanceError:
-                states = {}
+        if not states:  # a failed synthesis stored without states: the fast charge balance
+            states = balanced_states(amts)
         out.append((amts, states, ok))
     return out
 
