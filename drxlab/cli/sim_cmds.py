@@ -45,6 +45,18 @@ from drxlab.vocabulary import AcquisitionKind
     show_default=True,
     help="Epochs of the initial ensemble trained on the starting data.",
 )
+@click.option(
+    "--no-feasibility",
+    is_flag=True,
+    help="Rank without P(synthesis succeeds) learned from the campaign's failed syntheses.",
+)
+@click.option(
+    "--synthesis-failures/--no-synthesis-failures",
+    default=True,
+    show_default=True,
+    help="Let virtual syntheses fail by documented rules (F above its solubility, Mn3+ without Li "
+    "excess, too much Nb/Mo) and at small random rates (drxlab.lab.synthesis).",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
@@ -60,6 +72,8 @@ def simulate(
     start_from: str,
     n_start: int,
     start_epochs: int,
+    no_feasibility: bool,
+    synthesis_failures: bool,
     out: str,
     as_json: bool,
 ) -> None:
@@ -70,6 +84,7 @@ def simulate(
     drxnet oracle (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
     from drxlab.candidates.spec import load_spec
     from drxlab.lab.oracle import synthetic_oracle
+    from drxlab.lab.synthesis import SynthesisRules
     from drxlab.report.simulation import write_outputs
     from drxlab.store.db import open_store
     from drxlab.workflow.campaigns import locate_file
@@ -101,6 +116,8 @@ def simulate(
         start_from=start_from,
         n_start=n_start,
         start_epochs=start_epochs,
+        feasibility=not no_feasibility,
+        synthesis=SynthesisRules() if synthesis_failures else None,
         say=(lambda s: None) if as_json else click.echo,
         bars=bars(enabled=not obj.quiet),
     )
@@ -123,6 +140,7 @@ def simulate(
                     v["best_true_median_mAh_g"],
                     v["regret_median_mAh_g"],
                     v["model_mae_untested_final_mAh_g"],
+                    v["failed_syntheses_median"],
                 )
                 for k, v in summ.items()
             ],
@@ -134,6 +152,7 @@ def simulate(
                 "best true (mAh/g)",
                 "regret (mAh/g)",
                 "model MAE untested (mAh/g)",
+                "failed syntheses (median)",
             ],
         )
     )

@@ -218,12 +218,32 @@ def seed(
     window: tuple[float, float] = STANDARD_WINDOW,
     on_sample: Callable[[], None] | None = None,
     species: dict[str, float] | None = None,
+    synthesis: SynthesisRules | None = None,
 ) -> SeedSummary:
-    """Measure ``n`` seed compositions at several rates and cycles into the store."""
+    """Measure ``n`` seed compositions at several rates and cycles into the store.
+
+    With ``synthesis`` each composition is synthesised once first; one that fails is stored as
+    a failed sample with its reason (a lab's history has failures too) and is not measured, and
+    compositions are drawn until ``n`` have formed (at most 5 n drawn).
+    """
     rng = np.random.default_rng(seed_)
     summary = SeedSummary()
-    for amts in seed_compositions(n, classes, rng, species=species):
+    pool = seed_compositions(n if synthesis is None else 5 * n, classes, rng, species=species)
+    formed = 0
+    for amts in pool:
+        if formed == n:
+            break
         summary.materials += 1
+        failed = synthesis.check(amts, rng) if synthesis is not None else None
+        formed += not failed
+        if failed:
+            mat = material(session, compositions.format_formula(amts), amts, {})
+            smp = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=SampleStatus.FAILED)
+            queries.mark_failed(session, smp, failed[0], f"virtual lab: {failed[1]}")
+            summary.failed += 1
+            if on_sample:
+                on_sample()
+            continue
         for rate, cycles in tests:
             test, _ = measure_one(
                 session,
