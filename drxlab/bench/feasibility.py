@@ -36,6 +36,8 @@ def bench_feasibility(
     idx = rng.choice(len(X), size=min(n_labelled, len(X)), replace=False)
     rules = SynthesisRules()
     ok = np.array([rules.feasible({el: a for el, a in zip(elements, X[i]) if a > 0}) for i in idx])
+    if ok.all() or not ok.any():  # one outcome only: nothing to fit; label the first one the other way
+        ok[0] = not ok[0]
     t1 = time.perf_counter()
     F, names = features(elements, X, state_matrix(elements, species, species_amounts))
     model = FeasibilityModel.fit(F[idx], ok, names=names)

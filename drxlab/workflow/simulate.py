@@ -196,6 +196,11 @@ def run_simulation(
     truth = np.nan_to_num(truth, nan=0.0)
     true_of = dict(zip(formulas, truth.tolist()))
     forms = np.array([synthesis.feasible(c) for c in comps]) if synthesis else np.ones(len(comps), bool)
+    if not forms.any():
+        raise CampaignError(
+            f"none of the {len(comps)} candidates of {spec.name!r} forms by the virtual lab's synthesis "
+            "rules (drxlab.lab.synthesis); simulate with --no-synthesis-failures"
+        )
     top = float(np.quantile(truth[forms], 1 - TOP_FRACTION))
     if synthesis:
         say(f"{int((~forms).sum())} of {len(comps)} candidates do not form by the virtual lab's rules")
