@@ -114,6 +114,85 @@ _OBJECTIVE_UNITS = {
 }
 
 
+class FailureReason(StrEnum):
+    """Why a synthesis (or its cell) failed, in the words a DRX chemist uses for it.
+
+    The free text a chemist writes is kept beside the reason (``Sample.failure_detail``). Every
+    reason but ``cell`` says the composition did not form a phase-pure rocksalt, so only those
+    teach the feasibility model; a failed coin cell is not the material's fault.
+
+        >>> FailureReason.parse("impurity phase in XRD")
+        (<FailureReason.IMPURITY_PHASE: 'impurity_phase'>, 'impurity phase in XRD')
+        >>> FailureReason.parse("li_loss: 8 % Li short by ICP")
+        (<FailureReason.LI_LOSS: 'li_loss'>, '8 % Li short by ICP')
+    """
+
+    IMPURITY_PHASE = "impurity_phase"
+    LI_LOSS = "li_loss"
+    F_NOT_INCORPORATED = "f_not_incorporated"
+    OFF_STOICHIOMETRY = "off_stoichiometry"
+    CELL = "cell"
+    OTHER = "other"
+
+    @property
+    def help(self) -> str:
+        return _FAILURE_HELP[self]
+
+    @property
+    def synthesis(self) -> bool:
+        """Whether it says the composition did not form (what the feasibility model learns)."""
+        return self is not FailureReason.CELL
+
+    @classmethod
+    def parse(cls, text: str) -> tuple[FailureReason, str]:
+        """``(reason, free text)`` from ``"CODE"``, ``"CODE: text"`` or text starting with a reason's
+        words (``"impurity phase in XRD"``; case, ``_``, ``-`` and spaces do not matter).
+
+        Raises ``ValueError`` naming the vocabulary when no reason matches.
+        """
+        raw = text.strip()
+        code, sep, rest = raw.partition(":")
+        head, whole = _words(code), _words(raw)
+        for member in cls:
+            key = _words(member.value)
+            if head == key:
+                return member, rest.strip()
+            if whole.startswith(key + " "):
+                return member, raw
+        for member, aliases in _FAILURE_ALIASES.items():
+            if any(whole.startswith(_words(a)) for a in aliases):
+                return member, raw
+        raise ValueError(
+            f"unknown failure reason {text!r}; start it with one of: "
+            + "; ".join(f"{m.value} ({m.help})" for m in cls)
+            + " — e.g. 'impurity_phase: spinel peaks in XRD'"
+        )
+
+
+_FAILURE_HELP = {
+    FailureReason.IMPURITY_PHASE: "secondary phase in XRD: spinel/layered, Li3NbO4, Li2MoO4 …",
+    FailureReason.LI_LOSS: "Li volatilised during calcination, Li-deficient product",
+    FailureReason.F_NOT_INCORPORATED: "F above its solubility: LiF left over, O/F off target",
+    FailureReason.OFF_STOICHIOMETRY: "composition off target (ICP/EDS), not single-phase",
+    FailureReason.CELL: "the coin cell failed (short, leak, contact), not the material",
+    FailureReason.OTHER: "any other synthesis failure (say what in the text)",
+}
+
+
+def _words(text: str) -> str:
+    return " ".join(text.lower().replace("_", " ").replace("-", " ").split())
+
+
+# phrases chemists (and the virtual lab) start a reason with, beyond the reason's own words
+_FAILURE_ALIASES = {
+    FailureReason.IMPURITY_PHASE: ("impurity", "secondary phase", "spinel", "layered"),
+    FailureReason.LI_LOSS: ("lithium loss",),
+    FailureReason.F_NOT_INCORPORATED: ("f not incorporated", "fluorine not incorporated", "lif "),
+    FailureReason.OFF_STOICHIOMETRY: ("synthesis off stoichiometry",),
+    FailureReason.CELL: ("internal short", "crimping", "electrode delaminated"),
+}
+
+
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The members' string values, in definition order (for ``click.Choice`` and messages)."""
     return tuple(m.value for m in enum)

@@ -55,6 +55,7 @@ from botorch.utils.multi_objective.hypervolume import Hypervolume, infer_referen
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from drxlab.acquisition.botorch_model import PrecomputedEnsembleModel
+from drxlab.acquisition.feasibility import weight_scores
 from drxlab.exceptions import CampaignError
 from drxlab.vocabulary import AcquisitionKind, values
 
@@ -119,6 +120,7 @@ def select_batch(
     exclude: np.ndarray | None = None,
     seed: int = 0,
     ref_point: np.ndarray | None = None,
+    feasibility: np.ndarray | None = None,
 ) -> Selection:
     """Pick up to ``batch`` diverse candidates by the acquisition ``kind``.
 
@@ -134,6 +136,8 @@ def select_batch(
         exclude: Boolean mask ``(n,)`` of candidates already made or suggested.
         seed: Seed for thompson and random (every kind is deterministic for a seed).
         ref_point: ``(m,)`` hypervolume reference point for pareto (maximisation).
+        feasibility: ``(n,)`` P(synthesis succeeds) weighting ucb/logei/pi/greedy/explore scores
+            (:func:`drxlab.acquisition.feasibility.weight_scores`); ``None`` for no weighting.
 
     Returns:
         A :class:`Selection`; fewer than ``batch`` picks only when the distance rule or the
@@ -160,6 +164,8 @@ def select_batch(
         primary = PrecomputedEnsembleModel(Y[..., :1])
         threshold = None if best_f is None else best_f + xi
         acq = _evaluate(_acquisition_function(primary, kind, kappa, threshold), eligible)
+        if feasibility is not None:
+            acq = weight_scores(acq, feasibility, kind)
         propose = _ordered(acq)
     picks, achieved = _diverse_greedy(X, eligible, batch, min_distance, propose)
     mean, std = _moments(model, picks)

@@ -48,9 +48,9 @@ ACQUISITION_KINDS: tuple[str, ...] = values(AcquisitionKind)
 T = TypeVar("T")
 _SPECIES_RE = re.compile(r"^([A-Z][a-z]?)(\d*)\+$")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "campaign": ("name", "description"),
+    "campaign": ("name", "description", "max_pending_days"),
     "space": ("li", "f", "step", "min_metals", "max_metals", "species"),
-    "acquisition": ("kind", "kappa", "batch", "min_distance", "xi", "seed", "calibration"),
+    "acquisition": ("kind", "kappa", "batch", "min_distance", "xi", "seed", "calibration", "feasibility"),
 }
 _OBJECTIVE_KEYS = ("kind", "rate", "window", "cycle", "base_rate")
 
@@ -181,6 +181,8 @@ class AcquisitionSpec:
             acquisition: ``"scale"``, ``"gp"`` (residual Gaussian process) or ``"none"`` (raw
             ensemble); see :mod:`drxlab.acquisition.calibration`. Default ``"gp"``: in simulated
             campaigns its prospective coverage was nearest the nominal 68 / 95 %.
+        feasibility: weight the scores by P(synthesis succeeds) learned from the store's failed
+            and successful syntheses (:mod:`drxlab.acquisition.feasibility`).
     """
 
     kind: AcquisitionKind
@@ -190,6 +192,7 @@ class AcquisitionSpec:
     xi: float = 0.0
     seed: int | None = None
     calibration: str = "gp"
+    feasibility: bool = True
 
     def __post_init__(self) -> None:
         invalid = functools.partial(InvalidValue, section="acquisition")
@@ -208,6 +211,8 @@ class AcquisitionSpec:
             raise invalid("xi", f"xi={self.xi} must be ≥ 0 (objective units)")
         if self.xi and not self.kind.needs_best:
             raise invalid("xi", f"only used by kinds 'logei' and 'pi', not {self.kind.value!r}")
+        if not isinstance(self.feasibility, bool):
+            raise invalid("feasibility", f"feasibility={self.feasibility!r} must be true or false")
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,7 @@ class CampaignSpec:
         objectives: the objectives, in file order.
         acquisition: the acquisition settings.
         text: the campaign file's text; ``sha256``: its hex SHA-256.
+        max_pending_days: days a sample may wait for its result before `status` flags it.
     """
 
     name: str
@@ -240,9 +246,13 @@ class CampaignSpec:
     acquisition: AcquisitionSpec
     text: str = ""
     sha256: str = ""
+    max_pending_days: float = 30.0
 
     def __post_init__(self) -> None:
         _check_step(self.step)
+        d = self.max_pending_days
+        if isinstance(d, bool) or not isinstance(d, int | float) or not (math.isfinite(d) and d > 0):
+            raise InvalidValue("max_pending_days", f"max_pending_days={d!r} must be days > 0", "campaign")
         for key, lo, hi in (("li", self.li_min, self.li_max), ("f", self.f_min, self.f_max)):
             if lo > hi:
                 raise InvalidValue(key, f"min = {lo} must be ≤ max = {hi}", "space")
@@ -349,6 +359,7 @@ def parse_spec(text: str, source: str = "<string>") -> CampaignSpec:
         acquisition=acquisition,
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        max_pending_days=p.number(campaign, "campaign", "max_pending_days", default=30.0),
     )
 
 
@@ -417,6 +428,12 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(section, key, f"expected a finite number, got {value!r}")
         return float(value)
+
+    def boolean(self, table: dict[str, Any], section: str, key: str, default: bool) -> bool:
+        value = self.get(table, section, key, default)
+        if not isinstance(value, bool):
+            raise self.error(section, key, f"expected true or false, got {value!r}")
+        return value
 
     def integer(self, table: dict[str, Any], section: str, key: str, default: Any = None) -> int:
         value = self.get(table, section, key, _REQUIRED if default is None else default)
@@ -493,6 +510,7 @@ class _Parser:
             self.number(table, s, "xi", default=0.0),
             seed,
             self.string(table, s, "calibration") if "calibration" in table else "gp",
+            self.boolean(table, s, "feasibility", default=True),
         )
 
 

@@ -153,6 +153,12 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
     "compositions), none (the raw ensemble) [default: the file's, else gp].",
 )
 @click.option(
+    "--no-feasibility",
+    is_flag=True,
+    help="Rank without P(synthesis succeeds) learned from failed syntheses "
+    "[default: the file's [acquisition] feasibility, true unless set].",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table as .csv or .json."
 )
 @click.option(
@@ -174,6 +180,7 @@ def suggest(
     seed: int | None,
     model_ref: str | None,
     calibration: str | None,
+    no_feasibility: bool,
     out: str | None,
     sheet: str | None,
     as_json: bool,
@@ -205,6 +212,7 @@ def suggest(
             model_ref=str(version.id),
             scored=scored,
             calibration=calibration,
+            feasibility=False if no_feasibility else None,
         )
     data = rnd.as_dict()
     if out:
@@ -226,6 +234,13 @@ def suggest(
         click.echo(f"note: {rnd.warning}", err=True)
     if rnd.calibration:
         click.echo(f"calibration: {rnd.calibration['summary']}")
+    click.echo(f"note: {rnd.feasibility}", err=True)
+    if rnd.pending:
+        click.echo(
+            f"note: {rnd.pending} pending sample(s) fantasised at their predicted mean (kriging believer); "
+            f"min L1 distance of this batch to them {rnd.pending_distance:.3f}",
+            err=True,
+        )
     extra = names[1:]
     rows = [
         (
@@ -239,6 +254,7 @@ def suggest(
             r.sigma_calibrated,
             *(f"{r.objectives[k][0]:.3g} ± {r.objectives[k][1]:.2g}" for k in extra),
             r.acquisition,
+            r.p_feasible,
             r.nearest or "—",
             r.distance if r.nearest else None,
             r.domain,
@@ -257,11 +273,12 @@ def suggest(
         f"σ calibrated ({unit})",
         *(objectives[k].header + " ± σ" if k in objectives else k for k in extra),
         AcquisitionKind(rnd.kind).value_label(unit),
+        "P(feasible)",
         "nearest known",
         "L1 dist.",
         "domain",
     ]
-    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, 1, 1, *[0] * len(extra), 3, 0, 2, 0]))
+    click.echo(table(rows, headers, [0, 0, 0, 0, 1, 1, 1, 1, *[0] * len(extra), 3, 2, 0, 2, 0]))
 
 
 def _write(path: str, rnd) -> None:
@@ -276,6 +293,7 @@ def _write(path: str, rnd) -> None:
             "calibrated_mAh_g": r.calibrated,
             "sigma_calibrated_mAh_g": r.sigma_calibrated,
             "acquisition": r.acquisition,
+            "p_feasible": r.p_feasible,
             "nearest_known": r.nearest,
             "distance_L1": r.distance,
             "domain": r.domain,

@@ -189,7 +189,12 @@ def finetune(
     "(`suggest --sheet` writes it). All rows are logged or none.",
 )
 @click.option("--failed", is_flag=True, help="The synthesis or cell failed (give --reason).")
-@click.option("--reason", default="", help="Why it failed.")
+@click.option(
+    "--reason",
+    default="",
+    help="Why it failed: impurity_phase, li_loss, f_not_incorporated, off_stoichiometry, cell or other, "
+    "then your own words, e.g. 'impurity_phase: spinel peaks in XRD' or 'F not incorporated, LiF left'.",
+)
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
 @click.option("--allow-unbalanced", is_flag=True)
@@ -324,6 +329,7 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
                         w["predicted_mAh_g"],
                         w["sigma_mAh_g"],
                         w["sigma_calibrated_mAh_g"],
+                        f"{w['age_days']:.1f}" + (" OVERDUE" if w["overdue"] else ""),
                     )
                     for w in st["waiting"]
                 ],
@@ -335,9 +341,16 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
                     "predicted (mAh/g)",
                     "σ_Q (mAh/g)",
                     "σ calibrated (mAh/g)",
+                    "age (d)",
                 ],
             )
         )
+        late = [w for w in st["waiting"] if w["overdue"]]
+        if late:
+            click.echo(
+                f"{len(late)} sample(s) pending longer than their campaign's max_pending_days "
+                f"({late[0]['max_pending_days']:g} d): log a result, or --failed if the synthesis failed"
+            )
     if st["calibration"]:
         click.echo(f"calibration: {st['calibration']}")
     if st["model"]:

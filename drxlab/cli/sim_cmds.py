@@ -52,6 +52,18 @@ from drxlab.vocabulary import AcquisitionKind
     help="σ calibration acquisition uses [default: the campaign file's, else gp]; raw, scale and gp "
     "coverage are reported whatever it is.",
 )
+@click.option(
+    "--no-feasibility",
+    is_flag=True,
+    help="Rank without P(synthesis succeeds) learned from the campaign's failed syntheses.",
+)
+@click.option(
+    "--synthesis-failures/--no-synthesis-failures",
+    default=True,
+    show_default=True,
+    help="Let virtual syntheses fail by documented rules (F above its solubility, Mn3+ without Li "
+    "excess, too much Nb/Mo) and at small random rates (drxlab.lab.synthesis).",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
@@ -68,6 +80,8 @@ def simulate(
     n_start: int,
     start_epochs: int,
     calibration: str | None,
+    no_feasibility: bool,
+    synthesis_failures: bool,
     out: str,
     as_json: bool,
 ) -> None:
@@ -78,6 +92,7 @@ def simulate(
     drxnet oracle (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
     from drxlab.candidates.spec import load_spec
     from drxlab.lab.oracle import synthetic_oracle
+    from drxlab.lab.synthesis import SynthesisRules
     from drxlab.report.simulation import write_outputs
     from drxlab.store.db import open_store
     from drxlab.workflow.campaigns import locate_file
@@ -110,6 +125,8 @@ def simulate(
         n_start=n_start,
         start_epochs=start_epochs,
         calibration=calibration,
+        feasibility=not no_feasibility,
+        synthesis=SynthesisRules() if synthesis_failures else None,
         say=(lambda s: None) if as_json else click.echo,
         bars=bars(enabled=not obj.quiet),
     )
@@ -132,6 +149,7 @@ def simulate(
                     v["best_true_median_mAh_g"],
                     v["regret_median_mAh_g"],
                     v["model_mae_untested_final_mAh_g"],
+                    v["failed_syntheses_median"],
                 )
                 for k, v in summ.items()
             ],
@@ -143,6 +161,7 @@ def simulate(
                 "best true (mAh/g)",
                 "regret (mAh/g)",
                 "model MAE untested (mAh/g)",
+                "failed syntheses (median)",
             ],
         )
     )

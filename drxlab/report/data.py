@@ -74,6 +74,7 @@ class SampleRow:
     basis: str = ""
     test_id: int | None = None
     cycle: int | None = None
+    failure_reason: str = ""  # a FailureReason value for a failed sample ("other" if not recorded)
 
     @property
     def compared(self) -> bool:
@@ -158,6 +159,7 @@ class SpaceMap:
         groups: status -> ``n x 2`` sample positions.
         n_space: size of the candidate space.
         step: the space's grid step, per f.u.
+        failure_reasons: the failure reason of each row of ``groups["failed"]``.
     """
 
     elements: tuple[str, ...]
@@ -167,6 +169,7 @@ class SpaceMap:
     groups: dict[str, np.ndarray]
     n_space: int
     step: float
+    failure_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -358,6 +361,7 @@ def _sample_rows(
             "basis": basis,
             "test_id": test_id,
             "cycle": cycle,
+            "failure_reason": (smp.failure_reason or "other") if smp.status == SampleStatus.FAILED else "",
         }
         if sug is None:
             rows.append(SampleRow(suggested=False, **common))
@@ -628,7 +632,8 @@ def _space(
     }
     if not rows:
         notes["space"].append("No suggestions yet: the map shows only candidates of the space.")
-    return SpaceMap(elements, axes, points.reshape(-1, 2), counts, groups, len(amounts), spec.step)
+    reasons = tuple(r.failure_reason for r in groups_rows["failed"])
+    return SpaceMap(elements, axes, points.reshape(-1, 2), counts, groups, len(amounts), spec.step, reasons)
 
 
 def _pareto(spec: CampaignSpec, rows: list[SampleRow], notes: dict[str, list[str]]) -> Pareto | None:

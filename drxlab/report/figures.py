@@ -298,6 +298,9 @@ def space_figure(data) -> bytes | None:
         marker, color, label = style[key]
         pts = allpts[start : start + len(sp.groups[key])]
         start += len(pts)
+        if key == "failed" and len(sp.failure_reasons) == len(pts):
+            _failed_by_reason(ax, pts, sp.failure_reasons)
+            continue
         ax.scatter(
             *pts.T, s=30, marker=marker, color=color, edgecolor="k", lw=0.5, label=f"{label} ({len(pts)})"
         )
@@ -311,6 +314,24 @@ def space_figure(data) -> bytes | None:
     )
     ax.legend(fontsize=7, loc="best")
     return png(fig)
+
+
+_REASON_STYLE = {  # failed samples by why they failed: a chemist reads the failure mode off the map
+    "impurity_phase": ("X", "C3"),
+    "li_loss": ("v", "C4"),
+    "f_not_incorporated": ("P", "C9"),
+    "off_stoichiometry": ("D", "C5"),
+    "cell": ("h", "0.5"),
+    "other": ("*", "C6"),
+}
+
+
+def _failed_by_reason(ax, pts: np.ndarray, reasons: tuple[str, ...]) -> None:
+    for reason in dict.fromkeys(reasons):
+        m = np.array([r == reason for r in reasons])
+        marker, color = _REASON_STYLE.get(reason, ("X", "C3"))
+        label = f"failed: {reason.replace('_', ' ')} ({int(m.sum())})"
+        ax.scatter(*pts[m].T, s=36, marker=marker, color=color, edgecolor="k", lw=0.5, label=label)
 
 
 def pareto_figure(data) -> bytes | None:

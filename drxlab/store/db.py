@@ -41,7 +41,8 @@ DEFAULT_PATH = Path("db") / "drxlab.sqlite"
 ENV_VAR = "DRXLAB_DB"
 LOCK_RETRIES = 3  # write-lock attempts after a timeout / deadlock (each waits up to BUSY_TIMEOUT_MS)
 MIGRATIONS = Path(__file__).with_name("migrations")
-REVISIONS: dict[int, str] = {1: "0001_initial", 2: "0002_audit_log"}  # schema version → Alembic revision
+# schema version → Alembic revision
+REVISIONS: dict[int, str] = {1: "0001_initial", 2: "0002_audit_log", 3: "0003_h17_failure_reason"}
 HEAD_REVISION = REVISIONS[SCHEMA_VERSION]
 
 AuditSource = Callable[[], "tuple[str, dict[str, Any]]"]

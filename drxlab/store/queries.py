@@ -113,6 +113,14 @@ def set_sample_status(session: Session, sample: Sample, status: str, notes: str 
     session.add(sample)
 
 
+def mark_failed(session: Session, sample: Sample, reason: str, detail: str) -> None:
+    """Sample → failed, with its reason (a ``FailureReason`` value) and the free text beside it."""
+    sample.failure_reason = reason
+    sample.failure_detail = detail
+    note = f"failed: {reason}" + (f" ({detail})" if detail else "")
+    set_sample_status(session, sample, SampleStatus.FAILED, note)
+
+
 def add_test(
     session: Session,
     sample_id: int,

@@ -18,7 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from drxlab.vocabulary import SampleStatus
 
-SCHEMA_VERSION = 2  # 1: first release; 2: audit log (migrations in drxlab/store/migrations)
+SCHEMA_VERSION = 3  # 1: first release; 2: audit log; 3: failure reasons (migrations in store/migrations)
 
 
 def utcnow() -> datetime:
@@ -86,6 +86,8 @@ class Sample(SQLModel, table=True):
     notes: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    failure_reason: str | None = None  # a FailureReason when failed (schema version 3)
+    failure_detail: str | None = None  # the chemist's own words beside it
 
 
 class SourceFile(SQLModel, table=True):

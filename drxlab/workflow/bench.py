@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from drxlab.acquisition.select import select_batch
+from drxlab.bench.feasibility import bench_feasibility
 from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec, Species, load_spec
 from drxlab.chem.constants import CATION_SUM, STANDARD_RATE, STANDARD_WINDOW
@@ -78,6 +79,8 @@ def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit:
     sel = select_batch(X, Y, kind="ucb", batch=batch, kappa=2.0, min_distance=0.1, seed=0)
     t_acq = time.perf_counter() - t2
     calibrated = _calibrated_acquisition(X, Y, batch)
+    sp = np.concatenate([b.species_units * b.step for b in blocks])
+    feas = bench_feasibility(blocks[0].elements, blocks[0].species, X, sp, Y, batch=batch)
     n = len(X)
     sample = [{el: a for el, a in zip(blocks[0].elements, r) if a > 0} for r in X[:200].tolist()]
     t3 = time.perf_counter()
@@ -105,6 +108,8 @@ def bench_suggest(ensemble: Ensemble, spec: CampaignSpec, batch: int = 8, limit:
             f"total_{k}_over_raw": 1 + (calibrated[f"acquisition_{k}_s"] - t_acq) / total
             for k in ("scale", "gp")
         },
+        # UCB with vs without P(feasible) on the same candidates in this run
+        **{k: v for k, v in feas.items() if k not in ("candidates", "acquisition_s", "labelled")},
     }
 
 

@@ -15,11 +15,12 @@ from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
 from drxlab.exceptions import ChargeBalanceError, CompositionError, OracleError, ProfileError
 from drxlab.lab.noise import Measurement, NoiseModel, measure
 from drxlab.lab.oracle import Oracle, ensemble_oracle, synthetic_oracle
+from drxlab.lab.synthesis import SynthesisRules
 from drxlab.profiles.importers.base import ParsedProfile, ParsedTest
 from drxlab.profiles.process import process_segment
 from drxlab.store import queries
 from drxlab.store.tables import ElectrochemTest, Sample
-from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
+from drxlab.vocabulary import AcquisitionKind, FailureReason, ObjectiveKind, SampleStatus
 from drxlab.workflow import models
 from drxlab.workflow.ingest import material, write_test
 
@@ -102,18 +103,29 @@ def measure_one(
     campaign_id: int | None = None,
     sample: Sample | None = None,
     round_: int | None = None,
+    synthesis: SynthesisRules | None = None,
 ) -> tuple[ElectrochemTest | None, Measurement]:
-    """Measure one sample and store it as a virtual test (or a failed sample)."""
+    """Measure one sample and store it as a virtual test (or a failed sample).
+
+    With ``synthesis`` the sample is first synthesised by those rules; a synthesis that fails
+    is stored as a failed sample with its reason and never reaches the cycler.
+    """
     amts = compositions.amounts(composition)
     formula = compositions.format_formula(amts)
-    m = measure(oracle.raw, amts, rate, window[0], window[1], list(cycles), noise, rng)
+    failed = synthesis.check(amts, rng) if synthesis is not None else None
+    if failed:
+        code, text = failed
+        m = Measurement(amts, amts, rate, window[0], window[1], (), True, f"{code.value}: {text}")
+    else:
+        m = measure(oracle.raw, amts, rate, window[0], window[1], list(cycles), noise, rng)
+        code, text = (FailureReason.parse(m.reason)[0], m.reason) if m.failed else (None, "")
     if m.failed:
         if sample is None:
             mat = material(session, formula, amts, {})
             sample = queries.add_sample(
                 session, mat.id, campaign_id=campaign_id, status=SampleStatus.FAILED, round=round_
             )
-        queries.set_sample_status(session, sample, SampleStatus.FAILED, f"virtual lab: {m.reason}")
+        queries.mark_failed(session, sample, code, f"virtual lab: {text}")
         return None, m
     test = write_test(
         session,
@@ -206,12 +218,32 @@ def seed(
     window: tuple[float, float] = STANDARD_WINDOW,
     on_sample: Callable[[], None] | None = None,
     species: dict[str, float] | None = None,
+    synthesis: SynthesisRules | None = None,
 ) -> SeedSummary:
-    """Measure ``n`` seed compositions at several rates and cycles into the store."""
+    """Measure ``n`` seed compositions at several rates and cycles into the store.
+
+    With ``synthesis`` each composition is synthesised once first; one that fails is stored as
+    a failed sample with its reason (a lab's history has failures too) and is not measured, and
+    compositions are drawn until ``n`` have formed (at most 5 n drawn).
+    """
     rng = np.random.default_rng(seed_)
     summary = SeedSummary()
-    for amts in seed_compositions(n, classes, rng, species=species):
+    pool = seed_compositions(n if synthesis is None else 5 * n, classes, rng, species=species)
+    formed = 0
+    for amts in pool:
+        if formed == n:
+            break
         summary.materials += 1
+        failed = synthesis.check(amts, rng) if synthesis is not None else None
+        formed += not failed
+        if failed:
+            mat = material(session, compositions.format_formula(amts), amts, {})
+            smp = queries.add_sample(session, mat.id, campaign_id=campaign_id, status=SampleStatus.FAILED)
+            queries.mark_failed(session, smp, failed[0], f"virtual lab: {failed[1]}")
+            summary.failed += 1
+            if on_sample:
+                on_sample()
+            continue
         for rate, cycles in tests:
             test, _ = measure_one(
                 session,

@@ -15,9 +15,10 @@ from drxlab.profiles import plausibility
 from drxlab.profiles.importers import CyclerOptions, ParsedTest, read_file
 from drxlab.store import queries
 from drxlab.store.tables import Campaign, Sample
-from drxlab.vocabulary import SampleStatus
+from drxlab.vocabulary import FailureReason, SampleStatus
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import material, write_test
+from drxlab.workflow.pending import Ages
 
 RATE_TOLERANCE = 0.1  # relative difference between a logged rate and the planned one
 WINDOW_TOLERANCE = 0.05  # V between a logged window and the planned one
@@ -222,15 +223,30 @@ def _match_plan(
 
 
 def log_failed(session: Session, sample_id: int, reason: str, replace: bool = False) -> Logged:
-    """Record a failed synthesis or cell: failures are data too."""
+    """Record a failed synthesis or cell: failures are data too (the feasibility model learns them).
+
+    ``reason`` starts with a :class:`~drxlab.vocabulary.FailureReason` (``"impurity_phase: spinel
+    in XRD"`` or ``"impurity phase in XRD"``); the whole text is kept beside it.
+    """
     if not reason.strip():
         raise DrxlabError("--reason is required with --failed (e.g. 'impurity phase in XRD')")
+    try:
+        code, detail = FailureReason.parse(reason)
+    except ValueError as exc:
+        raise DrxlabError(f"--reason: {exc}") from None
     smp = _sample(session, sample_id)
+    tests = queries.tests_of_sample(session, smp.id)
+    if tests and not replace:
+        raise SampleStateError(
+            f"sample {smp.id} already has {len(tests)} test(s) (test {tests[0].id}): a synthesis that made "
+            "a measured cell did not fail; nothing written. Pass --replace to retract its tests and mark it "
+            "failed"
+        )
     if SampleStatus(smp.status).closed and not replace:
         raise SampleStateError(f"sample {smp.id} is already {smp.status}; pass --replace to change it")
     if replace:
         _retire_tests(session, smp)
-    queries.set_sample_status(session, smp, SampleStatus.FAILED, f"failed: {reason}")
+    queries.mark_failed(session, smp, code, detail)
     return _logged(session, smp, None, None)
 
 
@@ -266,6 +282,7 @@ def status(session: Session, campaign: str | None = None) -> dict:
     rows = queries.samples_of_campaign(session, ids) if ids is not None else queries.all_samples(session)
     counts = {s.value: 0 for s in SampleStatus}
     waiting = []
+    ages = Ages(session)
     for smp, mat in rows:
         counts[smp.status] = counts.get(smp.status, 0) + 1
         if SampleStatus(smp.status).pending:
@@ -279,6 +296,7 @@ def status(session: Session, campaign: str | None = None) -> dict:
                     "predicted_mAh_g": sug.predicted if sug else None,
                     "sigma_mAh_g": sug.predicted_std if sug else None,
                     "sigma_calibrated_mAh_g": calibrate.of_suggestion(sug.params_json) if sug else None,
+                    **ages.of(smp),
                 }
             )
     from drxlab.workflow import models

@@ -24,10 +24,11 @@ from drxlab.chem import compositions
 from drxlab.exceptions import CampaignError, DrxlabError, NothingToFinetuneError
 from drxlab.lab.noise import NoiseModel
 from drxlab.lab.oracle import Oracle
+from drxlab.lab.synthesis import SynthesisRules
 from drxlab.progress import ProgressBar, silent
 from drxlab.store import queries
 from drxlab.store.db import Store
-from drxlab.vocabulary import AcquisitionKind, SampleStatus
+from drxlab.vocabulary import AcquisitionKind, FailureReason, SampleStatus
 from drxlab.workflow import calibrate, lab, models, training
 from drxlab.workflow.screening import screen
 from drxlab.workflow.suggest import suggest
@@ -55,6 +56,8 @@ class Run:
     model_mae: list[float] = field(default_factory=list)  # per round, on untested candidates
     # per suggestion, before its measurement: round, measured value, then [mean, σ] per posterior
     predictions: list[dict] = field(default_factory=list)
+    failed_syntheses: int = 0  # syntheses that did not form (FailureReason.synthesis); cells not counted
+    failures: dict[str, int] = field(default_factory=dict)  # failure reason -> count (cells included)
 
     def coverage(self, k: float, posterior: str) -> float | None:
         """Share of measurements within ``k`` σ of ``posterior``'s prediction, after round 3."""
@@ -75,6 +78,8 @@ class SimulationResult:
     batch: int
     runs: list[Run]
     top_count: int = 0  # candidates at or above the top-1 % threshold
+    feasibility: bool = True  # acquisition weighted by P(feasible)
+    synthesis_failures: bool = False  # the virtual lab's synthesis rules were on (top 1 % of the feasible)
 
     def random_median(self) -> float:
         """Median syntheses uniform random picks need to make a top-1 % candidate (exact)."""
@@ -99,6 +104,8 @@ class SimulationResult:
                 "best_true_max_mAh_g": float(best.max()),
                 "regret_median_mAh_g": float(np.median(regret)),
                 "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
+                "failed_syntheses_median": float(np.median([r.failed_syntheses for r in rs])),
+                "failed_syntheses": [r.failed_syntheses for r in rs],
                 # None where the strategy's median campaign never reached the top 1 %
                 "random_expected_over_median": self.random_median() / med if np.isfinite(med) else None,
                 **{
@@ -176,13 +183,18 @@ def run_simulation(
     finetune_epochs: int = 4,
     kappa: float = 2.0,
     calibration: str | None = None,
+    feasibility: bool = True,
+    synthesis: SynthesisRules | None = None,
     say: Callable[[str], None] = lambda s: None,
     bars: Callable[..., ProgressBar] = silent,
 ) -> SimulationResult:
     """Simulate every strategy × seed campaign into ``store`` (one campaign each).
 
     The oracle is resolved by the caller (a ``drxnet`` oracle's version lives in the user's
-    store; the simulation store only holds the simulated campaigns).
+    store; the simulation store only holds the simulated campaigns). With ``synthesis`` rules the
+    virtual lab's syntheses can fail: a failed one finds nothing, and the top 1 % is that of the
+    candidates the rules let form. ``feasibility`` weights the acquisition by P(feasible) learned
+    from the campaign's own syntheses and its starting data.
     """
     spec = load_spec(spec_path)
     obj = spec.objectives[0]
@@ -207,12 +219,22 @@ def run_simulation(
         raise DrxlabError(f"oracle {oracle.name} cannot measure any candidate of {spec.name!r}")
     truth = np.nan_to_num(truth, nan=0.0)
     true_of = dict(zip(formulas, truth.tolist()))
-    top = float(np.quantile(truth, 1 - TOP_FRACTION))
+    forms = np.array([synthesis.feasible(c) for c in comps]) if synthesis else np.ones(len(comps), bool)
+    if not forms.any():
+        raise CampaignError(
+            f"none of the {len(comps)} candidates of {spec.name!r} forms by the virtual lab's synthesis "
+            "rules (drxlab.lab.synthesis); simulate with --no-synthesis-failures"
+        )
+    top = float(np.quantile(truth[forms], 1 - TOP_FRACTION))
+    if synthesis:
+        say(f"{int((~forms).sum())} of {len(comps)} candidates do not form by the virtual lab's rules")
     say(f"{len(formulas)} candidates; true best {truth.max():.1f} mAh/g, top-1 % threshold {top:.1f} mAh/g")
     runs = []
     cycles = sorted({1, obj.cycle})
     for seed in seeds:
-        start_version = _start(store, oracle, spec_path, start_from, seed, n_start, start_epochs, say, bars)
+        start_version = _start(
+            store, oracle, spec_path, start_from, seed, n_start, start_epochs, say, bars, synthesis
+        )
         for strat in strategies:
             name = f"{spec.name}-{strat}-s{seed}"
             run = Run(strat, seed, name)
@@ -235,6 +257,7 @@ def run_simulation(
                         untested = [i for i, f in enumerate(formulas) if f not in made]
                         pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
                         run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
+                        own = queries.campaign_ids(s, name) + queries.campaign_ids(s, f"start-s{seed}")
                         r = suggest(
                             s,
                             mine,
@@ -244,6 +267,8 @@ def run_simulation(
                             seed=seed * 1000 + rnd,
                             scored=sc,
                             calibration=calibration,
+                            feasibility=feasibility,
+                            feasibility_campaigns=own,
                         )
                         posteriors = calibrate.compare(
                             s, queries.campaign_ids(s, name), mine, sc, [row.formula for row in r.rows]
@@ -261,6 +286,7 @@ def run_simulation(
                                 noise=NoiseModel(),
                                 rng=rng,
                                 sample=smp,
+                                synthesis=synthesis,
                             )
                             run.made.append(row.formula)
                             q = [q for c, _, q in measurement.profiles if c == obj.cycle]
@@ -273,9 +299,15 @@ def run_simulation(
                                         **{k: v[j] for k, v in posteriors.items()},
                                     }
                                 )
-                            best = max(best, true_of.get(row.formula, 0.0))
+                            found = true_of.get(row.formula, 0.0)
+                            if measurement.failed:
+                                why = FailureReason(smp.failure_reason)
+                                run.failures[why.value] = run.failures.get(why.value, 0) + 1
+                                run.failed_syntheses += why.synthesis
+                                found = 0.0 if synthesis else found  # a failed synthesis finds nothing
+                            best = max(best, found)
                             run.true_best.append(float(best))
-                            if run.syntheses_to_top is None and true_of.get(row.formula, 0.0) >= top:
+                            if run.syntheses_to_top is None and found >= top:
                                 run.syntheses_to_top = len(run.made)
                     if rnd < rounds - 1:
                         # every cell of the round may have failed: then there is nothing new
@@ -297,7 +329,9 @@ def run_simulation(
         rounds,
         batch,
         runs,
-        top_count=int((truth >= top).sum()),
+        top_count=int((truth[forms] >= top).sum()),
+        feasibility=feasibility,
+        synthesis_failures=synthesis is not None,
     )
 
 
@@ -311,6 +345,7 @@ def _start(
     epochs: int,
     say: Callable[[str], None],
     bars: Callable[..., ProgressBar],
+    synthesis: SynthesisRules | None = None,
 ) -> int:
     """Starting data (shared by every strategy of a seed) and the initial ensemble's version id."""
     from drxlab.profiles.importers import read_files
@@ -329,6 +364,7 @@ def _start(
                 campaign_id=camp.id,
                 tests=START_TESTS,
                 on_sample=bar.step,
+                synthesis=synthesis,
             )
         else:
             path = Path(start_from)

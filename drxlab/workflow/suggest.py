@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from drxlab.acquisition import domain
 from drxlab.acquisition.calibration import calibrated_members
+from drxlab.acquisition.pending import believe, distance_to
 from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
@@ -20,6 +21,8 @@ from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
 from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
 from drxlab.workflow import calibrate, campaigns, models
+from drxlab.workflow.feasibility import Feasibility
+from drxlab.workflow.feasibility import for_screen as feasibility_for
 from drxlab.workflow.ingest import material
 from drxlab.workflow.screening import Screen, features, screen
 
@@ -42,6 +45,7 @@ class Suggested:
     oxidation_states: dict  # species -> amount per f.u.
     calibrated: float | None = None  # primary objective mean after calibration
     sigma_calibrated: float | None = None  # its calibrated σ (>= sigma, the raw σ_Q)
+    p_feasible: float | None = None  # P(synthesis succeeds); None when feasibility is off or unknown
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class Round:
     warning: str | None
     rows: list[Suggested]
     calibration: dict | None = None  # method, sha256, n, fallback, summary
+    feasibility: str = ""  # what the feasibility model did (or why it was not used)
+    pending: int = 0  # pending samples fantasised at their posterior mean (kriging believer)
+    pending_distance: float | None = None  # smallest L1 distance from this batch to them
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +115,8 @@ def suggest(
     on_chunk: Callable[[int], None] | None = None,
     scored: Screen | None = None,
     calibration: str | None = None,
+    feasibility: bool | None = None,
+    feasibility_campaigns: Sequence[int] | None = None,
 ) -> Round:
     """Screen, select and record a batch of proposed samples for a campaign.
 
@@ -120,6 +129,10 @@ def suggest(
     campaign's ``[acquisition] calibration``; :mod:`drxlab.workflow.calibrate`), refitted here
     from the store and saved with the model version; ``Suggestion.predicted``/``predicted_std``
     keep the raw ensemble mean and σ_Q, the calibrated pair goes to the suggestion's params.
+    ``feasibility`` overrides the file's ``feasibility``; the model learns from the syntheses of
+    ``feasibility_campaigns`` (default: the whole store). Pending samples of the campaign are
+    fantasised at their posterior mean (:func:`drxlab.acquisition.pending.believe`) and, like
+    picks within a batch, keep new picks ``min_distance`` away.
     """
     if isinstance(campaign, CampaignSpec):
         spec = campaign
@@ -152,6 +165,10 @@ def suggest(
     taken = queries.made_or_suggested_formulas(session, ids)
     formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
     exclude = np.fromiter((f in taken for f in formulas), bool, len(formulas))
+    waiting = {
+        m.formula for smp, m in queries.samples_of_campaign(session, ids) if SampleStatus(smp.status).pending
+    }
+    pend = np.flatnonzero([f in waiting for f in formulas])
     if exclude.all():
         raise CampaignError(
             f"every one of the {len(formulas)} candidates of campaign {camp.name!r} is already "
@@ -176,6 +193,13 @@ def suggest(
         Y = sc.Y.copy()
         Y[..., 0] = calibrated_members(sc.Y[..., 0], mean_cal, std_cal)
         calibrate.save(session, version, camp.name, spec, sc, cal)
+    feas = Feasibility(None, "feasibility: off")
+    if acq.feasibility if feasibility is None else feasibility:
+        feas = feasibility_for(session, sc, feasibility_campaigns)
+    posterior = Y  # calibrated (or raw), before pending samples are fantasised into it
+    Y = believe(posterior, X, pend) if len(pend) else posterior
+    for i in pend:
+        exclude |= np.abs(X - X[i]).sum(axis=1) < acq.min_distance
     sel = select_batch(
         X,
         Y,
@@ -187,7 +211,10 @@ def suggest(
         min_distance=acq.min_distance,
         exclude=exclude,
         seed=seed_,
+        feasibility=feas.p,
     )
+    # record the posterior's own moments, not the fantasised ones the ranking used
+    sel_mean, sel_std = posterior[:, sel.indices].mean(0), posterior[:, sel.indices].std(0)
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
     sig_thr = domain.sigma_threshold(sc.Y[..., 0].std(0))
     samples = queries.samples_of_campaign(session, ids)
@@ -198,6 +225,8 @@ def suggest(
         "min_distance": acq.min_distance,
         "xi": acq.xi,
         "best_f": best_f,
+        "feasibility": feas.note,
+        "pending": len(pend),
         "spec_sha256": spec.sha256,
         "revision": camp.revision,
         "calibration": cal.method,
@@ -205,7 +234,7 @@ def suggest(
     }
     rows = []
     for rank, (i, a, m, s, ni, nd) in enumerate(
-        zip(sel.indices, sel.acquisition, sel.mean, sel.std, near_idx, near_d), start=1
+        zip(sel.indices, sel.acquisition, sel_mean, sel_std, near_idx, near_d), start=1
     ):
         amts = {el: float(x) for el, x in zip(sc.elements, sc.X[i]) if x > 0}
         formula = formulas[i]
@@ -259,6 +288,7 @@ def suggest(
                 ox,
                 m_cal,
                 s_cal,
+                float(feas.p[i]) if feas.p is not None else None,
             )
         )
     session.flush()
@@ -280,6 +310,9 @@ def suggest(
             "fallback": cal.fallback,
             "summary": cal.summary(),
         },
+        feas.note,
+        len(pend),
+        distance_to(X, sel.indices, pend) if len(pend) else None,
     )
 
 

@@ -264,6 +264,21 @@ def test_unknown_top_level_tables_are_allowed() -> None:
         ("min_distance = 0.1", "min_distance = -0.1", r"min_distance=-0.1 must be ≥ 0"),
         ("kappa = 2.0", "kapa = 2.0", r"\[acquisition\] kapa: unknown key 'kapa'; allowed: kind, kappa"),
         ("[acquisition]", "[acquisiton]", r"missing table \[acquisition\]"),
+        (
+            "batch = 8",
+            'batch = 8\nfeasibility = "yes"',
+            r"\[acquisition\] feasibility: expected true or false",
+        ),
+        (
+            'description = "',
+            'max_pending_days = 0\ndescription = "',
+            r"\[campaign\] max_pending_days: .* > 0",
+        ),
+        (
+            'description = "',
+            'max_pending_days = "a week"\ndescription = "',
+            r"max_pending_days: expected a finite",
+        ),
     ],
 )
 def test_validation_errors_name_file_key_and_expectation(old: str, new: str, match: str) -> None:
@@ -303,3 +318,17 @@ def test_a_spec_built_in_code_is_identified_by_its_fields() -> None:
     a = replace(spec, text="", sha256="")
     b = replace(spec, text="", sha256="", li_max=1.25)
     assert len(a.sha256) == 64 and a.sha256 != b.sha256
+
+
+def test_feasibility_and_max_pending_days() -> None:
+    spec = parse_spec(BASE)
+    assert spec.acquisition.feasibility is True and spec.max_pending_days == 30.0
+    spec = parse_spec(edit("batch = 8", "batch = 8\nfeasibility = false"))
+    assert spec.acquisition.feasibility is False
+    assert (
+        parse_spec(edit('description = "', 'max_pending_days = 14\ndescription = "')).max_pending_days == 14
+    )
+    with pytest.raises(CampaignError, match="feasibility='no' must be true or false"):
+        replace(spec.acquisition, feasibility="no")
+    with pytest.raises(CampaignError, match="max_pending_days=-1"):
+        replace(spec, max_pending_days=-1)

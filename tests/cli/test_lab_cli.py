@@ -137,6 +137,21 @@ def test_simulate_is_reproducible_and_records_campaigns(run, tmp_path: Path) -> 
         want = a["random_expected_syntheses_to_top1pct_median"] / med if np.isfinite(med) else None
         assert v["random_expected_over_median"] == want
     assert (tmp_path / "sim0" / "best_vs_syntheses.png").stat().st_size > 5000
+    # failed syntheses (the virtual lab's synthesis rules are on) per run and strategy, as stored
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "sim0" / "simulation.sqlite")
+    for r in a["runs"]:
+        assert r["failed_syntheses"] == sum(n for k, n in r["failures"].items() if k != "cell")
+        (stored,) = con.execute(
+            "SELECT COUNT(*) FROM sample JOIN campaign ON campaign.id = sample.campaign_id "
+            "WHERE campaign.name = ? AND sample.status = 'failed' AND sample.failure_reason != 'cell'",
+            (r["campaign"],),
+        ).fetchone()
+        assert stored == r["failed_syntheses"]
+    con.close()
+    for k, v in a["summary"].items():
+        assert v["failed_syntheses"] == [r["failed_syntheses"] for r in a["runs"] if r["strategy"] == k]
 
 
 @pytest.mark.parametrize(

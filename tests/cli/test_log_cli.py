@@ -238,3 +238,66 @@ def test_suggest_sheet_then_log_batch_all_rows_or_none(loop, tmp_path: Path) -> 
     out = json.loads(r.output)["logged"]
     assert [x["status"] for x in out] == ["tested", "failed"]
     assert out[0]["predicted_mAh_g"] is not None
+
+
+def _sample_row(db, sample_id: int):
+    from drxlab.store.db import open_store
+    from drxlab.store.tables import Sample
+
+    store = open_store(db, create=False)
+    try:
+        with store.reader() as s:
+            row = s.get(Sample, int(sample_id))
+            return row.status, row.failure_reason, row.failure_detail
+    finally:
+        store.engine.dispose()
+
+
+def test_log_failed_keeps_reason_and_text(loop) -> None:
+    sid = _waiting(loop)[1]["sample_id"]
+    r = loop("log", "--failed", "--sample", sid, "--reason", "f_not_incorporated: LiF reflections in XRD")
+    assert r.exit_code == 0, r.output
+    assert _sample_row(loop.db, sid) == ("failed", "f_not_incorporated", "LiF reflections in XRD")
+
+
+def test_log_failed_unknown_reason_lists_the_vocabulary_and_writes_nothing(loop) -> None:
+    sid = _waiting(loop)[1]["sample_id"]
+    digest = store_digest(loop.db)
+    r = loop("log", "--failed", "--sample", sid, "--reason", "it broke")
+    assert r.exit_code != 0 and r.output.count("Error:") == 1
+    assert "unknown failure reason 'it broke'" in r.output
+    assert all(
+        k in r.output
+        for k in ("impurity_phase", "li_loss", "f_not_incorporated", "off_stoichiometry", "other")
+    )
+    assert store_digest(loop.db) == digest
+
+
+def test_log_failed_for_a_tested_sample_is_refused_and_writes_nothing(loop, tmp_path: Path) -> None:
+    w = _waiting(loop)[0]
+    assert loop("log", "--sample", w["sample_id"], _measured_file(tmp_path, w["formula"])).exit_code == 0
+    digest = store_digest(loop.db)
+    r = loop("log", "--failed", "--sample", w["sample_id"], "--reason", "impurity phase in XRD")
+    assert r.exit_code != 0 and "already has 1 test(s)" in r.output and "nothing written" in r.output
+    assert store_digest(loop.db) == digest
+
+
+def test_status_lists_pending_age_and_flags_overdue(loop) -> None:
+    from datetime import timedelta
+
+    from drxlab.store.db import open_store
+    from drxlab.store.tables import Sample, utcnow
+
+    w = _waiting(loop)
+    assert all(0 <= x["age_days"] < 1 and not x["overdue"] and x["max_pending_days"] == 30 for x in w)
+    store = open_store(loop.db, create=False)
+    with store.transaction() as s:  # the first suggestion has waited 45 days
+        smp = s.get(Sample, w[0]["sample_id"])
+        smp.created_at = utcnow() - timedelta(days=45)
+        s.add(smp)
+    store.engine.dispose()
+    st = json.loads(loop("status", "--json").output)
+    late = [x for x in st["waiting"] if x["overdue"]]
+    assert [x["sample_id"] for x in late] == [w[0]["sample_id"]] and 44.9 < late[0]["age_days"] < 45.1
+    out = loop("status").output
+    assert "age (d)" in out and "45.0 OVERDUE" in out and "1 sample(s) pending longer" in out

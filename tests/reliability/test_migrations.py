@@ -76,7 +76,7 @@ def structure(path: Path) -> dict:
 def test_alembic_head_is_the_schema_version() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD_REVISION] == [REVISIONS[SCHEMA_VERSION]]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_v1_store_upgrades_to_head_keeping_data_and_a_backup(tmp_path: Path, run) -> None:
@@ -138,7 +138,7 @@ def test_failed_upgrade_changes_nothing(tmp_path: Path) -> None:
     con.commit()
     con.close()
     before = db_digest(path)
-    with pytest.raises(StoreError, match="from schema version 1 to 2 failed.*unchanged"):
+    with pytest.raises(StoreError, match="from schema version 1 to 3 failed.*unchanged"):
         open_store(path)
     assert db_digest(path) == before
     assert (tmp_path / "old.sqlite.pre-migration-1.bak").exists()

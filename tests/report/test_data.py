@@ -130,6 +130,7 @@ def test_composition_map_and_tables(report) -> None:
     assert int(sp.counts.sum()) == 54297 - 12  # every untested candidate, counted on its (Li, F) point
     assert len(np.unique(sp.candidates, axis=0)) == len(sp.candidates)
     assert {k: len(v) for k, v in sp.groups.items()} == {"tested": 9, "failed": 1, "suggested": 2}
+    assert sp.failure_reasons == ("other",)  # logged before reasons existed: shown as "other"
     tested = [r for r in data.samples if r.measured is not None]
     assert sp.groups["tested"].tolist() == [
         [r.amounts.get("Li", 0.0), r.amounts.get("F", 0.0)] for r in tested

@@ -113,3 +113,27 @@ def test_candidate_f_column_shows_the_grid_value(run, campaign: str, expected: s
     assert "F (per f.u.)" in lines[0]
     col = lines[0].index("F (per f.u.)")
     assert {ln[col : col + 12].strip() for ln in lines[2:]} == expected
+
+
+def test_composition_map_marks_failures_by_reason() -> None:
+    import warnings
+    from types import SimpleNamespace
+
+    from drxlab.report.data import SpaceMap
+    from drxlab.report.figures import space_figure
+
+    failed = np.array([[1.2, 0.3], [1.1, 0.0], [1.3, 0.1], [1.2, 0.2]])
+    sp = SpaceMap(
+        ("Li", "Mn", "O", "F"),
+        ("Li", "F"),
+        np.array([[1.2, 0.0], [1.25, 0.05]]),
+        np.array([3, 1]),
+        {"tested": np.array([[1.2, 0.1]]), "failed": failed, "suggested": np.zeros((0, 2))},
+        100,
+        0.05,
+        ("f_not_incorporated", "impurity_phase", "li_loss", "cell"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = space_figure(SimpleNamespace(space=sp, campaign="demo"))
+    assert img[:8] == b"\x89PNG\r\n\x1a\n"

@@ -163,7 +163,11 @@ def test_next_round_excludes_made_and_suggested_formulas(lab: Store, scored: Scr
     assert second.round == first.round + 1
     got = {r.formula for r in second.rows}
     assert not got & (taken | {made})
-    assert second.rows[0].formula == next(f for f in by_mean if f not in taken | {made})
+    # the first batch is pending: the best candidate left that keeps min_distance from it
+    X, gap = dict(zip(formulas_of(scored), scored.X)), first.params["min_distance"]
+    far = [f for f in by_mean if min(np.abs(X[f] - X[t]).sum() for t in taken) >= gap]
+    assert second.rows[0].formula == next(f for f in far if f not in taken | {made})
+    assert second.pending == len(first.rows) and second.pending_distance >= first.params["min_distance"]
     assert made in {r.nearest for r in second.rows}  # the tested material is the known neighbour
     with lab.reader() as s:
         assert len(s.exec(select(Suggestion)).all()) == 8

@@ -1,0 +1,195 @@
+"""Synthesis feasibility: P(a composition forms a phase-pure rocksalt), learned from the store.
+
+A Bayesian L2-regularised logistic regression on a few chemistry features, with a Laplace
+approximation of the weight posterior and MacKay's probit moderation of the predictive
+probability. Why this and not a GP classifier: a campaign has tens of labelled syntheses and
+10⁴–10⁵ candidates; the failure modes of solid-state DRX synthesis are thresholds in a few
+chemical quantities (F against Li excess, Mn³⁺ against Li excess, the high-valent d⁰ amount),
+which a linear model in those features separates; it fits in milliseconds, predicts 10⁵
+candidates in one matrix product, and the Laplace/probit step keeps it from being over-confident
+far from the data (probabilities move toward 1/2 where the weights are uncertain). The
+simulation (``drxlab simulate`` with the virtual lab's synthesis rules) is the test of the choice.
+
+Features (``n x k``, :data:`FEATURES`), from element amounts per formula unit ``A`` and average
+oxidation states ``S`` (both ``n x E`` over one element list):
+
+- the amount of each cation element (Li included) and of F;
+- the mean oxidation state of the non-Li cations, ``(2·O + F − Li) / (2 − Li)``;
+- the Mn³⁺ amount, ``Mn · max(0, 1 − |s_Mn − 3|)``;
+- the high-valent (oxidation state ≥ 5) amount;
+- Li excess × F and Li excess × Mn³⁺ (F solubility and Mn³⁺ tolerance grow with Li excess).
+
+How the acquisition uses it (:func:`weight_scores`): log-scaled kinds (logei, pi) add
+``log P`` — EI × P(feasible), the constrained EI of Gardner et al. (2014) and Gelbart et al.
+(2014); the other scores become ``floor + P · (score − floor)``, where ``floor`` is the lowest
+eligible score: the expected score of a synthesis that yields nothing better than the worst
+candidate when it fails (for UCB a probability-weighted UCB; the order does not depend on the
+units or sign of the score). ``random`` and ``pareto`` are left unweighted.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> F = rng.normal(size=(200, 2))
+    >>> ok = F[:, 0] + 0.3 * rng.normal(size=200) < 0.5
+    >>> m = FeasibilityModel.fit(F, ok, names=("a", "b"))
+    >>> p = m.predict(np.array([[-2.0, 0.0], [3.0, 0.0]]))
+    >>> bool(p[0] > 0.9 and p[1] < 0.1)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+from drxlab.exceptions import CampaignError
+
+ANIONS = ("O", "F")
+PRIOR_PRECISION = 1.0  # on standardised weights: one feature moves the log-odds by ~1 per σ a priori
+LOG_SCALED = ("logei", "pi")  # acquisition kinds whose values are logarithms
+UNWEIGHTED = ("random", "pareto")
+
+
+def features(
+    elements: Sequence[str], amounts: np.ndarray, states: np.ndarray
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Feature matrix ``n x k`` and the feature names.
+
+    Args:
+        elements: the ``E`` element symbols of the columns (cations, O and F).
+        amounts: ``n x E`` amounts per formula unit (cations sum to 2).
+        states: ``n x E`` average oxidation state of each element (anything where absent).
+    """
+    A = np.asarray(amounts, dtype=np.float64)
+    S = np.asarray(states, dtype=np.float64)
+
+    def col(el: str, M: np.ndarray) -> np.ndarray:
+        return M[:, elements.index(el)] if el in elements else np.zeros(len(M))
+
+    li, o, f = col("Li", A), col("O", A), col("F", A)
+    cations = [el for el in elements if el not in ANIONS]
+    mean_state = (2 * o + f - li) / np.maximum(2 - li, 1e-9)
+    mn = col("Mn", A)
+    mn3 = mn * np.clip(1 - np.abs(col("Mn", S) - 3), 0, 1)
+    idx = [elements.index(el) for el in cations if el != "Li"]
+    high = (A[:, idx] * (S[:, idx] >= 5 - 1e-9)).sum(axis=1) if idx else np.zeros(len(A))
+    excess = li - 1
+    cols = [*(A[:, elements.index(el)] for el in cations), f, mean_state, mn3, high, excess * f, excess * mn3]
+    names = (*cations, "F", "mean_state", "Mn3+", "high_valent", "Li_excess*F", "Li_excess*Mn3+")
+    return np.column_stack(cols), names
+
+
+def state_matrix(elements: Sequence[str], species: Sequence[str], species_amounts: np.ndarray) -> np.ndarray:
+    """Average oxidation state per element ``n x E`` from species amounts (``"Mn3+"`` labels) ``n x P``;
+    Li is +1, O −2, F −1."""
+    n = len(species_amounts)
+    charge, amount = np.zeros((n, len(elements))), np.zeros((n, len(elements)))
+    for j, label in enumerate(species):
+        el = label.rstrip("+-0123456789")
+        if el not in elements:
+            continue
+        q = float(label[len(el) :].rstrip("+") or 0)
+        charge[:, elements.index(el)] += q * species_amounts[:, j]
+        amount[:, elements.index(el)] += species_amounts[:, j]
+    S = np.divide(charge, amount, out=np.zeros_like(charge), where=amount > 0)
+    for el, q in (("Li", 1.0), ("O", -2.0), ("F", -1.0)):
+        if el in elements:
+            S[:, elements.index(el)] = q
+    return S
+
+
+@dataclass(frozen=True, eq=False)
+class FeasibilityModel:
+    """A fitted Bayesian logistic regression of synthesis success (Laplace posterior).
+
+    Attributes:
+        names: the ``k`` feature names; center, scale: ``(k,)`` standardisation.
+        weights: ``(k + 1,)`` MAP weights, intercept first; cov: ``(k+1) x (k+1)`` posterior covariance.
+        n_success, n_failed: the labelled syntheses it was fitted on.
+    """
+
+    names: tuple[str, ...]
+    center: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    cov: np.ndarray
+    n_success: int
+    n_failed: int
+
+    @classmethod
+    def fit(
+        cls,
+        F: np.ndarray,
+        success: np.ndarray,
+        *,
+        names: Sequence[str],
+        prior_precision: float = PRIOR_PRECISION,
+    ) -> FeasibilityModel:
+        """Fit on features ``F`` (``n x k``) and outcomes ``success`` (``(n,)`` bool).
+
+        Raises :class:`~drxlab.exceptions.CampaignError` without both outcomes (nothing to learn).
+        """
+        F = np.asarray(F, dtype=np.float64)
+        y = np.asarray(success, dtype=bool)
+        if F.ndim != 2 or y.shape != (len(F),) or F.shape[1] != len(names):
+            raise CampaignError(
+                f"F must be n x k with k = {len(names)} names and success (n,); got {F.shape}, {y.shape}"
+            )
+        if not np.isfinite(F).all():
+            raise CampaignError("feasibility features must be finite")
+        n_ok, n_bad = int(y.sum()), int((~y).sum())
+        if n_ok == 0 or n_bad == 0:
+            raise CampaignError(
+                f"a feasibility model needs both successful and failed syntheses; got {n_ok} and {n_bad}"
+            )
+        center = F.mean(axis=0)
+        scale = F.std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        Z = np.hstack([np.ones((len(F), 1)), (F - center) / scale])
+        sign = np.where(y, 1.0, -1.0)
+        prior = np.full(Z.shape[1], prior_precision)
+        prior[0] = 1e-4  # the intercept is the base rate: nearly unpenalised
+
+        def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+            margin = sign * (Z @ w)
+            grad = -(Z.T @ (sign * expit(-margin))) + prior * w
+            return float(-log_expit(margin).sum() + 0.5 * (prior * w * w).sum()), grad
+
+        w = minimize(loss, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B").x
+        p = expit(Z @ w)
+        hessian = (Z * (p * (1 - p))[:, None]).T @ Z + np.diag(prior)
+        return cls(tuple(names), center, scale, w, np.linalg.inv(hessian), n_ok, n_bad)
+
+    def predict(self, F: np.ndarray) -> np.ndarray:
+        """Moderated P(success) per row of ``F`` (``n x k``), shape ``(n,)``."""
+        Z = np.hstack([np.ones((len(F), 1)), (np.asarray(F, dtype=np.float64) - self.center) / self.scale])
+        mean = Z @ self.weights
+        var = np.einsum("ij,jk,ik->i", Z, self.cov, Z)
+        return expit(mean / np.sqrt(1 + np.pi * var / 8))
+
+    def describe(self) -> str:
+        """One line: data and the strongest features (standardised weights)."""
+        top = np.argsort(-np.abs(self.weights[1:]))[:3]
+        terms = ", ".join(f"{self.names[i]} {self.weights[1 + i]:+.2f}" for i in top)
+        return f"logistic on {self.n_success} successful / {self.n_failed} failed syntheses ({terms})"
+
+
+def weight_scores(scores: np.ndarray, p_feasible: np.ndarray, kind: str) -> np.ndarray:
+    """Acquisition scores ``(n,)`` weighted by P(feasible) ``(n,)`` (module docstring); ``-inf``
+    (ineligible) stays ``-inf``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    p = np.clip(np.asarray(p_feasible, dtype=np.float64), 1e-12, 1.0)
+    if p.shape != scores.shape:
+        raise CampaignError(f"p_feasible must have shape {scores.shape}; got {p.shape}")
+    if kind in UNWEIGHTED:
+        return scores
+    if kind in LOG_SCALED:
+        return scores + np.log(p)
+    finite = np.isfinite(scores)
+    if not finite.any():
+        return scores
+    floor = scores[finite].min()
+    return np.where(finite, floor + p * (scores - floor), scores)
