@@ -10,9 +10,10 @@ import click
 
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import executor_option, threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError, StoreError
+from drxlab.executors import Executor
 from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.vocabulary import AcquisitionKind, describe, values
@@ -155,6 +156,7 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 )
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
+@executor_option
 @pass_ctx
 def suggest(
     obj: Context,
@@ -168,6 +170,7 @@ def suggest(
     out: str | None,
     sheet: str | None,
     as_json: bool,
+    executor: Executor,
 ) -> None:
     """Suggest the next compositions to synthesise: screens the campaign's whole candidate
     space with the DRXNet ensemble, ranks by the acquisition function and records the
@@ -183,7 +186,15 @@ def suggest(
     with store.reader() as s, ProgressBar("screening", unit="candidates", enabled=not obj.quiet) as bar:
         spec = campaigns.spec_of(s, ref)
         version, ensemble = models.resolve(s, model_ref, spec.name)
-        scored = screen(spec, ensemble, on_chunk=bar.update)
+        if executor.is_ray:
+            from drxlab.workflow.ray_screen import screen_for_round
+
+            scored = screen_for_round(
+                s, spec, ensemble, executor, n=n, kind=kind, kappa=kappa, min_distance=min_distance,
+                on_chunk=bar.update,
+            )
+        else:
+            scored = screen(spec, ensemble, on_chunk=bar.update)
     with store.transaction() as s:
         rnd = suggest_round(
             s,

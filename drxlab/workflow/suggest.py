@@ -143,7 +143,7 @@ def suggest(
     exclude = np.fromiter((f in taken for f in formulas), bool, len(formulas))
     if exclude.all():
         raise CampaignError(
-            f"every one of the {len(formulas)} candidates of campaign {camp.name!r} is already "
+            f"every one of the {sc.size} candidates of campaign {camp.name!r} is already "
             "made or suggested; widen the space in the campaign file"
         )
     known = [
@@ -155,7 +155,7 @@ def suggest(
     best_f = best_measured(session, ids, spec)
     if best_f is None and AcquisitionKind(acq.kind).needs_best:
         # nothing measured yet at these conditions: improve on a typical candidate of the space
-        best_f = float(np.median(sc.Y[..., 0].mean(0)))
+        best_f = sc.primary_median()
     seed_ = int(acq.seed if acq.seed is not None else 0)
     sel = select_batch(
         X,
@@ -170,7 +170,7 @@ def suggest(
         seed=seed_,
     )
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
-    sig_thr = domain.sigma_threshold(sc.Y[..., 0].std(0))
+    sig_thr = domain.SIGMA_FACTOR * sc.sigma_median()
     samples = queries.samples_of_campaign(session, ids)
     rnd = max([s.round or 0 for s, _ in samples], default=0) + 1
     params = {
@@ -243,7 +243,7 @@ def suggest(
         version.id,
         acq.kind,
         params,
-        len(formulas),
+        sc.size,
         float(sel.min_distance),
         sel.warning,
         rows,
