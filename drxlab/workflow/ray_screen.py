@@ -114,14 +114,20 @@ class _Worker:
     def __init__(
         self,
         spec: CampaignSpec,
-        ensemble: Ensemble,
+        ensemble: list,
         taken: frozenset[str],
         threads: int,
         block: int = BLOCK,
         crash_marker: str | None = None,
     ) -> None:
+        import ray
+
         apply_threads(threads)
-        self.spec, self.ensemble, self.taken, self.size = spec, ensemble, taken, block
+        # the weights come once per worker from the object store; the reference travels inside a
+        # list so that Ray does not resolve it as a constructor argument (it keeps such arguments
+        # pinned for restarts and warns about them)
+        self.ensemble = ray.get(ensemble[0])
+        self.spec, self.taken, self.size = spec, taken, block
         self.crash_marker = crash_marker
         self.blocks: dict[int, dict] = {}
         self._gen = None
@@ -326,7 +332,8 @@ def ray_screen(
         n_workers = worker_count(ray)
         actor = ray.remote(max_restarts=2, max_task_retries=2, num_cpus=1)(_Worker)
         ens_ref = ray.put(ensemble)
-        workers = [actor.remote(spec, ens_ref, taken, threads, block, crash_marker) for _ in range(n_workers)]
+        args = (spec, [ens_ref], taken, threads, block, crash_marker)
+        workers = [actor.remote(*args) for _ in range(n_workers)]
         assigned: dict[int, list[int]] = {a: [] for a in range(n_workers)}
         n_total = 0
         for r in itertools.count():
