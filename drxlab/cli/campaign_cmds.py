@@ -84,14 +84,22 @@ def _spec(obj: Context, ref: str):
 @click.option("--count", is_flag=True, help="Print the number of candidates.")
 @click.option("--head", type=int, default=None, help="List the first N candidates.")
 @click.option("--json", "as_json", is_flag=True)
+@executor_option
 @pass_ctx
-def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: bool) -> None:
+def candidates(
+    obj: Context, ref: str, count: bool, head: int | None, as_json: bool, executor: Executor
+) -> None:
     """Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid)."""
     from drxlab.candidates.generator import count_candidates, first_candidates
 
     spec = _spec(obj, ref)
     if head is None and not count:
         count = True
+    if count and executor.is_ray:
+        from drxlab.candidates.ray_count import count_candidates_ray
+
+        n = count_candidates_ray(spec, executor)
+        return echo_json({"campaign": spec.name, "count": n}) if as_json else click.echo(n)
     if count:
         n = count_candidates(spec)
         return echo_json({"campaign": spec.name, "count": n}) if as_json else click.echo(n)

@@ -127,3 +127,11 @@ def test_without_ray_installed_the_message_says_how_to_install(
     args = ["--db", str(lab_db), "suggest", "--campaign", "wide"]
     r = CliRunner().invoke(cli, args, env={"DRXLAB_EXECUTOR": "spark"})
     assert r.exit_code != 0 and "expected local, ray" in r.output
+
+
+def test_count_on_ray_equals_the_local_count(ray_local, campaign: Path, tmp_path: Path) -> None:
+    db = tmp_path / "none.sqlite"
+    local = _cli(db, "candidates", "--campaign", str(campaign), "--count")
+    distributed = _cli(db, "candidates", "--campaign", str(campaign), "--count", "--executor", "ray")
+    assert local.exit_code == 0 and distributed.exit_code == 0, distributed.output
+    assert distributed.output.strip() == local.output.strip() == "2841"
