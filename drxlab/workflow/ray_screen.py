@@ -3,7 +3,7 @@
 How the work is cut. The space is the generator's stream of blocks of :data:`BLOCK` candidates
 (the same blocks :func:`drxlab.workflow.screening.screen` predicts, so every model call sees the
 same inputs and returns bit-identical values). Worker ``a`` of ``W`` (a Ray actor holding the
-ensemble, shipped once through the object store) takes blocks ``a, a + W, a + 2W, …``: it runs
+ensemble, put once in the object store) takes blocks ``a, a + W, a + 2W, …``: it runs
 the generator from the campaign spec itself and skips the others' blocks (enumeration runs at
 ~150,000 candidates/s, ~30x the model, so the skipping costs ~W/30 of a worker's time; no
 candidate ever crosses the network). The worker keeps its blocks' predictions and returns only
@@ -36,7 +36,8 @@ the same numbers.
 Fault tolerance: workers are restarted by Ray after a crash (``max_restarts``) and the call is
 retried (``max_task_retries``); a restarted worker has lost the blocks it held, so before
 scoring the driver asks every worker which of its blocks it holds and has the missing ones
-predicted again.
+predicted again. A worker that dies later, while the medians and top lists are being computed,
+makes the command fail with a message (its answers would be partial); nothing is recorded.
 
 Supported acquisition kinds: those scoring each candidate alone (ucb, logei, pi, greedy,
 explore). thompson, pareto and random need the whole space at once and run with
@@ -114,19 +115,13 @@ class _Worker:
     def __init__(
         self,
         spec: CampaignSpec,
-        ensemble: list,
         taken: frozenset[str],
         threads: int,
         block: int = BLOCK,
         crash_marker: str | None = None,
     ) -> None:
-        import ray
-
         apply_threads(threads)
-        # the weights come once per worker from the object store; the reference travels inside a
-        # list so that Ray does not resolve it as a constructor argument (it keeps such arguments
-        # pinned for restarts and warns about them)
-        self.ensemble = ray.get(ensemble[0])
+        self.ensemble: Ensemble | None = None  # loaded on the first block (see screen)
         self.spec, self.taken, self.size = spec, taken, block
         self.crash_marker = crash_marker
         self.blocks: dict[int, dict] = {}
@@ -143,8 +138,16 @@ class _Worker:
                 return block
         return None
 
-    def screen(self, b: int, limit: int | None) -> int:
-        """Predict block ``b`` (kept here); returns its candidates (0 past the end of the space)."""
+    def screen(self, b: int, limit: int | None, weights: list) -> int:
+        """Predict block ``b`` (kept here); returns its candidates (0 past the end of the space).
+
+        ``weights``: ``[ObjectRef]`` of the ensemble, fetched once per worker process (inside a
+        list, so Ray does not fetch it for every call; a restarted worker fetches it again).
+        """
+        if self.ensemble is None:
+            import ray
+
+            self.ensemble = ray.get(weights[0])
         if b in self.blocks:
             return len(self.blocks[b]["eligible"])
         start = b * self.size
@@ -176,6 +179,9 @@ class _Worker:
 
     def held(self) -> list[int]:
         return sorted(self.blocks)
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def count_le(self, which: str, x: float) -> int:
         """How many of this worker's candidates have a primary mean / σ ≤ ``x``."""
@@ -332,13 +338,13 @@ def ray_screen(
         n_workers = worker_count(ray)
         actor = ray.remote(max_restarts=2, max_task_retries=2, num_cpus=1)(_Worker)
         ens_ref = ray.put(ensemble)
-        args = (spec, [ens_ref], taken, threads, block, crash_marker)
+        args = (spec, taken, threads, block, crash_marker)
         workers = [actor.remote(*args) for _ in range(n_workers)]
         assigned: dict[int, list[int]] = {a: [] for a in range(n_workers)}
         n_total = 0
         for r in itertools.count():
             ids = [r * n_workers + a for a in range(n_workers)]
-            got = ray.get([w.screen.remote(b, limit) for w, b in zip(workers, ids)])
+            got = ray.get([w.screen.remote(b, limit, [ens_ref]) for w, b in zip(workers, ids)])
             for a, (b, n) in enumerate(zip(ids, got)):
                 if n:
                     assigned[a].append(b)
@@ -350,9 +356,10 @@ def ray_screen(
         # a worker restarted after a crash has lost its blocks: predict them again
         for a, held in enumerate(ray.get([w.held.remote() for w in workers])):
             for b in sorted(set(assigned[a]) - set(held)):
-                ray.get(workers[a].screen.remote(b, limit))
+                ray.get(workers[a].screen.remote(b, limit, [ens_ref]))
         if n_total == 0:
             raise CampaignError(f"campaign {spec.name!r} has no candidates")
+        pids = ray.get([w.pid.remote() for w in workers])
         sigma_median = _median(ray, workers, "sigma", n_total)
         mean_median = float("nan")
         if acq.best_f is None and AcquisitionKind(acq.kind).needs_best:
@@ -365,6 +372,12 @@ def ray_screen(
                 "made or suggested; widen the space in the campaign file"
             )
         parts = _merge(ray, workers, acq)
+        if ray.get([w.pid.remote() for w in workers]) != pids:
+            # a worker restarted after screening lost its blocks: its counts and lists were partial
+            raise ExecutorError(
+                "a Ray worker died while the candidates were being ranked; nothing was recorded, "
+                "run the command again"
+            )
         for w in workers:
             ray.kill(w)
     index = np.concatenate([p["index"] for p in parts])
