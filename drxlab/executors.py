@@ -26,6 +26,7 @@ from drxlab.exceptions import DrxlabError
 
 ENV = "DRXLAB_EXECUTOR"
 INSTALL_HINT = "pip install 'drxlab[ray]'"
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a single-machine Ray on 127.0.0.1
 CONNECT_TIMEOUT_S = 5.0  # a Ray head that does not accept a TCP connection in this time is unreachable
 
 
@@ -110,6 +111,10 @@ def ray_session(executor: Executor, num_cpus: int | None = None) -> Iterator[Mod
     left running. Otherwise a private instance (``num_cpus`` workers, no dashboard, loopback
     only) is started, or the cluster at ``executor.address`` joined, and shut down afterwards.
     """
+    if not executor.address:
+        # Ray's node address (and so every server it starts) is loopback only with this set; it
+        # must be in the environment before ray is imported (Ray reads it then)
+        os.environ.setdefault(LOOPBACK_ENV, "0")
     ray = import_ray()
     if executor.address and executor.address != "auto":
         _check_reachable(executor.address)
@@ -121,7 +126,7 @@ def ray_session(executor: Executor, num_cpus: int | None = None) -> Iterator[Mod
     if executor.address:
         kwargs["address"] = executor.address
     else:
-        kwargs.update(address="local", num_cpus=num_cpus or 1, _node_ip_address="127.0.0.1")
+        kwargs.update(address="local", num_cpus=num_cpus or 1)
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private loopback instance has no other user
     try:
         ray.init(**kwargs)

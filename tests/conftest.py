@@ -211,19 +211,20 @@ def store_digest(url: str | Path) -> str:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One private Ray instance for the test session (2 CPUs, no dashboard, loopback only).
+    """One private Ray instance for the test session (2 CPUs, no dashboard, 127.0.0.1 only).
 
     With CI=true a Ray that is missing or cannot start fails the test instead of skipping it.
     """
+    # loopback only: Ray reads this when imported (drxlab.executors.LOOPBACK_ENV); no token needed
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         import ray
 
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private loopback instance
         ray.init(
             address="local",
             num_cpus=2,
             include_dashboard=False,
-            _node_ip_address="127.0.0.1",
             log_to_driver=False,
             logging_level="ERROR",
         )

@@ -165,10 +165,12 @@ class _Worker:
         comps = [{el: a for el, a in zip(elements, row) if a > 0} for row in amounts.tolist()]
         Y = np.stack([objective_values(self.ensemble, comps, o) for o in self.spec.objectives], axis=-1)
         formulas = [format_formula(dict(zip(elements, row))) for row in amounts.tolist()]
+        small = np.int8 if round(2 / block.step) <= 127 else np.int16  # grid units fit
         self.blocks[b] = {
             "Y": Y,
-            "units": block.units[:n].astype(np.int8),
-            "species": (block.species_units[:n] * block.step),
+            "units": block.units[:n].astype(small),
+            "species": block.species_units[:n].astype(small),
+            "step": block.step,
             "eligible": np.fromiter((f not in self.taken for f in formulas), bool, n),
             "elements": elements,
             "species_labels": block.species,
@@ -223,7 +225,7 @@ class _Worker:
             if len(rows)
             else np.zeros((any_block["Y"].shape[0], 0, any_block["Y"].shape[2])),
             "X": np.array([r["units"][j].astype(np.int32) * 2 / r["n_grid"] for r, j in zip(rows, pos)]),
-            "species": np.array([r["species"][j] for r, j in zip(rows, pos)]),
+            "species": np.array([r["species"][j].astype(np.int32) * r["step"] for r, j in zip(rows, pos)]),
             "elements": any_block["elements"],
             "species_labels": any_block["species_labels"],
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from drxlab.executors import Executor
@@ -10,6 +11,7 @@ from tests.training.conftest import TINY_ARGS
 from tests.training.test_trainer import FORMULAS, _test
 
 
+@pytest.mark.slow  # trains 3 tiny members twice
 def test_members_trained_as_ray_tasks_have_the_local_weights(ray_local) -> None:
     data = [_test(f, 200 + 20 * i) for i, f in enumerate(FORMULAS)]
     kw = {"members": 3, "epochs": 2, "batch": 128, "seed": 7, "model_args": TINY_ARGS}

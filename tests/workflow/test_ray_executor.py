@@ -135,3 +135,7 @@ def test_count_on_ray_equals_the_local_count(ray_local, campaign: Path, tmp_path
     distributed = _cli(db, "candidates", "--campaign", str(campaign), "--count", "--executor", "ray")
     assert local.exit_code == 0 and distributed.exit_code == 0, distributed.output
     assert distributed.output.strip() == local.output.strip() == "2841"
+
+
+def test_the_test_instance_listens_on_loopback_only(ray_local) -> None:
+    assert {n["NodeManagerAddress"] for n in ray_local.nodes()} == {"127.0.0.1"}
