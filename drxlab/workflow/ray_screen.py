@@ -39,6 +39,10 @@ scoring the driver asks every worker which of its blocks it holds and has the mi
 predicted again. A worker that dies later, while the medians and top lists are being computed,
 makes the command fail with a message (its answers would be partial); nothing is recorded.
 
+The made-or-suggested formulas and the best measured value are read before screening (outside
+the write lock, as the local path screens); a round recorded by someone else in between can
+make the recorded batch differ from a local run started after it, as with the local path.
+
 Supported acquisition kinds: those scoring each candidate alone (ucb, logei, pi, greedy,
 explore). thompson, pareto and random need the whole space at once and run with
 ``--executor local``.
