@@ -6,6 +6,7 @@ import resource
 import time
 
 import numpy as np
+import torch
 
 from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
@@ -31,7 +32,11 @@ def bench_suggest_ray(
     baseline: bool = True,
 ) -> dict:
     """Time one ucb round over the first ``limit`` candidates on Ray, then (``baseline``) the same
-    round locally; the driver's peak memory after each phase and the Ray/local time ratio."""
+    round locally; the driver's peak memory after each phase and the Ray/local time ratio.
+
+    A private Ray instance has one worker per thread of the command (``--threads``), and the
+    local round runs with as many torch threads, so the ratio compares equal CPU shares.
+    """
     acq = Acquisition("ucb", batch, 2.0, 0.0, 0.1, None)
     rss_start = peak_rss_mib()
     t0 = time.perf_counter()
@@ -42,7 +47,9 @@ def bench_suggest_ray(
     out = {
         "candidates": top.size,
         "ray_total_s": t_ray,
+        "ray_workers": top.workers,
         "ray_candidates_per_s": top.size / t_ray,
+        "ray_candidates_per_s_per_worker": top.size / t_ray / top.workers,
         "ray_rows_returned_to_driver": len(top.X),
         "ray_picked": len(sel),
         "driver_peak_rss_before_MiB": rss_start,
@@ -52,6 +59,7 @@ def bench_suggest_ray(
         local = bench_suggest(ensemble, spec, batch=batch, limit=limit)
         out.update(
             local_total_s=local["total_s"],
+            local_threads=torch.get_num_threads(),
             local_candidates_per_s=local["candidates_per_s"],
             ray_over_local_time=t_ray / local["total_s"],
             driver_peak_rss_after_local_MiB=peak_rss_mib(),

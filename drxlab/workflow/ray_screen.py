@@ -101,6 +101,7 @@ class TopScreen(Screen):
     n_total: int = 0
     mean_median: float = float("nan")
     sigma_med: float = float("nan")
+    workers: int = 0  # Ray workers that screened
 
     @property
     def size(self) -> int:
@@ -398,6 +399,7 @@ def ray_screen(
         n_total=n_total,
         mean_median=mean_median,
         sigma_med=sigma_median,
+        workers=n_workers,
     )
 
 
