@@ -152,4 +152,5 @@ def simulate(
         f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' / '—': not reached in "
         f"{rounds * batch}"
     )
-    click.echo("written: " + ", ".join(map(str, files)) + f", {db}")
+    stores = outdir / "campaigns" / "*.sqlite" if executor.is_ray else db
+    click.echo("written: " + ", ".join(map(str, files)) + f", {stores}")
