@@ -207,3 +207,31 @@ def store_digest(url: str | Path) -> str:
     if path is not None and not path.exists():
         return "absent"
     return hashlib.sha256(json.dumps(logical_dump_url(url), sort_keys=True).encode()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One private Ray instance for the test session (2 CPUs, no dashboard, 127.0.0.1 only).
+
+    With CI=true a Ray that is missing or cannot start fails the test instead of skipping it.
+    """
+    # loopback only: Ray reads this when imported (drxlab.executors.LOOPBACK_ENV); no token needed
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        import ray
+
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+    except Exception as exc:  # ImportError or any start-up failure: the reason goes in the message
+        message = f"Ray cannot start here: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield ray
+    ray.shutdown()

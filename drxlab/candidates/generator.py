@@ -111,6 +111,18 @@ def count_candidates(spec: CampaignSpec) -> int:
     return sum(len(c) for c in iter_candidates(spec))
 
 
+def count_branch(spec: CampaignSpec, branch: int) -> int:
+    """Candidates whose first metal element has ``branch`` grid units (0: none of it)."""
+    return sum(1 for _ in _Space(spec)._walk(branch))
+
+
+def branches(spec: CampaignSpec) -> list[int]:
+    """The first metal's possible amounts in grid units (0 included): :func:`count_branch`'s
+    subtrees, which partition the space."""
+    space = _Space(spec)
+    return [0, *space.tables[0]] if space.metals else [0]
+
+
 def check_feasible(spec: CampaignSpec) -> None:
     """Raise :class:`CampaignError` naming the emptying constraint when ``spec`` has no candidate."""
     next(iter_candidates(spec, chunk=1))
@@ -210,8 +222,12 @@ class _Space:
             step=self.spec.step,
         )
 
-    def _walk(self) -> Iterator[_Row]:
-        """Depth-first over metal elements; ``d`` is the bit set of reachable excesses so far."""
+    def _walk(self, branch: int | None = None) -> Iterator[_Row]:
+        """Depth-first over metal elements; ``d`` is the bit set of reachable excesses so far.
+
+        ``branch``: only the subtree where the first metal has this many grid units (0: absent);
+        the subtrees of :meth:`branches` partition the space (a distributed count's tasks).
+        """
         e = len(self.metals)
         amt = [0] * e
         dstack = [0] * e
@@ -234,12 +250,15 @@ class _Space:
                 return
             dstack[i] = d
             amt[i] = 0
-            yield from node(i + 1, u, k, d)
+            if i or branch in (None, 0):
+                yield from node(i + 1, u, k, d)
             if k >= spec.max_metals:
                 return
             for a, charges in self.tables[i].items():
                 if a > r_hi:
                     break
+                if i == 0 and branch not in (None, a):
+                    continue
                 amt[i] = a
                 nd = 0
                 for x in charges:

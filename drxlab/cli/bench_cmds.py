@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import executor_option, threads_option
 from drxlab.cli.render import echo_json, table
 
 # the authors' released checkpoints beside the repository (not the working folder)
@@ -106,8 +106,15 @@ def bench_predict_cmd(obj: Context, checkpoints: str | None, n: int, as_json: bo
     show_default=True,
     help="Candidates timed with torch's default threads under --competing-load.",
 )
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="With --executor ray: also time the local executor on the same space (the ratio).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
+@executor_option
 @pass_ctx
 def bench_suggest_cmd(
     obj: Context,
@@ -116,7 +123,9 @@ def bench_suggest_cmd(
     checkpoints: str | None,
     competing_load: int,
     baseline_size: int,
+    baseline: bool,
     as_json: bool,
+    executor,
 ) -> None:
     """Time suggest end to end on a ~10⁵-candidate space: shares of enumeration, prediction, acquisition."""
     from drxlab.workflow.bench import bench_space, bench_suggest, bench_suggest_load
@@ -130,6 +139,11 @@ def bench_suggest_cmd(
             ens, spec, load=competing_load, limit=size, baseline_limit=min(baseline_size, size)
         )
         return _show(f"bench suggest beside {competing_load} CPU-bound process(es): {what}", res, as_json)
+    if executor.is_ray:
+        from drxlab.workflow.bench_ray import bench_suggest_ray
+
+        res = bench_suggest_ray(ens, spec, executor, limit=size, baseline=baseline)
+        return _show(f"bench suggest on {executor.describe()} vs local: {what}", res, as_json)
     _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
 
 

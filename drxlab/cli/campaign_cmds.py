@@ -10,9 +10,10 @@ import click
 
 from drxlab.candidates.spec import load_spec
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import executor_option, threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.exceptions import CampaignError, StoreError
+from drxlab.executors import Executor
 from drxlab.progress import ProgressBar
 from drxlab.store import queries
 from drxlab.vocabulary import AcquisitionKind, describe, values
@@ -83,14 +84,22 @@ def _spec(obj: Context, ref: str):
 @click.option("--count", is_flag=True, help="Print the number of candidates.")
 @click.option("--head", type=int, default=None, help="List the first N candidates.")
 @click.option("--json", "as_json", is_flag=True)
+@executor_option
 @pass_ctx
-def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: bool) -> None:
+def candidates(
+    obj: Context, ref: str, count: bool, head: int | None, as_json: bool, executor: Executor
+) -> None:
     """Charge-balanced candidate compositions of a campaign's space (Li, metals, O, F grid)."""
     from drxlab.candidates.generator import count_candidates, first_candidates
 
     spec = _spec(obj, ref)
     if head is None and not count:
         count = True
+    if count and executor.is_ray:
+        from drxlab.candidates.ray_count import count_candidates_ray
+
+        n = count_candidates_ray(spec, executor)
+        return echo_json({"campaign": spec.name, "count": n}) if as_json else click.echo(n)
     if count:
         n = count_candidates(spec)
         return echo_json({"campaign": spec.name, "count": n}) if as_json else click.echo(n)
@@ -169,6 +178,7 @@ def candidates(obj: Context, ref: str, count: bool, head: int | None, as_json: b
 )
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
+@executor_option
 @pass_ctx
 def suggest(
     obj: Context,
@@ -184,6 +194,7 @@ def suggest(
     out: str | None,
     sheet: str | None,
     as_json: bool,
+    executor: Executor,
 ) -> None:
     """Suggest the next compositions to synthesise: screens the campaign's whole candidate
     space with the DRXNet ensemble, ranks by the acquisition function and records the
@@ -199,7 +210,15 @@ def suggest(
     with store.reader() as s, ProgressBar("screening", unit="candidates", enabled=not obj.quiet) as bar:
         spec = campaigns.spec_of(s, ref)
         version, ensemble = models.resolve(s, model_ref, spec.name)
-        scored = screen(spec, ensemble, on_chunk=bar.update)
+        if executor.is_ray:
+            from drxlab.workflow.ray_screen import screen_for_round
+
+            scored = screen_for_round(
+                s, spec, ensemble, executor, n=n, kind=kind, kappa=kappa, min_distance=min_distance,
+                on_chunk=bar.update,
+            )
+        else:
+            scored = screen(spec, ensemble, on_chunk=bar.update)
     with store.transaction() as s:
         rnd = suggest_round(
             s,

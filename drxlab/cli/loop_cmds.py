@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import executor_option, threads_option
 from drxlab.cli.render import echo_json, fmt, table
+from drxlab.executors import Executor
 from drxlab.profiles import importers
 from drxlab.progress import ProgressBar
 from drxlab.vocabulary import SampleStatus
@@ -39,6 +40,7 @@ from drxlab.workflow import results, training
     "--include-virtual", is_flag=True, help="Also train on virtual-lab tests (`lab seed`/`lab measure`)."
 )
 @threads_option()
+@executor_option
 @pass_ctx
 def train(
     obj: Context,
@@ -51,6 +53,7 @@ def train(
     campaign: str,
     make_current: bool,
     include_virtual: bool,
+    executor: Executor,
 ) -> None:
     """Train a new DRXNet ensemble from scratch on the store's measured profiles (some compositions
     held out for validation; needs data of at least 5 compositions). A new model that is worse on
@@ -70,6 +73,7 @@ def train(
                 scope=campaign,
                 include_virtual=include_virtual,
                 progress=bar,
+                executor=executor,
             )
         with store.transaction() as s:
             res = training.commit(s, fitted, campaign, make_current=make_current)

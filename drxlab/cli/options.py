@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
+from drxlab.executors import ENV as EXECUTOR_ENV
+from drxlab.executors import parse_executor
 from drxlab.threads import ENV, use_threads
 
 
@@ -38,6 +40,22 @@ def threads_option(needed: Callable[[dict[str, Any]], bool] | None = None) -> Ca
         return run
 
     return decorate
+
+
+def executor_option(f: Callable) -> Callable:
+    """``--executor local|ray|ray:ADDRESS`` (env ``DRXLAB_EXECUTOR``), passed on as an
+    :class:`~drxlab.executors.Executor` named ``executor``."""
+    return click.option(
+        "--executor",
+        default="local",
+        show_default=True,
+        envvar=EXECUTOR_ENV,
+        show_envvar=True,
+        metavar="local|ray[:ADDRESS]",
+        callback=lambda ctx, param, value: parse_executor(value),
+        help="Where the work runs: here (local), on a private Ray instance on this machine (ray), or on "
+        "a running Ray cluster (ray:HOST:PORT). Ray: pip install 'drxlab[ray]'.",
+    )(f)
 
 
 def test_conditions(f: Callable) -> Callable:

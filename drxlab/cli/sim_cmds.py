@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from drxlab.cli.main import Context, cli, pass_ctx
-from drxlab.cli.options import threads_option
+from drxlab.cli.options import executor_option, threads_option
 from drxlab.cli.render import echo_json, table
+from drxlab.executors import Executor
 from drxlab.progress import bars
 from drxlab.vocabulary import AcquisitionKind
 
@@ -67,6 +68,7 @@ from drxlab.vocabulary import AcquisitionKind
 @click.option("--out", type=click.Path(file_okay=False), default="simulation", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
+@executor_option
 @pass_ctx
 def simulate(
     obj: Context,
@@ -84,12 +86,14 @@ def simulate(
     synthesis_failures: bool,
     out: str,
     as_json: bool,
+    executor: Executor,
 ) -> None:
     """Run whole virtual campaigns per strategy and seed (suggest → measure → log → fine-tune)
     and compare how fast each finds the true top 1 % of the candidate space.
 
-    The campaigns are recorded in OUT/simulation.sqlite (one campaign per strategy × seed); a
-    drxnet oracle (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
+    The campaigns are recorded in OUT/simulation.sqlite (one campaign per strategy × seed; with
+    --executor ray each campaign runs alone in OUT/campaigns/CAMPAIGN.sqlite); a drxnet oracle
+    (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
     from drxlab.candidates.spec import load_spec
     from drxlab.lab.oracle import synthetic_oracle
     from drxlab.lab.synthesis import SynthesisRules
@@ -112,24 +116,42 @@ def simulate(
     db = outdir / "simulation.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    store = open_store(db)
-    res = run_simulation(
-        store,
-        Path(spec_path),
-        orc,
-        strategies=strat,
-        rounds=rounds,
-        batch=batch,
-        seeds=list(range(seeds)),
-        start_from=start_from,
-        n_start=n_start,
-        start_epochs=start_epochs,
-        calibration=calibration,
-        feasibility=not no_feasibility,
-        synthesis=SynthesisRules() if synthesis_failures else None,
-        say=(lambda s: None) if as_json else click.echo,
-        bars=bars(enabled=not obj.quiet),
-    )
+    plan = {
+        "rounds": rounds,
+        "batch": batch,
+        "start_from": start_from,
+        "n_start": n_start,
+        "calibration": calibration,
+        "feasibility": not no_feasibility,
+        "synthesis": SynthesisRules() if synthesis_failures else None,
+    }
+    say = (lambda s: None) if as_json else click.echo
+    if executor.is_ray:
+        from drxlab.workflow.ray_simulate import simulate_on_ray
+
+        res = simulate_on_ray(
+            executor,
+            outdir,
+            Path(spec_path),
+            orc,
+            strategies=strat,
+            seeds=list(range(seeds)),
+            say=say,
+            start_epochs=start_epochs,
+            **plan,
+        )
+    else:
+        res = run_simulation(
+            open_store(db),
+            Path(spec_path),
+            orc,
+            strategies=strat,
+            seeds=list(range(seeds)),
+            start_epochs=start_epochs,
+            say=say,
+            bars=bars(enabled=not obj.quiet),
+            **plan,
+        )
     files = write_outputs(res, outdir)
     summ = res.summary()
     if as_json:
@@ -170,4 +192,5 @@ def simulate(
         f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' / '—': not reached in "
         f"{rounds * batch}"
     )
-    click.echo("written: " + ", ".join(map(str, files)) + f", {db}")
+    stores = outdir / "campaigns" / "*.sqlite" if executor.is_ray else db
+    click.echo("written: " + ", ".join(map(str, files)) + f", {stores}")

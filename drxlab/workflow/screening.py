@@ -35,6 +35,19 @@ class Screen:
     species: tuple[str, ...]
     species_amounts: np.ndarray
 
+    @property
+    def size(self) -> int:
+        """Candidates in the space (a distributed screen keeps only its best rows in ``X``)."""
+        return len(self.X)
+
+    def primary_median(self) -> float:
+        """Median over the space of the primary objective's ensemble mean."""
+        return float(np.median(self.Y[..., 0].mean(0)))
+
+    def sigma_median(self) -> float:
+        """Median over the space of the primary objective's ensemble σ (population)."""
+        return float(np.median(self.Y[..., 0].std(0)))
+
 
 def objective_values(ensemble: Ensemble, comps: list[dict], obj: Objective) -> np.ndarray:
     """Member predictions ``s x n`` of one objective (mAh/g, mWh/g or a ratio)."""

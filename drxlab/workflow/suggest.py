@@ -171,7 +171,7 @@ def suggest(
     pend = np.flatnonzero([f in waiting for f in formulas])
     if exclude.all():
         raise CampaignError(
-            f"every one of the {len(formulas)} candidates of campaign {camp.name!r} is already "
+            f"every one of the {sc.size} candidates of campaign {camp.name!r} is already "
             "made or suggested; widen the space in the campaign file"
         )
     known = [
@@ -183,7 +183,7 @@ def suggest(
     best_f = best_measured(session, ids, spec)
     if best_f is None and AcquisitionKind(acq.kind).needs_best:
         # nothing measured yet at these conditions: improve on a typical candidate of the space
-        best_f = float(np.median(sc.Y[..., 0].mean(0)))
+        best_f = sc.primary_median()
     seed_ = int(acq.seed if acq.seed is not None else 0)
     cal = calibrate.fit_for_campaign(session, ids, spec, sc, formulas, acq.calibration)
     mean_raw, std_raw = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
@@ -216,7 +216,7 @@ def suggest(
     # record the posterior's own moments, not the fantasised ones the ranking used
     sel_mean, sel_std = posterior[:, sel.indices].mean(0), posterior[:, sel.indices].std(0)
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
-    sig_thr = domain.sigma_threshold(sc.Y[..., 0].std(0))
+    sig_thr = domain.SIGMA_FACTOR * sc.sigma_median()
     samples = queries.samples_of_campaign(session, ids)
     rnd = max([s.round or 0 for s, _ in samples], default=0) + 1
     params = {
@@ -299,7 +299,7 @@ def suggest(
         version.id,
         acq.kind,
         params,
-        len(formulas),
+        sc.size,
         float(sel.min_distance),
         sel.warning,
         rows,

@@ -24,6 +24,7 @@ from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
 
 if TYPE_CHECKING:  # `drxlab status` imports this module for MODEL_SIZES and must not pay for torch
+    from drxlab.executors import Executor
     from drxlab.model.ensemble import Ensemble
 
 TINY_MODEL = {
@@ -156,6 +157,7 @@ def fit_from_scratch(
     scope: str = "",
     include_virtual: bool = True,
     progress: Callable | None = None,
+    executor: Executor | None = None,
 ) -> Fitted:
     """Train a new ensemble from scratch on the store's tests (optionally of some classes).
 
@@ -204,6 +206,7 @@ def fit_from_scratch(
         seed=seed,
         model_args=MODEL_SIZES[size] or None,
         progress=progress,
+        executor=executor,
     )
     val_formulas = {d.formula for d in val_set}
     val_records = [r for r in records if r.formula in val_formulas]
