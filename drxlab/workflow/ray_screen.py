@@ -46,6 +46,13 @@ make the recorded batch differ from a local run started after it, as with the lo
 Supported acquisition kinds: those scoring each candidate alone (ucb, logei, pi, greedy,
 explore). thompson, pareto and random need the whole space at once and run with
 ``--executor local``.
+
+Supported posteriors: the raw ensemble only. A calibrated σ (:mod:`drxlab.workflow.calibrate`),
+P(feasible) weighting (:mod:`drxlab.workflow.feasibility`) and pending samples fantasised by the
+kriging believer (:mod:`drxlab.acquisition.pending`) are each a per-candidate transform of the
+predictions and could run in the workers, but their fits read the whole screen today; until they
+are shipped to the workers, :func:`unsupported_posterior` names what a round would need, and the
+caller refuses rather than rank by a different posterior than the local executor.
 """
 
 from __future__ import annotations
@@ -407,6 +414,30 @@ def _cpus() -> int:
     from drxlab.threads import decide, requested_threads
 
     return decide(requested_threads()).threads
+
+
+def unsupported_posterior(
+    session, spec: CampaignSpec, *, calibration: str | None, feasibility: bool
+) -> str | None:
+    """Why this round's posterior is not the raw ensemble's (which is all Ray screening ranks
+    by), or ``None`` when it is: calibration on, failed syntheses to learn feasibility from, or
+    pending samples of the campaign."""
+    from drxlab.store import queries
+    from drxlab.vocabulary import SampleStatus
+    from drxlab.workflow.feasibility import labelled
+
+    method = calibration if calibration is not None else spec.acquisition.calibration
+    if method != "none":
+        return f"the round would rank by the {method!r}-calibrated posterior"
+    if feasibility and spec.acquisition.feasibility and any(not ok for _, _, ok in labelled(session)):
+        return "the round would weight by P(feasible) learned from failed syntheses"
+    ids = queries.campaign_ids(session, spec.name)
+    pending = [
+        smp.id for smp, _ in queries.samples_of_campaign(session, ids) if SampleStatus(smp.status).pending
+    ]
+    if pending:
+        return f"{len(pending)} pending sample(s) of the campaign would be fantasised (kriging believer)"
+    return None
 
 
 def screen_for_round(

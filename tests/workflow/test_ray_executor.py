@@ -42,16 +42,17 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _rounds(ensemble: Ensemble, campaign: Path, executor: Executor | None, marker: Path | None = None):
-    """Two rounds (ucb, then logei with nothing measured) on a fresh store; the rows as dicts.
+    """One round per kind (ucb, then logei with nothing measured), each on a fresh store (no
+    pending samples: Ray ranks by the raw posterior only); the rows as dicts.
 
     With ``marker``, a ray worker kills its own process mid-block in the first round.
     """
-    st = open_store("sqlite://")
-    spec = load_spec(campaign)
-    with st.transaction() as s:
-        models.register(s, ensemble, source="released")
     out = []
     for kind in ("ucb", "logei"):
+        st = open_store("sqlite://")
+        spec = load_spec(campaign)
+        with st.transaction() as s:
+            models.register(s, ensemble, source="released")
         with st.reader() as s:
             if executor is None:
                 scored = screen(spec, ensemble, chunk=BLOCK)
@@ -61,9 +62,9 @@ def _rounds(ensemble: Ensemble, campaign: Path, executor: Executor | None, marke
                     s, spec, ensemble, executor, kind=kind, block=BLOCK, crash_marker=crash
                 )
         with st.transaction() as s:
-            rnd = suggest(s, spec, kind=kind, scored=scored)
+            rnd = suggest(s, spec, kind=kind, scored=scored, calibration="none")
         out.append(rnd.as_dict())
-    st.engine.dispose()
+        st.engine.dispose()
     return out
 
 
@@ -108,7 +109,9 @@ def lab_db(tmp_path: Path, upstream: Path, campaign: Path) -> Path:
 
 def test_unreachable_cluster_is_one_error_line_and_nothing_is_written(lab_db: Path) -> None:
     before = db_digest(lab_db)
-    r = _cli(lab_db, "suggest", "--campaign", "wide", "--executor", "ray:127.0.0.1:1")
+    r = _cli(
+        lab_db, "suggest", "--campaign", "wide", "--calibration", "none", "--executor", "ray:127.0.0.1:1"
+    )
     assert r.exit_code == 1
     assert "Error: --executor ray:127.0.0.1:1: no Ray cluster answers there" in r.output
     assert db_digest(lab_db) == before
@@ -121,12 +124,26 @@ def test_without_ray_installed_the_message_says_how_to_install(
     with pytest.raises(ExecutorError, match=r"pip install 'drxlab\[ray\]'"):
         import_ray()
     before = db_digest(lab_db)
-    r = _cli(lab_db, "suggest", "--campaign", "wide", "--executor", "ray")
+    r = _cli(lab_db, "suggest", "--campaign", "wide", "--calibration", "none", "--executor", "ray")
     assert r.exit_code == 1 and "pip install 'drxlab[ray]'" in r.output
     assert db_digest(lab_db) == before
     args = ["--db", str(lab_db), "suggest", "--campaign", "wide"]
     r = CliRunner().invoke(cli, args, env={"DRXLAB_EXECUTOR": "spark"})
     assert r.exit_code != 0 and "expected local, ray" in r.output
+
+
+def test_a_round_ray_cannot_rank_exactly_is_refused_before_screening(lab_db: Path) -> None:
+    """Calibrated σ (the default) and pending samples change the ranking per candidate in ways the
+    workers do not compute yet: refused with the way out, nothing written."""
+    before = db_digest(lab_db)
+    r = _cli(lab_db, "suggest", "--campaign", "wide", "--executor", "ray")
+    assert r.exit_code == 1 and "'gp'-calibrated posterior" in r.output and "--executor local" in r.output
+    assert db_digest(lab_db) == before
+    assert _cli(lab_db, "suggest", "--campaign", "wide", "-n", "2", "--calibration", "none").exit_code == 0
+    before = db_digest(lab_db)
+    r = _cli(lab_db, "suggest", "--campaign", "wide", "--calibration", "none", "--executor", "ray")
+    assert r.exit_code == 1 and "2 pending sample(s)" in r.output
+    assert db_digest(lab_db) == before
 
 
 def test_count_on_ray_equals_the_local_count(ray_local, campaign: Path, tmp_path: Path) -> None:
