@@ -225,40 +225,52 @@ def log(
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
+    from drxlab.workflow.log_results import log_results
 
     if sheet:
         return _log_batch(obj, Path(sheet), keep_initial_discharge, replace, then_finetune, as_json)
-    with obj.store().transaction() as s:
-        if failed:
-            if sample_id is None:
-                raise DrxlabError("--failed needs --sample ID")
-            logged = results.log_failed(s, sample_id, reason, replace)
-        else:
-            if not file:
-                raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
-            opts = importers.CyclerOptions(
-                active_mass=active_mass,
-                rate=rate,
-                window=tuple(window) if window else None,
-                keep_initial=keep_initial_discharge,
+    if failed:
+        if sample_id is None:
+            raise DrxlabError("--failed needs --sample ID")
+        if not reason.strip():
+            raise DrxlabError("--reason is required with --failed (e.g. 'impurity phase in XRD')")
+
+        def prepare(s):
+            return [results.prepare_failed(s, sample_id, reason, replace)]
+    else:
+        if not file:
+            raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
+        if sample_id is None and not (composition and campaign):
+            raise DrxlabError(
+                "give --sample ID, or --composition and --campaign for a sample that was not suggested"
             )
-            logged = results.log_test(
-                s,
-                Path(file),
-                sample_id=sample_id,
-                composition=composition,
-                campaign=campaign,
-                fmt=fmt,
-                cycler=opts,
-                replace=replace,
-                allow_unbalanced=allow_unbalanced,
-                force=force,
-            )
-        res = None
-        if then_finetune and not failed:
-            scope = results.model_scope(s, logged.sample_id)
-            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
-                res = training.finetune(s, scope=scope, include_virtual=False, progress=bar)
+        opts = importers.CyclerOptions(
+            active_mass=active_mass,
+            rate=rate,
+            window=tuple(window) if window else None,
+            keep_initial=keep_initial_discharge,
+        )
+
+        def prepare(s):
+            return [
+                results.prepare_test(
+                    s,
+                    Path(file),
+                    sample_id=sample_id,
+                    composition=composition,
+                    campaign=campaign,
+                    fmt=fmt,
+                    cycler=opts,
+                    replace=replace,
+                    allow_unbalanced=allow_unbalanced,
+                    force=force,
+                )
+            ]
+
+    then_finetune = then_finetune and not failed
+    with ProgressBar("fine-tuning", unit="epoch", enabled=then_finetune and not obj.quiet) as bar:
+        out = log_results(obj.store(), prepare, finetune=then_finetune, progress=bar)
+    (logged,), res = out.logged, out.finetuned
     if as_json:
         return echo_json(
             {
@@ -437,14 +449,15 @@ def evaluate(
 def _log_batch(
     obj: Context, sheet: Path, keep_initial: bool, replace: bool, then_finetune: bool, as_json: bool
 ) -> None:
-    from drxlab.workflow.batch import log_batch
+    from drxlab.workflow.batch import prepare_batch, write_batch
+    from drxlab.workflow.log_results import log_results
 
-    with obj.store().transaction() as s:
-        logged = log_batch(s, sheet, keep_initial=keep_initial, replace=replace)
-        res = None
-        if then_finetune and any(x.status == SampleStatus.TESTED for x in logged):
-            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
-                res = training.finetune(s, scope=results.model_scope(s, logged[0].sample_id), progress=bar)
+    def prepare(s):
+        return prepare_batch(s, sheet, keep_initial=keep_initial, replace=replace)
+
+    with ProgressBar("fine-tuning", unit="epoch", enabled=then_finetune and not obj.quiet) as bar:
+        out = log_results(obj.store(), prepare, write=write_batch, finetune=then_finetune, progress=bar)
+    logged, res = out.logged, out.finetuned
     rows = [
         {
             "sample_id": x.sample_id,

@@ -245,8 +245,17 @@ class DrxlabGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DrxlabError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {exc}{flag_advice(exc)}", err=True)
             sys.exit(1)
+
+
+def flag_advice(exc: DrxlabError) -> str:
+    """The command-line wording of an error's ``option`` (the library names keywords, not flags)."""
+    names = (exc.option,) if isinstance(exc.option, str) else exc.option
+    flags = " / ".join(f"--{n.replace('_', '-')}" for n in names if n)
+    if not flags:
+        return ""
+    return f"; pass {flags}" + (f" {exc.option_use}" if exc.option_use else "")
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -9,7 +9,7 @@ command killed midway leaves the previous version current and no partial version
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from drxlab.chem.constants import STANDARD_WINDOW
 from drxlab.exceptions import ModelError, NothingToFinetuneError, TrainingError
+from drxlab.progress import Progress
 from drxlab.store import queries
 from drxlab.store.queries import TestRecord
 from drxlab.store.tables import ModelVersion
@@ -102,11 +103,20 @@ def worse_than_current(metrics: dict) -> bool:
     return new.get("mae") is not None and old.get("mae") is not None and new["mae"] > old["mae"]
 
 
-def commit(session: Session, fitted: Fitted, scope: str = "", *, make_current: bool = False) -> TrainResult:
+def commit(
+    session: Session,
+    fitted: Fitted,
+    scope: str = "",
+    *,
+    make_current: bool = False,
+    pending_ids: Mapping[int, int] | None = None,
+) -> TrainResult:
     """Register a fitted ensemble and make it current; refuse if the parent stopped being current.
 
     A model trained from scratch that is worse on its held-out compositions than the current
-    version is registered but not made current, unless ``make_current``.
+    version is registered but not made current, unless ``make_current``. ``pending_ids`` maps the
+    stand-in ids of tests fitted before they were written (see :func:`fit_finetune`) to their ids
+    in the store, written in the same transaction.
     """
     if fitted.parent_id is not None:
         now = queries.current_model(session, scope)
@@ -115,13 +125,19 @@ def commit(session: Session, fitted: Fitted, scope: str = "", *, make_current: b
                 f"the current model changed (now version {now.id if now else None}) while version "
                 f"{fitted.parent_id} was being fine-tuned; nothing registered — run it again"
             )
+    training = dict(fitted.training)
+    ids = [(pending_ids or {}).get(i, i) for i in training.get("test_ids", [])]
+    if any(i < 0 for i in ids):
+        raise ValueError(f"fitted on tests not in the store (stand-in ids {[i for i in ids if i < 0]})")
+    if "test_ids" in training:
+        training["test_ids"] = ids
     use = make_current or fitted.source != "trained" or not worse_than_current(fitted.metrics)
     row, created = models.register(
         session,
         fitted.ensemble,
         source=fitted.source,
         parent_id=fitted.parent_id,
-        training=fitted.training,
+        training=training,
         metrics=fitted.metrics,
         scope=scope if use else None,
     )
@@ -155,7 +171,7 @@ def fit_from_scratch(
     val_fraction: float = 0.1,
     scope: str = "",
     include_virtual: bool = True,
-    progress: Callable | None = None,
+    progress: Progress | None = None,
 ) -> Fitted:
     """Train a new ensemble from scratch on the store's tests (optionally of some classes).
 
@@ -282,18 +298,24 @@ def fit_finetune(
     replay_tests: int = 48,
     holdout_fraction: float = 0.2,
     include_virtual: bool = True,
-    progress: Callable | None = None,
+    pending: Sequence[TestRecord] = (),
+    retired_samples: Collection[int] = (),
+    progress: Progress | None = None,
 ) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
     ``include_virtual=False`` leaves virtual-lab tests out of both the new data and the replay.
+    ``pending``: tests checked but not yet written (negative stand-in ids, in the order they will
+    be written), fitted as if stored; ``retired_samples``: samples whose stored tests that write
+    retires (a replaced result). :func:`commit` then writes nothing the fit did not see.
     Raises :class:`NothingToFinetuneError` when there is nothing new (a no-op: nothing is written).
     """
     from drxlab.training.finetune import finetune_ensemble
 
     parent, ensemble = models.current(session, scope)
     seen = seen_test_ids(session, parent)
-    everything = queries.test_records(session)
+    stored = [r for r in queries.test_records(session) if r.sample_id not in retired_samples]
+    everything = [*stored, *pending]  # in store order: pending tests get the next ids
     records = [r for r in everything if include_virtual or not r.virtual]
     new = [r for r in records if r.test_id not in seen]
     if not new:
