@@ -84,7 +84,7 @@ def read_sheet(path: Path) -> list[SheetRow]:
     if missing:
         raise ImportFileError(
             f"{path}: row 1: missing column(s) {missing}; expected {','.join(COLUMNS)} "
-            "(`drxlab suggest --sheet` writes it)"
+            "(the sheet `drxlab suggest` writes has them)"
         )
     col = {name: header.index(name) for name in COLUMNS if name in header}
     out: list[SheetRow] = []

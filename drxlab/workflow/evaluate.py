@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.exceptions import DrxlabError
+from drxlab.exceptions import DrxlabError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.profiles.process import energy_density
 from drxlab.store import queries
@@ -116,10 +116,12 @@ def evaluate_split(
 
     train_r, test_r = records(train_classes), records(test_classes)
     if not train_r or not test_r:
-        hint = "" if include_virtual else " (virtual-lab tests left out; --include-virtual to use them)"
-        raise DrxlabError(
+        raise TrainingError(
             f"need tests in both splits: {len(train_r)} in {','.join(train_classes)}, "
-            f"{len(test_r)} in {','.join(test_classes)}{hint}"
+            f"{len(test_r)} in {','.join(test_classes)}"
+            + ("" if include_virtual else " (virtual-lab tests left out)"),
+            option="" if include_virtual else "include_virtual",
+            option_use="to use the virtual-lab tests",
         )
     extra = []
     if with_first_cycle:

@@ -186,19 +186,21 @@ def fit_from_scratch(
         raise TrainingError(f"model size {size!r} unknown; expected one of {', '.join(MODEL_SIZES)}")
     for name, value, least in (("members", members, 1), ("epochs", epochs, 1), ("batch", batch, 1)):
         if value < least:
-            raise TrainingError(f"--{name} {value} must be ≥ {least}")
+            raise TrainingError(f"{name}={value} must be ≥ {least}")
     everything = queries.test_records(session, classes=classes)
     records = [r for r in everything if include_virtual or not r.virtual]
     n_virtual = len(everything) - len(records)
-    skipped = (
-        f" ({n_virtual} virtual-lab test(s) left out; --include-virtual to use them)" if n_virtual else ""
+    skipped = f" ({n_virtual} virtual-lab test(s) left out)" if n_virtual else ""
+    use_virtual = (
+        {"option": "include_virtual", "option_use": "to use the virtual-lab tests"} if n_virtual else {}
     )
     if not records:
         raise ModelError(
             "no profiles to train on"
             + (f" in classes {','.join(classes)}" if classes else "")
             + skipped
-            + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)"
+            + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)",
+            **use_virtual,
         )
     n_comp = len({r.formula for r in records})
     if n_comp < MIN_TRAIN_COMPOSITIONS:
@@ -208,7 +210,8 @@ def fit_from_scratch(
             f"(some are held out to validate the new model); the store has {n_comp} "
             f"({_data_summary(records)})"
             f"{skipped}. Nothing trained: to adapt the current model to a few measurements use "
-            "`drxlab finetune`"
+            "`drxlab finetune`",
+            **use_virtual,
         )
     data = to_test_data(records)
     train_set, val_set = split_by_composition(data, val_fraction, seed)
@@ -320,10 +323,12 @@ def fit_finetune(
     new = [r for r in records if r.test_id not in seen]
     if not new:
         left = len([r for r in everything if r.test_id not in seen]) - len(new)
-        hint = f" ({left} new virtual-lab test(s) left out; --include-virtual to use them)" if left else ""
+        hint = f" ({left} new virtual-lab test(s) left out)" if left else ""
         raise NothingToFinetuneError(
             f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store"
-            f"{hint} (log results with `drxlab log` first); nothing written"
+            f"{hint} (log results with `drxlab log` first); nothing written",
+            option="include_virtual" if left else "",
+            option_use="to use the new virtual-lab tests",
         )
     rng = np.random.default_rng(seed)
     old = [r for r in records if r.test_id in seen]
