@@ -76,17 +76,15 @@ def train(
     finally:
         bar.close()
     m, v = res.metrics, res.version
-    val = m["validation"]
+    val, old = m.error("validation"), m.error("validation_current")
     n_val = len(fitted.training["validation_formulas"])
     click.echo(
-        f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m['train']['mae'])} mAh/g, "
-        f"validation {fmt(val['mae'])} mAh/g ({val['n']} profiles of {n_val} held-out compositions)"
+        f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m.error('train').mae)} mAh/g, "
+        f"validation {fmt(val.mae)} mAh/g ({val.n} profiles of {n_val} held-out compositions)"
     )
-    old = m.get("validation_current")
     if old:
         click.echo(
-            f"current model version {old['version']} on the same held-out compositions: "
-            f"{fmt(old['mae'])} mAh/g"
+            f"current model version {old.version} on the same held-out compositions: {fmt(old.mae)} mAh/g"
         )
     scope = f"campaign {campaign}" if campaign else "the lab"
     if res.current:
@@ -94,34 +92,21 @@ def train(
     else:
         click.echo(
             f"model version {v.id} is registered but NOT made current: it is worse on the held-out "
-            f"compositions than version {old['version']} ({fmt(val['mae'])} vs {fmt(old['mae'])} mAh/g); "
+            f"compositions than version {old.version} ({fmt(val.mae)} vs {fmt(old.mae)} mAh/g); "
             f"use it anyway with `drxlab model use {v.id}` or train with --make-current"
         )
 
 
-def _finetune_report(res) -> None:
+def _finetune_report(res: training.TrainResult) -> None:
     m = res.metrics
     click.echo(f"fine-tuned → model version {res.version.id} (parent {res.version.parent_id})")
+    rows = []
+    for name, split in (("new profiles", "new"), ("held-out old data", "heldout_old")):
+        before, after = m.error(f"{split}_before"), m.error(f"{split}_after")
+        rows.append((name, before.n, before.mae, after.mae, before.sigma, after.sigma))
     click.echo(
         table(
-            [
-                (
-                    "new profiles",
-                    m["new_before"]["n"],
-                    m["new_before"]["mae"],
-                    m["new_after"]["mae"],
-                    m["new_before"]["sigma"],
-                    m["new_after"]["sigma"],
-                ),
-                (
-                    "held-out old data",
-                    m["heldout_old_before"]["n"],
-                    m["heldout_old_before"]["mae"],
-                    m["heldout_old_after"]["mae"],
-                    m["heldout_old_before"]["sigma"],
-                    m["heldout_old_after"]["sigma"],
-                ),
-            ],
+            rows,
             [
                 "data",
                 "profiles",
@@ -160,7 +145,9 @@ def finetune(
     finally:
         bar.close()
     if as_json:
-        return echo_json({"version": res.version.id, "parent": res.version.parent_id, "metrics": res.metrics})
+        return echo_json(
+            {"version": res.version.id, "parent": res.version.parent_id, "metrics": res.metrics.as_dict()}
+        )
     _finetune_report(res)
 
 
@@ -283,7 +270,7 @@ def log(
                 "sigma_mAh_g": logged.sigma,
                 "z": logged.z,
                 "finetuned_version": res.version.id if res else None,
-                "finetune_metrics": res.metrics if res else None,
+                "finetune_metrics": res.metrics.as_dict() if res else None,
             }
         )
     if logged.status == SampleStatus.FAILED:
@@ -312,43 +299,30 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
     with obj.store(create=False).reader() as s:
         st = results.status(s, campaign)
     if as_json:
-        return echo_json(st)
-    click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st["samples"].items() if v or k != "replaced"))
+        return echo_json(st.as_dict())
+    click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st.samples.items() if v or k != "replaced"))
     click.echo(
-        f"tests: {st['tests']} measured"
+        f"tests: {st.tests} measured"
         + (
-            f", {st['virtual_tests']} virtual (virtual lab; left out of "
+            f", {st.virtual_tests} virtual (virtual lab; left out of "
             "train, finetune and export unless --include-virtual)"
-            if st["virtual_tests"]
+            if st.virtual_tests
             else ""
         )
     )
-    if st["waiting"]:
+    if st.waiting:
         click.echo("\nwaiting for results:")
         click.echo(
             table(
-                [
-                    (
-                        w["sample_id"],
-                        w["formula"],
-                        w["status"],
-                        w["round"],
-                        w["predicted_mAh_g"],
-                        w["sigma_mAh_g"],
-                    )
-                    for w in st["waiting"]
-                ],
+                [(w.sample_id, w.formula, w.status, w.round, w.predicted, w.sigma) for w in st.waiting],
                 ["sample", "composition", "status", "round", "predicted (mAh/g)", "σ_Q (mAh/g)"],
             )
         )
-    if st["model"]:
+    if st.lineage:
         click.echo("\nmodel lineage (current first):")
         click.echo(
             table(
-                [
-                    (v["id"], v["sha256"][:12], v["source"], v["parent"], v["created"][:19])
-                    for v in st["model"]
-                ],
+                [(v.id, v.sha256[:12], v.source, v.parent, v.created[:19]) for v in st.lineage],
                 ["version", "sha256", "source", "parent", "created (UTC)"],
             )
         )
@@ -404,24 +378,24 @@ def evaluate(
     finally:
         bar.close()
     if as_json:
-        return echo_json(res)
+        return echo_json(res.as_dict())
     click.echo(
-        f"trained on {train_class} ({res['train_tests']} tests), tested on {test_class} "
-        f"({res['test_tests']} tests)" + (" with their first cycle in training" if with_first_cycle else "")
+        f"trained on {train_class} ({res.train_tests} tests), tested on {test_class} "
+        f"({res.test_tests} tests)" + (" with their first cycle in training" if with_first_cycle else "")
     )
     click.echo(
         table(
             [
                 (
                     k,
-                    v["profiles"],
-                    v["capacity_mae_mAh_g"],
-                    v["capacity_mad_baseline_mAh_g"],
-                    v["avg_voltage_mae_V"],
-                    v["avg_voltage_mad_baseline_V"],
-                    v["sigma_mean_mAh_g"],
+                    v.profiles,
+                    v.capacity_mae,
+                    v.capacity_mad_baseline,
+                    v.avg_voltage_mae,
+                    v.avg_voltage_mad_baseline,
+                    v.sigma_mean,
                 )
-                for k, v in res["classes"].items()
+                for k, v in res.classes.items()
             ],
             [
                 "class",
@@ -437,10 +411,7 @@ def evaluate(
     )
     click.echo(
         table(
-            [
-                (c, v["profiles"], v["capacity_mae_mAh_g"], v["sigma_mean_mAh_g"])
-                for c, v in res["cycles"].items()
-            ],
+            [(c, v.profiles, v.capacity_mae, v.sigma_mean) for c, v in res.cycles.items()],
             ["cycle", "profiles", "capacity MAE (mAh/g)", "mean σ_Q (mAh/g)"],
         )
     )

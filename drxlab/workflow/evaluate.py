@@ -8,7 +8,9 @@ their mean) and the error per cycle with the mean σ_Q.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -16,11 +18,74 @@ from sqlmodel import Session
 from drxlab.exceptions import DrxlabError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.profiles.process import energy_density
+from drxlab.progress import Progress
 from drxlab.store import queries
 from drxlab.store.queries import TestRecord
 
 V_RANGE = (2.0, 4.4)  # V: the range the paper compares capacities in
 MAX_CYCLE = 50
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """Errors on the test profiles of one composition class, with the MAD baselines."""
+
+    profiles: int
+    capacity_mae: float  # mAh/g, 2.0–4.4 V
+    capacity_mad_baseline: float  # mAh/g: mean absolute deviation of the measured values
+    avg_voltage_mae: float | None  # V; None when no curve spans the range
+    avg_voltage_mad_baseline: float  # V
+    sigma_mean: float  # mean σ_Q, mAh/g
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profiles": self.profiles,
+            "capacity_mae_mAh_g": self.capacity_mae,
+            "capacity_mad_baseline_mAh_g": self.capacity_mad_baseline,
+            "avg_voltage_mae_V": self.avg_voltage_mae,
+            "avg_voltage_mad_baseline_V": self.avg_voltage_mad_baseline,
+            "sigma_mean_mAh_g": self.sigma_mean,
+        }
+
+
+@dataclass(frozen=True)
+class CycleScore:
+    """Capacity error on the test profiles of one cycle number."""
+
+    profiles: int
+    capacity_mae: float  # mAh/g
+    sigma_mean: float  # mean σ_Q, mAh/g
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profiles": self.profiles,
+            "capacity_mae_mAh_g": self.capacity_mae,
+            "sigma_mean_mAh_g": self.sigma_mean,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A composition-split evaluation: scores per class and per cycle, and what was split."""
+
+    classes: dict[str, ClassScore]
+    cycles: dict[int, CycleScore]
+    train_classes: tuple[str, ...] = ()
+    test_classes: tuple[str, ...] = ()
+    with_first_cycle: bool = False
+    train_tests: int = 0
+    test_tests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "classes": {k: v.as_dict() for k, v in self.classes.items()},
+            "cycles": {k: v.as_dict() for k, v in self.cycles.items()},
+            "train_classes": list(self.train_classes),
+            "test_classes": list(self.test_classes),
+            "with_first_cycle": self.with_first_cycle,
+            "train_tests": self.train_tests,
+            "test_tests": self.test_tests,
+        }
 
 
 def window_metrics(
@@ -38,7 +103,7 @@ def covers(r: TestRecord, v_range: tuple[float, float] = V_RANGE) -> bool:
     return r.v_low <= v_range[0] + 0.05 and r.v_high >= v_range[1] - 0.05
 
 
-def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
+def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> Evaluation:
     """Per-class and per-cycle errors of capacity (2.0–4.4 V) and average voltage."""
     rows = []
     for r in records:
@@ -59,25 +124,23 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
         raise DrxlabError("no test profiles cover 2.0–4.4 V to evaluate on")
     arr = np.array([x[1:] for x in rows], dtype=float)
     klass = np.array([x[0] for x in rows])
-    out: dict = {"classes": {}, "cycles": {}}
+    classes, by_cycle = {}, {}
     for k in sorted(set(klass)):
         a = arr[klass == k]
-        out["classes"][k] = {
-            "profiles": int(len(a)),
-            "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
-            "capacity_mad_baseline_mAh_g": float(np.abs(a[:, 1] - a[:, 1].mean()).mean()),
-            "avg_voltage_mae_V": _nanmean(np.abs(a[:, 4] - a[:, 5])),
-            "avg_voltage_mad_baseline_V": float(np.nanmean(np.abs(a[:, 4] - np.nanmean(a[:, 4])))),
-            "sigma_mean_mAh_g": float(a[:, 3].mean()),
-        }
+        classes[str(k)] = ClassScore(
+            int(len(a)),
+            float(np.abs(a[:, 1] - a[:, 2]).mean()),
+            float(np.abs(a[:, 1] - a[:, 1].mean()).mean()),
+            _nanmean(np.abs(a[:, 4] - a[:, 5])),
+            float(np.nanmean(np.abs(a[:, 4] - np.nanmean(a[:, 4])))),
+            float(a[:, 3].mean()),
+        )
     for c in sorted(set(arr[:, 0].astype(int))):
         a = arr[arr[:, 0] == c]
-        out["cycles"][int(c)] = {
-            "profiles": int(len(a)),
-            "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
-            "sigma_mean_mAh_g": float(a[:, 3].mean()),
-        }
-    return out
+        by_cycle[int(c)] = CycleScore(
+            int(len(a)), float(np.abs(a[:, 1] - a[:, 2]).mean()), float(a[:, 3].mean())
+        )
+    return Evaluation(classes, by_cycle)
 
 
 def _nanmean(x: np.ndarray) -> float | None:
@@ -98,8 +161,8 @@ def evaluate_split(
     seed: int,
     size: str,
     include_virtual: bool = True,
-    progress: Callable | None = None,
-) -> dict:
+    progress: Progress | None = None,
+) -> Evaluation:
     """Train on ``train_classes`` (plus the test compositions' first cycle if asked), test on the rest.
 
     ``include_virtual=False`` leaves virtual-lab tests out of both splits.
@@ -154,14 +217,13 @@ def evaluate_split(
         model_args=MODEL_SIZES[size] or None,
         progress=progress,
     )
-    result = evaluate_records(ens, test_r)
-    result.update(
-        {
-            "train_classes": list(train_classes),
-            "test_classes": list(test_classes),
-            "with_first_cycle": with_first_cycle,
-            "train_tests": len(train_r),
-            "test_tests": len(test_r),
-        }
+    scores = evaluate_records(ens, test_r)
+    return Evaluation(
+        scores.classes,
+        scores.cycles,
+        tuple(train_classes),
+        tuple(test_classes),
+        with_first_cycle,
+        len(train_r),
+        len(test_r),
     )
-    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -12,7 +13,7 @@ from sqlmodel import Session
 from drxlab.candidates.spec import parse_spec
 from drxlab.chem import compositions
 from drxlab.exceptions import (
-    DrxlabError,
+    CampaignError,
     ImportFileError,
     SampleClosedError,
     SampleError,
@@ -28,6 +29,7 @@ from drxlab.store.tables import Campaign, Sample
 from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import material, write_test
+from drxlab.workflow.metrics import VersionSummary
 
 RATE_TOLERANCE = 0.1  # relative difference between a logged rate and the planned one
 WINDOW_TOLERANCE = 0.05  # V between a logged window and the planned one
@@ -347,11 +349,55 @@ def model_scope(session: Session, sample_id: int) -> str:
     return camp.name if camp and camp.name in queries.current_scopes(session) else ""
 
 
-def status(session: Session, campaign: str | None = None) -> dict:
+@dataclass(frozen=True)
+class Waiting:
+    """A sample waiting for its result, with the prediction made when it was suggested."""
+
+    sample_id: int
+    formula: str
+    status: str
+    round: int | None
+    predicted: float | None  # cycle-1 capacity, mAh/g
+    sigma: float | None  # mAh/g
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sample_id": self.sample_id,
+            "formula": self.formula,
+            "status": self.status,
+            "round": self.round,
+            "predicted_mAh_g": self.predicted,
+            "sigma_mAh_g": self.sigma,
+        }
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """Samples by state, what waits for results, and the current model with its lineage."""
+
+    campaign: str | None
+    samples: dict[str, int]  # status -> count
+    waiting: tuple[Waiting, ...]
+    lineage: tuple[VersionSummary, ...]  # current version first
+    tests: int  # measured
+    virtual_tests: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "samples": dict(self.samples),
+            "waiting": [w.as_dict() for w in self.waiting],
+            "model": [v.as_dict() for v in self.lineage],
+            "tests": self.tests,
+            "virtual_tests": self.virtual_tests,
+        }
+
+
+def status(session: Session, campaign: str | None = None) -> LabStatus:
     """Samples by state, what waits for results, current model and its lineage."""
     ids = queries.campaign_ids(session, campaign) if campaign else None
     if campaign and not ids:
-        raise DrxlabError(f"campaign {campaign!r} not found; see `drxlab campaign list`")
+        raise CampaignError(f"campaign {campaign!r} not found; see `drxlab campaign list`")
     rows = queries.samples_of_campaign(session, ids) if ids is not None else queries.all_samples(session)
     counts = {s.value: 0 for s in SampleStatus}
     waiting = []
@@ -360,38 +406,31 @@ def status(session: Session, campaign: str | None = None) -> dict:
         if SampleStatus(smp.status).pending:
             sug = queries.suggestion_of_sample(session, smp.id)
             waiting.append(
-                {
-                    "sample_id": smp.id,
-                    "formula": mat.formula,
-                    "status": smp.status,
-                    "round": smp.round,
-                    "predicted_mAh_g": sug.predicted if sug else None,
-                    "sigma_mAh_g": sug.predicted_std if sug else None,
-                }
+                Waiting(
+                    smp.id,
+                    mat.formula,
+                    smp.status,
+                    smp.round,
+                    sug.predicted if sug else None,
+                    sug.predicted_std if sug else None,
+                )
             )
     from drxlab.workflow import models
 
     current = queries.current_model(session, campaign or "")
-    lineage = [models.describe(v) for v in models.lineage(session, current)] if current else []
-    for v in lineage:
-        v.pop("training", None)
+    lineage = [VersionSummary.of(v) for v in models.lineage(session, current)] if current else []
     tests = (
         queries.test_rows(session) if ids is None else [t for i in ids for t in queries.test_rows(session, i)]
     )
     n_virtual = sum(1 for t in tests if t["virtual"])
-    return {
-        "campaign": campaign,
-        "samples": counts,
-        "waiting": waiting,
-        "model": lineage,
-        "tests": len(tests) - n_virtual,
-        "virtual_tests": n_virtual,
-    }
+    return LabStatus(campaign, counts, tuple(waiting), tuple(lineage), len(tests) - n_virtual, n_virtual)
 
 
 __all__ = [
+    "LabStatus",
     "Logged",
     "PendingLog",
+    "Waiting",
     "log_failed",
     "log_test",
     "planned_conditions",

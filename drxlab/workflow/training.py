@@ -23,6 +23,7 @@ from drxlab.store import queries
 from drxlab.store.queries import TestRecord
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
+from drxlab.workflow.metrics import ModelMetrics
 
 if TYPE_CHECKING:  # `drxlab status` imports this module for MODEL_SIZES and must not pay for torch
     from drxlab.model.ensemble import Ensemble
@@ -81,7 +82,7 @@ MIN_TRAIN_COMPOSITIONS = 5  # fewer cannot spare a held-out composition for vali
 class TrainResult:
     version: ModelVersion
     created: bool
-    metrics: dict
+    metrics: ModelMetrics
     current: bool = True  # False: registered but kept out of use (worse than the current one)
 
 
@@ -94,13 +95,6 @@ class Fitted:
     parent_id: int | None
     training: dict
     metrics: dict
-
-
-def worse_than_current(metrics: dict) -> bool:
-    """True when a trained ensemble's validation MAE is above the current version's on the same
-    held-out compositions (recorded by :func:`fit_from_scratch` as ``validation_current``)."""
-    new, old = metrics.get("validation", {}), metrics.get("validation_current") or {}
-    return new.get("mae") is not None and old.get("mae") is not None and new["mae"] > old["mae"]
 
 
 def commit(
@@ -131,7 +125,8 @@ def commit(
         raise ValueError(f"fitted on tests not in the store (stand-in ids {[i for i in ids if i < 0]})")
     if "test_ids" in training:
         training["test_ids"] = ids
-    use = make_current or fitted.source != "trained" or not worse_than_current(fitted.metrics)
+    metrics = ModelMetrics.from_dict(fitted.metrics)
+    use = make_current or fitted.source != "trained" or not metrics.worse_than_current()
     row, created = models.register(
         session,
         fitted.ensemble,
@@ -141,7 +136,7 @@ def commit(
         metrics=fitted.metrics,
         scope=scope if use else None,
     )
-    return TrainResult(row, created, fitted.metrics, use)
+    return TrainResult(row, created, metrics, use)
 
 
 def train(session: Session, *, scope: str = "", make_current: bool = False, **kwargs) -> TrainResult:
