@@ -8,6 +8,7 @@ their mean) and the error per cycle with the mean σ_Q.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,9 @@ from sqlmodel import Session
 from drxlab.exceptions import DrxlabError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.profiles.process import energy_density
+from drxlab.profiles.records import TestRecord
 from drxlab.progress import Progress
 from drxlab.store import queries
-from drxlab.store.queries import TestRecord
 
 V_RANGE = (2.0, 4.4)  # V: the range the paper compares capacities in
 MAX_CYCLE = 50
@@ -168,7 +169,7 @@ def evaluate_split(
     ``include_virtual=False`` leaves virtual-lab tests out of both splits.
     """
     from drxlab.training.trainer import train_ensemble
-    from drxlab.workflow.training import MODEL_SIZES, to_test_data
+    from drxlab.workflow.training import MODEL_SIZES
 
     def records(classes: Sequence[str]) -> list:
         return [
@@ -188,29 +189,13 @@ def evaluate_split(
         )
     extra = []
     if with_first_cycle:
-        extra = [
-            queries.TestRecord(
-                r.test_id, r.sample_id, r.formula, r.klass, r.rate, r.v_low, r.v_high, {1: r.profiles[1]}
-            )
-            for r in test_r
-            if 1 in r.profiles
-        ]
+        extra = [dataclasses.replace(r, profiles={1: r.profiles[1]}) for r in test_r if 1 in r.profiles]
         test_r = [
-            queries.TestRecord(
-                r.test_id,
-                r.sample_id,
-                r.formula,
-                r.klass,
-                r.rate,
-                r.v_low,
-                r.v_high,
-                {c: p for c, p in r.profiles.items() if c > 1},
-            )
-            for r in test_r
+            dataclasses.replace(r, profiles={c: p for c, p in r.profiles.items() if c > 1}) for r in test_r
         ]
         test_r = [r for r in test_r if r.profiles]
     ens = train_ensemble(
-        to_test_data(train_r + extra),
+        train_r + extra,
         members=members,
         epochs=epochs,
         seed=seed,

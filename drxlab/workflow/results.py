@@ -23,8 +23,8 @@ from drxlab.exceptions import (
 )
 from drxlab.profiles import plausibility
 from drxlab.profiles.importers import CyclerOptions, ParsedTest, read_file
+from drxlab.profiles.records import TestRecord
 from drxlab.store import queries
-from drxlab.store.queries import TestRecord
 from drxlab.store.tables import Campaign, Sample
 from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import campaigns
@@ -128,8 +128,16 @@ class PendingLog:
             for pp in sorted(t.profiles, key=lambda pp: pp.cycle)
         }
         klass = compositions.composition_class(t.amounts)
-        sample_id = self.sample_id if self.sample_id is not None else -1
-        return TestRecord(test_id, sample_id, t.formula, klass, t.rate, t.v_low, t.v_high, profiles)
+        return TestRecord(
+            t.formula,
+            t.rate,
+            t.v_low,
+            t.v_high,
+            profiles,
+            test_id=test_id,
+            sample_id=self.sample_id,
+            klass=klass,
+        )
 
 
 def prepare_test(

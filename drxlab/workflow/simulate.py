@@ -298,7 +298,7 @@ def _start(
     with bars(f"initial ensemble, seed {seed}", 5 * epochs, "epoch") as bar, store.transaction() as s:
         recs = queries.test_records(s, test_ids=ids)
         ens = train_ensemble(
-            training.to_test_data(recs),
+            recs,
             members=5,
             epochs=epochs,
             seed=seed,

@@ -1,9 +1,10 @@
 """Training, fine-tuning and evaluation against the store; new versions go to the registry.
 
-Store records become :class:`drxlab.training.dataset.TestData`; the trainer never sees the
-store. Fitting (:func:`fit_from_scratch`, :func:`fit_finetune`) only reads; :func:`commit`
-registers the result in one short write that refuses a parent that stopped being current, so a
-command killed midway leaves the previous version current and no partial version behind.
+The store's :class:`~drxlab.profiles.records.TestRecord` s go to the trainer as they are; the
+trainer never sees the store. Fitting (:func:`fit_from_scratch`, :func:`fit_finetune`) only
+reads; :func:`commit` registers the result in one short write that refuses a parent that stopped
+being current, so a command killed midway leaves the previous version current and no partial
+version behind.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from sqlmodel import Session
 
 from drxlab.chem.constants import STANDARD_WINDOW
 from drxlab.exceptions import ModelError, NothingToFinetuneError, TrainingError
+from drxlab.profiles.records import TestRecord
 from drxlab.progress import Progress
 from drxlab.store import queries
-from drxlab.store.queries import TestRecord
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
 from drxlab.workflow.metrics import ModelMetrics
@@ -42,16 +43,6 @@ TINY_MODEL = {
     "cry_msg": 32,
 }
 MODEL_SIZES = {"released": {}, "small": TINY_MODEL}
-
-
-def to_test_data(records: Sequence[TestRecord]) -> list:
-    """Store records → the trainer's :class:`~drxlab.training.dataset.TestData` records."""
-    from drxlab.training.dataset import TestData
-
-    return [
-        TestData(formula=r.formula, rate=r.rate, v_low=r.v_low, v_high=r.v_high, profiles=dict(r.profiles))
-        for r in records
-    ]
 
 
 def records_mae(
@@ -208,8 +199,7 @@ def fit_from_scratch(
             "`drxlab finetune`",
             **use_virtual,
         )
-    data = to_test_data(records)
-    train_set, val_set = split_by_composition(data, val_fraction, seed)
+    train_set, val_set = split_by_composition(records, val_fraction, seed)
     ensemble = train_ensemble(
         train_set,
         members=members,
@@ -260,7 +250,6 @@ REPLAY_CYCLES = (1, 2, 5, 10, 20, 30)
 def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
     """The parent ensemble's own curves on diverse compositions, as replay when its training
     data is not in the store (e.g. the released checkpoints): it anchors what it knew."""
-    from drxlab.training.dataset import TestData
     from drxlab.workflow.lab import seed_compositions
 
     comps = seed_compositions(n, ["2TM", "3TM", "HE"], np.random.default_rng(seed))
@@ -273,13 +262,9 @@ def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
                 c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)
             }
             out.append(
-                TestData(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
+                TestRecord(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
             )
     return out
-
-
-def _records_from_data(data: Sequence) -> list[TestRecord]:
-    return [TestRecord(-1, -1, d.formula, "", d.rate, d.v_low, d.v_high, dict(d.profiles)) for d in data]
 
 
 def finetune(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
@@ -338,10 +323,10 @@ def fit_finetune(
         picks = rng.choice(len(pool), size=min(replay_tests, len(pool)), replace=False) if pool else []
         replay_records = [pool[i] for i in sorted(picks)]
         heldout_records = [r for r in old if r.formula in held]
-        replay = to_test_data(replay_records)
+        replay = replay_records
     else:
         replay = pseudo_replay(ensemble, 24, seed)
-        heldout_records = _records_from_data(pseudo_replay(ensemble, 6, seed + 1))
+        heldout_records = pseudo_replay(ensemble, 6, seed + 1)
         replay_records = []
     before_new = records_mae(ensemble, new)
     before_old = records_mae(ensemble, heldout_records)
@@ -350,7 +335,7 @@ def fit_finetune(
     # anchor each member to what it predicted before.
     tuned = finetune_ensemble(
         ensemble,
-        to_test_data(new),
+        new,
         replay,
         epochs=epochs,
         seed=seed,
