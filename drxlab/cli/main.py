@@ -205,6 +205,12 @@ class Context:
                 click.echo(f"store: {self._store.name}" + (" (created)" if new else ""), err=True)
         return self._store
 
+    def close(self) -> None:
+        """Close the store's connections when the command ends (a server's are not left to the GC)."""
+        if self._store is not None:
+            self._store.engine.dispose()
+            self._store = None
+
 
 def _json_output() -> bool:
     """True when the running command was asked for --json (stdout then carries JSON only)."""
@@ -295,3 +301,4 @@ def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:
     # demo and simulate do) is logged with the command line
     set_audit_source(click_command)
     ctx.obj = Context(db, quiet)
+    ctx.call_on_close(ctx.obj.close)

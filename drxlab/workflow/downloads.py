@@ -42,6 +42,8 @@ def download_verified(
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             data = resp.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # an HTTP error carries the open response
         reason = getattr(exc, "reason", exc)
         raise error(
             f"cannot download {url}: {reason}; check the network"
