@@ -2,14 +2,25 @@
 
 Every error a user can cause is a :class:`DrxlabError`; the CLI prints its message and exits
 non-zero. Messages name the offending value, where it came from (file, row, field) and what was
-expected.
+expected. They never name a command-line flag: a refusal the caller may override names the
+keyword that overrides it (``option``, e.g. ``force``), and the CLI words that as its flag.
 """
 
 from __future__ import annotations
 
 
 class DrxlabError(Exception):
-    """Base class of every error drxlab reports to a user (exit code 1)."""
+    """Base class of every error drxlab reports to a user (exit code 1).
+
+    ``option``: the keyword argument(s) (and command-line options) that ask for the refused thing
+    anyway or supply what was missing, e.g. ``force``; ``option_use``: what passing it does,
+    e.g. ``"if the value is right"``. Both empty for an error no option changes.
+    """
+
+    def __init__(self, *args: object, option: str | tuple[str, ...] = "", option_use: str = "") -> None:
+        super().__init__(*args)
+        self.option = option
+        self.option_use = option_use
 
 
 class CompositionError(DrxlabError):
@@ -66,3 +77,23 @@ class SampleNotFoundError(SampleError):
 
 class SampleStateError(SampleError):
     """The sample already has its outcome (tested or failed) or is otherwise in the wrong state."""
+
+
+class SampleClosedError(SampleStateError):
+    """The sample already has its outcome; a new one must replace it explicitly (``replace``)."""
+
+    def __init__(self, sample_id: int, status: str) -> None:
+        super().__init__(
+            f"sample {sample_id} is already {status}",
+            option="replace",
+            option_use="to log new results (the earlier ones are kept as history)",
+        )
+        self.sample_id = sample_id
+        self.status = status
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.sample_id, self.status)
+
+
+class SuspectDataError(ImportFileError):
+    """Data that look wrong (a unit slip, a file already stored) but may be right (``force``)."""

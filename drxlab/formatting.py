@@ -34,3 +34,17 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return str(value)
+
+
+def fmt_number(value: Any, unit: str = "") -> str:
+    """A value in running text: one decimal from 1 up, three significant digits below, with its unit;
+    None and non-finite as '—'.
+
+    >>> fmt_number(18.2456, " mAh/g"), fmt_number(0.123456), fmt_number(float("nan")), fmt_number(3)
+    ('18.2 mAh/g', '0.123', '—', '3')
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.1f}{unit}" if abs(value) >= 1 else f"{value:.3g}{unit}"
+    return str(value)

@@ -179,6 +179,7 @@ def serve():
     yield _serve
     for s in servers:
         s.shutdown()
+        s.server_close()  # the listening socket too (left to the GC it is a ResourceWarning)
 
 
 def query(url: str | Path, sql: str, **params: object) -> list[tuple]:

@@ -399,24 +399,35 @@ def _layers_2d(
 
 
 def _first_front_2d(means: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """Indices (from ``pool``) of the non-dominated 2-objective means, by an exact sweep.
+    """Indices (from ``pool``) of the non-dominated 2-objective means, sorted.
 
     Duplicated means count once (the lowest index), as in BoTorch's ``is_non_dominated``.
     """
     Yp = means[pool]
-    order = np.lexsort((pool, -Yp[:, 1], -Yp[:, 0]))  # y0 desc, then y1 desc, then index
-    y1 = Yp[order, 1]
-    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], y1[:-1]]))
-    return np.sort(pool[order[y1 > best_before]])
+    order = pool[np.lexsort((pool, -Yp[:, 1], -Yp[:, 0]))]  # y0 desc, then y1 desc, then index
+    front: list[int] = []
+    layer_points = np.empty((0, means.shape[1]))
+    for start in range(0, len(order), _BLOCK):
+        block = _block_front(means, order[start : start + _BLOCK], layer_points)
+        front.extend(block)
+        layer_points = np.vstack([layer_points, means[block]])
+    return np.sort(np.asarray(front, dtype=np.int64))
+
+
+def _block_front(means: np.ndarray, block: np.ndarray, layer_points: np.ndarray) -> np.ndarray:
+    """The points of ``block`` (indices, in an order where a dominator precedes what it dominates)
+    that join the layer found so far: not weakly dominated by it, and non-dominated in the block
+    (BoTorch's ``is_non_dominated``, the first of equal points kept)."""
+    block = block[~_covered(means[block], layer_points)]
+    return block[is_non_dominated(torch.as_tensor(means[block])).numpy()]
 
 
 def _layers_streamed(means: np.ndarray, pool: np.ndarray, score: np.ndarray) -> Iterator[tuple[int, int]]:
     """Yield ``(index, layer)`` in (layer, score desc) order, finding each layer block by block.
 
     Candidates are scanned in an order where a dominator always precedes what it dominates
-    (``score`` desc, then the normalised sum desc, then index). A block's points that are
-    dominated by (or equal to) the layer so far are dropped, the rest go through BoTorch's
-    ``is_non_dominated``; survivors join the layer and are final.
+    (``score`` desc, then the normalised sum desc, then index), so each block's survivors
+    (:func:`_block_front`) join the layer and are final.
     """
     span = np.maximum(means[pool].max(axis=0) - means[pool].min(axis=0), 1e-12)
     idx = np.flatnonzero(pool)
@@ -426,13 +437,12 @@ def _layers_streamed(means: np.ndarray, pool: np.ndarray, score: np.ndarray) -> 
         found = np.zeros(len(remaining), dtype=bool)
         layer_points = np.empty((0, means.shape[1]))
         for start in range(0, len(remaining), _BLOCK):
-            block = np.arange(start, min(start + _BLOCK, len(remaining)))
-            block = block[~_covered(means[remaining[block]], layer_points)]
-            block = block[is_non_dominated(torch.as_tensor(means[remaining[block]])).numpy()]
-            found[block] = True
-            layer_points = np.vstack([layer_points, means[remaining[block]]])
-            for j in block:
-                yield int(remaining[j]), layer
+            chunk = remaining[start : start + _BLOCK]
+            members = _block_front(means, chunk, layer_points)
+            found[start : start + len(chunk)] = np.isin(chunk, members)
+            layer_points = np.vstack([layer_points, means[members]])
+            for i in members:
+                yield int(i), layer
         remaining = remaining[~found]
         layer += 1
 

@@ -198,7 +198,9 @@ def oxidation_states(amts: Mapping[str, float]) -> dict[str, float]:
     if states is None:
         raise ChargeBalanceError(
             f"composition {format_formula(amts)!r} is not charge-balanced with any common oxidation states "
-            "of its elements; check the formula (or pass --allow-unbalanced)"
+            "of its elements; check the formula",
+            option="allow_unbalanced",
+            option_use="if it is right",
         )
     return {el: float(q) for el, q in states.items()}
 

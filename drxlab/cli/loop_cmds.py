@@ -80,17 +80,15 @@ def train(
     finally:
         bar.close()
     m, v = res.metrics, res.version
-    val = m["validation"]
+    val, old = m.error("validation"), m.error("validation_current")
     n_val = len(fitted.training["validation_formulas"])
     click.echo(
-        f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m['train']['mae'])} mAh/g, "
-        f"validation {fmt(val['mae'])} mAh/g ({val['n']} profiles of {n_val} held-out compositions)"
+        f"model version {v.id} ({v.sha256[:12]}): capacity MAE train {fmt(m.error('train').mae)} mAh/g, "
+        f"validation {fmt(val.mae)} mAh/g ({val.n} profiles of {n_val} held-out compositions)"
     )
-    old = m.get("validation_current")
     if old:
         click.echo(
-            f"current model version {old['version']} on the same held-out compositions: "
-            f"{fmt(old['mae'])} mAh/g"
+            f"current model version {old.version} on the same held-out compositions: {fmt(old.mae)} mAh/g"
         )
     scope = f"campaign {campaign}" if campaign else "the lab"
     if res.current:
@@ -98,34 +96,21 @@ def train(
     else:
         click.echo(
             f"model version {v.id} is registered but NOT made current: it is worse on the held-out "
-            f"compositions than version {old['version']} ({fmt(val['mae'])} vs {fmt(old['mae'])} mAh/g); "
+            f"compositions than version {old.version} ({fmt(val.mae)} vs {fmt(old.mae)} mAh/g); "
             f"use it anyway with `drxlab model use {v.id}` or train with --make-current"
         )
 
 
-def _finetune_report(res) -> None:
+def _finetune_report(res: training.TrainResult) -> None:
     m = res.metrics
     click.echo(f"fine-tuned → model version {res.version.id} (parent {res.version.parent_id})")
+    rows = []
+    for name, split in (("new profiles", "new"), ("held-out old data", "heldout_old")):
+        before, after = m.error(f"{split}_before"), m.error(f"{split}_after")
+        rows.append((name, before.n, before.mae, after.mae, before.sigma, after.sigma))
     click.echo(
         table(
-            [
-                (
-                    "new profiles",
-                    m["new_before"]["n"],
-                    m["new_before"]["mae"],
-                    m["new_after"]["mae"],
-                    m["new_before"]["sigma"],
-                    m["new_after"]["sigma"],
-                ),
-                (
-                    "held-out old data",
-                    m["heldout_old_before"]["n"],
-                    m["heldout_old_before"]["mae"],
-                    m["heldout_old_after"]["mae"],
-                    m["heldout_old_before"]["sigma"],
-                    m["heldout_old_after"]["sigma"],
-                ),
-            ],
+            rows,
             [
                 "data",
                 "profiles",
@@ -164,7 +149,9 @@ def finetune(
     finally:
         bar.close()
     if as_json:
-        return echo_json({"version": res.version.id, "parent": res.version.parent_id, "metrics": res.metrics})
+        return echo_json(
+            {"version": res.version.id, "parent": res.version.parent_id, "metrics": res.metrics.as_dict()}
+        )
     _finetune_report(res)
 
 
@@ -234,40 +221,52 @@ def log(
     """Log the measured first cycle(s) of a sample (FILE: DRXNet CSV, DRX-TD JSON or cycler export),
     or a failed synthesis/cell with --failed. Prints measured vs predicted capacity and the z-score."""
     from drxlab.exceptions import DrxlabError
+    from drxlab.workflow.log_results import log_results
 
     if sheet:
         return _log_batch(obj, Path(sheet), keep_initial_discharge, replace, then_finetune, as_json)
-    with obj.store().transaction() as s:
-        if failed:
-            if sample_id is None:
-                raise DrxlabError("--failed needs --sample ID")
-            logged = results.log_failed(s, sample_id, reason, replace)
-        else:
-            if not file:
-                raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
-            opts = importers.CyclerOptions(
-                active_mass=active_mass,
-                rate=rate,
-                window=tuple(window) if window else None,
-                keep_initial=keep_initial_discharge,
+    if failed:
+        if sample_id is None:
+            raise DrxlabError("--failed needs --sample ID")
+        if not reason.strip():
+            raise DrxlabError("--reason is required with --failed (e.g. 'impurity phase in XRD')")
+
+        def prepare(s):
+            return [results.prepare_failed(s, sample_id, reason, replace)]
+    else:
+        if not file:
+            raise DrxlabError("give the measured FILE (or --failed --reason for a failed sample)")
+        if sample_id is None and not (composition and campaign):
+            raise DrxlabError(
+                "give --sample ID, or --composition and --campaign for a sample that was not suggested"
             )
-            logged = results.log_test(
-                s,
-                Path(file),
-                sample_id=sample_id,
-                composition=composition,
-                campaign=campaign,
-                fmt=fmt,
-                cycler=opts,
-                replace=replace,
-                allow_unbalanced=allow_unbalanced,
-                force=force,
-            )
-        res = None
-        if then_finetune and not failed:
-            scope = results.model_scope(s, logged.sample_id)
-            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
-                res = training.finetune(s, scope=scope, include_virtual=False, progress=bar)
+        opts = importers.CyclerOptions(
+            active_mass=active_mass,
+            rate=rate,
+            window=tuple(window) if window else None,
+            keep_initial=keep_initial_discharge,
+        )
+
+        def prepare(s):
+            return [
+                results.prepare_test(
+                    s,
+                    Path(file),
+                    sample_id=sample_id,
+                    composition=composition,
+                    campaign=campaign,
+                    fmt=fmt,
+                    cycler=opts,
+                    replace=replace,
+                    allow_unbalanced=allow_unbalanced,
+                    force=force,
+                )
+            ]
+
+    then_finetune = then_finetune and not failed
+    with ProgressBar("fine-tuning", unit="epoch", enabled=then_finetune and not obj.quiet) as bar:
+        out = log_results(obj.store(), prepare, finetune=then_finetune, progress=bar)
+    (logged,), res = out.logged, out.finetuned
     if as_json:
         return echo_json(
             {
@@ -280,7 +279,7 @@ def log(
                 "sigma_mAh_g": logged.sigma,
                 "z": logged.z,
                 "finetuned_version": res.version.id if res else None,
-                "finetune_metrics": res.metrics if res else None,
+                "finetune_metrics": res.metrics.as_dict() if res else None,
             }
         )
     if logged.status == SampleStatus.FAILED:
@@ -309,33 +308,33 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
     with obj.store(create=False).reader() as s:
         st = results.status(s, campaign)
     if as_json:
-        return echo_json(st)
-    click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st["samples"].items() if v or k != "replaced"))
+        return echo_json(st.as_dict())
+    click.echo("samples: " + ", ".join(f"{k} {v}" for k, v in st.samples.items() if v or k != "replaced"))
     click.echo(
-        f"tests: {st['tests']} measured"
+        f"tests: {st.tests} measured"
         + (
-            f", {st['virtual_tests']} virtual (virtual lab; left out of "
+            f", {st.virtual_tests} virtual (virtual lab; left out of "
             "train, finetune and export unless --include-virtual)"
-            if st["virtual_tests"]
+            if st.virtual_tests
             else ""
         )
     )
-    if st["waiting"]:
+    if st.waiting:
         click.echo("\nwaiting for results:")
         click.echo(
             table(
                 [
                     (
-                        w["sample_id"],
-                        w["formula"],
-                        w["status"],
-                        w["round"],
-                        w["predicted_mAh_g"],
-                        w["sigma_mAh_g"],
-                        w["sigma_calibrated_mAh_g"],
-                        f"{w['age_days']:.1f}" + (" OVERDUE" if w["overdue"] else ""),
+                        w.sample_id,
+                        w.formula,
+                        w.status,
+                        w.round,
+                        w.predicted,
+                        w.sigma,
+                        w.sigma_calibrated,
+                        f"{w.age_days:.1f}" + (" OVERDUE" if w.overdue else ""),
                     )
-                    for w in st["waiting"]
+                    for w in st.waiting
                 ],
                 [
                     "sample",
@@ -349,22 +348,19 @@ def status(obj: Context, campaign: str | None, as_json: bool) -> None:
                 ],
             )
         )
-        late = [w for w in st["waiting"] if w["overdue"]]
+        late = [w for w in st.waiting if w.overdue]
         if late:
             click.echo(
                 f"{len(late)} sample(s) pending longer than their campaign's max_pending_days "
-                f"({late[0]['max_pending_days']:g} d): log a result, or --failed if the synthesis failed"
+                f"({late[0].max_pending_days:g} d): log a result, or --failed if the synthesis failed"
             )
-    if st["calibration"]:
-        click.echo(f"calibration: {st['calibration']}")
-    if st["model"]:
+    if st.calibration:
+        click.echo(f"calibration: {st.calibration}")
+    if st.lineage:
         click.echo("\nmodel lineage (current first):")
         click.echo(
             table(
-                [
-                    (v["id"], v["sha256"][:12], v["source"], v["parent"], v["created"][:19])
-                    for v in st["model"]
-                ],
+                [(v.id, v.sha256[:12], v.source, v.parent, v.created[:19]) for v in st.lineage],
                 ["version", "sha256", "source", "parent", "created (UTC)"],
             )
         )
@@ -420,24 +416,24 @@ def evaluate(
     finally:
         bar.close()
     if as_json:
-        return echo_json(res)
+        return echo_json(res.as_dict())
     click.echo(
-        f"trained on {train_class} ({res['train_tests']} tests), tested on {test_class} "
-        f"({res['test_tests']} tests)" + (" with their first cycle in training" if with_first_cycle else "")
+        f"trained on {train_class} ({res.train_tests} tests), tested on {test_class} "
+        f"({res.test_tests} tests)" + (" with their first cycle in training" if with_first_cycle else "")
     )
     click.echo(
         table(
             [
                 (
                     k,
-                    v["profiles"],
-                    v["capacity_mae_mAh_g"],
-                    v["capacity_mad_baseline_mAh_g"],
-                    v["avg_voltage_mae_V"],
-                    v["avg_voltage_mad_baseline_V"],
-                    v["sigma_mean_mAh_g"],
+                    v.profiles,
+                    v.capacity_mae,
+                    v.capacity_mad_baseline,
+                    v.avg_voltage_mae,
+                    v.avg_voltage_mad_baseline,
+                    v.sigma_mean,
                 )
-                for k, v in res["classes"].items()
+                for k, v in res.classes.items()
             ],
             [
                 "class",
@@ -453,10 +449,7 @@ def evaluate(
     )
     click.echo(
         table(
-            [
-                (c, v["profiles"], v["capacity_mae_mAh_g"], v["sigma_mean_mAh_g"])
-                for c, v in res["cycles"].items()
-            ],
+            [(c, v.profiles, v.capacity_mae, v.sigma_mean) for c, v in res.cycles.items()],
             ["cycle", "profiles", "capacity MAE (mAh/g)", "mean σ_Q (mAh/g)"],
         )
     )
@@ -465,14 +458,15 @@ def evaluate(
 def _log_batch(
     obj: Context, sheet: Path, keep_initial: bool, replace: bool, then_finetune: bool, as_json: bool
 ) -> None:
-    from drxlab.workflow.batch import log_batch
+    from drxlab.workflow.batch import prepare_batch, write_batch
+    from drxlab.workflow.log_results import log_results
 
-    with obj.store().transaction() as s:
-        logged = log_batch(s, sheet, keep_initial=keep_initial, replace=replace)
-        res = None
-        if then_finetune and any(x.status == SampleStatus.TESTED for x in logged):
-            with ProgressBar("fine-tuning", unit="epoch", enabled=not obj.quiet) as bar:
-                res = training.finetune(s, scope=results.model_scope(s, logged[0].sample_id), progress=bar)
+    def prepare(s):
+        return prepare_batch(s, sheet, keep_initial=keep_initial, replace=replace)
+
+    with ProgressBar("fine-tuning", unit="epoch", enabled=then_finetune and not obj.quiet) as bar:
+        out = log_results(obj.store(), prepare, write=write_batch, finetune=then_finetune, progress=bar)
+    logged, res = out.logged, out.finetuned
     rows = [
         {
             "sample_id": x.sample_id,

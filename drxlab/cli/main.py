@@ -205,6 +205,12 @@ class Context:
                 click.echo(f"store: {self._store.name}" + (" (created)" if new else ""), err=True)
         return self._store
 
+    def close(self) -> None:
+        """Close the store's connections when the command ends (a server's are not left to the GC)."""
+        if self._store is not None:
+            self._store.engine.dispose()
+            self._store = None
+
 
 def _json_output() -> bool:
     """True when the running command was asked for --json (stdout then carries JSON only)."""
@@ -245,8 +251,17 @@ class DrxlabGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DrxlabError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {exc}{flag_advice(exc)}", err=True)
             sys.exit(1)
+
+
+def flag_advice(exc: DrxlabError) -> str:
+    """The command-line wording of an error's ``option`` (the library names keywords, not flags)."""
+    names = (exc.option,) if isinstance(exc.option, str) else exc.option
+    flags = " / ".join(f"--{n.replace('_', '-')}" for n in names if n)
+    if not flags:
+        return ""
+    return f"; pass {flags}" + (f" {exc.option_use}" if exc.option_use else "")
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -286,3 +301,4 @@ def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:
     # demo and simulate do) is logged with the command line
     set_audit_source(click_command)
     ctx.obj = Context(db, quiet)
+    ctx.call_on_close(ctx.obj.close)

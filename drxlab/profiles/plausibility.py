@@ -23,7 +23,7 @@ def mass_problem(mass: float | None) -> str | None:
     if mass > MASS_RANGE[1]:
         return (
             f"active mass {mass:g} g is implausible for a coin cell (> {MASS_RANGE[1]:g} g): was it typed in "
-            f"mg? {mass:g} mg would be --active-mass {mass / 1000:g}"
+            f"mg? {mass:g} mg would be an active mass of {mass / 1000:g} g"
         )
     if mass < MASS_RANGE[0]:
         return (

@@ -160,11 +160,7 @@ def segment(run: RawRun, *, keep_initial: bool = False) -> Segmentation:
             notes.append(
                 f"a partial discharge from OCV before the first charge ({caps[k0]:.4g} mAh, rows "
                 f"{dis[k0][0]}–{dis[k0][1]}) "
-                + (
-                    "kept as cycle 1 (--keep-initial-discharge)"
-                    if keep_initial
-                    else "is not counted as cycle 1"
-                )
+                + ("kept as cycle 1 (as asked)" if keep_initial else "is not counted as cycle 1")
             )
     if pulses:
         notes.append(

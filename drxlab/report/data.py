@@ -657,10 +657,12 @@ def _pareto(spec: CampaignSpec, rows: list[SampleRow], notes: dict[str, list[str
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
-    """Mask of the rows of ``n x m`` ``points`` no other row dominates (every objective maximised)."""
-    ge = (points[:, None, :] >= points[None, :, :]).all(-1)
-    gt = (points[:, None, :] > points[None, :, :]).any(-1)
-    return ~(ge & gt).any(0)
+    """Mask of the rows of ``n x m`` ``points`` no other row dominates (every objective maximised);
+    equal rows all stay on the front (each is a measured sample)."""
+    import torch  # only a report with a Pareto front pays for it
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    return is_non_dominated(torch.as_tensor(points, dtype=torch.float64), deduplicate=False).numpy()
 
 
 def _lineage(session: Session, name: str, rows: list[SampleRow]) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from drxlab.formatting import fmt
 from drxlab.report.data import ReportData
 from drxlab.report.figures import report_figures
+from drxlab.workflow.metrics import ModelMetrics
 
 FORMATS = ("html", "md")
 HEADINGS = {
@@ -256,55 +256,9 @@ def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
     return out
 
 
-METRIC_NAMES = {
-    "train": "training data",
-    "validation": "held-out compositions",
-    "new_before": "new profiles, before",
-    "new_after": "new profiles, after",
-    "heldout_old_before": "held-out old data, before",
-    "heldout_old_after": "held-out old data, after",
-}
-
-
-def _metric_value(value: Any, unit: str = "") -> str:
-    if isinstance(value, float):
-        return (
-            "—"
-            if not math.isfinite(value)
-            else f"{value:.1f}{unit}"
-            if abs(value) >= 1
-            else f"{value:.3g}{unit}"
-        )
-    return str(value)
-
-
 def metrics_text(metrics: dict) -> str | None:
-    """A version's metrics as a chemist reads them: ``'held-out compositions: MAE 18.2 mAh/g,
-    mean σ_Q 6.1 mAh/g (12 profiles)'``; no raw dicts, long floats or nan."""
-    if not metrics:
-        return None
-    parts = []
-    for key, value in metrics.items():
-        name = METRIC_NAMES.get(
-            key,
-            key.removesuffix("_mAh_g").replace("_", " ").replace("mae", "MAE").replace("val ", "validation "),
-        )
-        if isinstance(value, dict) and "mae" in value:
-            n = value.get("n")
-            if not n:
-                parts.append(f"{name}: no profiles")
-                continue
-            text = f"{name}: MAE {_metric_value(value['mae'], ' mAh/g')}"
-            if "sigma" in value:
-                text += f", mean σ_Q {_metric_value(value['sigma'], ' mAh/g')}"
-            parts.append(f"{text} ({n} profiles)")
-        elif isinstance(value, dict):
-            parts.append(
-                f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {_metric_value(v)}" for k, v in value.items())
-            )
-        else:
-            parts.append(f"{name} {_metric_value(value, ' mAh/g' if key.endswith('_mAh_g') else '')}")
-    return "; ".join(parts)
+    """A version's recorded metrics as a chemist reads them (see :class:`ModelMetrics`)."""
+    return ModelMetrics.from_dict(metrics).text()
 
 
 def inventory_rows(inv: dict[str, dict[str, dict[str, int]]]) -> list[tuple]:

@@ -135,7 +135,7 @@ def backup(store: Store | Path | str, dest: Path, *, force: bool = False) -> Cop
     if dest.is_dir():
         raise StoreError(f"backup target {dest} is a directory; give a file name")
     if dest.exists() and not force:
-        raise StoreError(f"backup target {dest} exists; pass --force to replace it")
+        raise StoreError(f"backup target {dest} exists", option="force", option_use="to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staged = sqlite.free_name(dest.with_name(f"{dest.name}.new"))
     _snapshot_to_file(store, staged)
@@ -182,8 +182,9 @@ def restore(store: Store | Path, source: Path, *, force: bool = False) -> tuple[
     if store_path.exists() and store_path.stat().st_size > 0:
         if not force:
             raise StoreError(
-                f"{store_path} exists; pass --force to replace its contents with {source} "
-                "(a copy of the current contents is kept)"
+                f"{store_path} exists",
+                option="force",
+                option_use=f"to replace its contents with {source} (a copy of the current contents is kept)",
             )
         saved = sqlite.free_name(store_path.with_name(f"{store_path.name}.pre-restore-{_stamp()}.bak"))
         sqlite.copy_file(store_path, saved)
@@ -214,8 +215,9 @@ def _restore_server(store: Store, source: Path, force: bool) -> tuple[CopyReport
     if not empty:
         if not force:
             raise StoreError(
-                f"{store.name} holds data; pass --force to replace its contents with {source} "
-                "(a copy of the current contents is kept)"
+                f"{store.name} holds data",
+                option="force",
+                option_use=f"to replace its contents with {source} (a copy of the current contents is kept)",
             )
         saved = sqlite.free_name(source.resolve().with_name(f"{source.name}.pre-restore-{_stamp()}.sqlite"))
         backup(store, saved)

@@ -314,7 +314,11 @@ def _prepare(store: Store, create: bool = True) -> None:
     if version == SCHEMA_VERSION:
         return
     if version is None and not create and store.path is None:
-        raise StoreError(f"{store.name} holds no drxlab store yet; run `drxlab init` or pass --db")
+        raise StoreError(
+            f"{store.name} holds no drxlab store yet; run `drxlab init`",
+            option="db",
+            option_use="(or set $DRXLAB_DB) to open another store",
+        )
     with store._writer.begin() as conn:  # the write lock: one process creates or upgrades
         names, version = _state(conn)
         _check(store.name, conn, names, version)
@@ -331,19 +335,20 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> S
     path = sqlite_path(url)
     if path is not None and path.is_dir():
         raise StoreError(
-            f"--db {path} is a folder, not a database file; give a file path such as "
+            f"store {path} is a folder, not a database file; give a file path such as "
             f"{path / DEFAULT_PATH.name}"
         )
     if path is not None and not path.exists():
         if not create:
             given = (
-                "--db / $DRXLAB_DB"
+                f"as given{' by $' + ENV_VAR if not db else ''}"
                 if db or os.environ.get(ENV_VAR)
                 else f"the default {DEFAULT_PATH} in {Path.cwd()}"
             )
             raise StoreError(
-                f"no store at {path} (from {given}); create it with `drxlab init`, "
-                "or point --db / $DRXLAB_DB at an existing store"
+                f"no store at {path} ({given}); create it with `drxlab init`",
+                option="db",
+                option_use=f"(or set ${ENV_VAR}) to name an existing store",
             )
         if path.parent.exists() and not path.parent.is_dir():
             raise StoreError(f"cannot create the store {path}: {path.parent} is a file, not a folder")

@@ -15,7 +15,7 @@ import re
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import create_engine
 
 from drxlab.exceptions import StoreError
@@ -90,8 +90,10 @@ def connect_error(url: str, exc: BaseException) -> str:
 
 def is_connect_error(exc: BaseException) -> bool:
     """A failure to open the connection at all (as opposed to an SQL error once connected)."""
+    # libpq reports a failed connection (refused, unknown host, bad password) without an SQLSTATE;
+    # every error the server sends once connected carries one
     orig = getattr(exc, "orig", None)
-    return orig is not None and getattr(orig, "sqlstate", None) is None and "connection" in str(orig).lower()
+    return isinstance(exc, OperationalError) and orig is not None and getattr(orig, "sqlstate", "") is None
 
 
 def engine_problems(conn: Connection) -> tuple[str, list[str]]:

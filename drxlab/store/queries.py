@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from drxlab.profiles.records import TestRecord
 from drxlab.store.tables import (
     Campaign,
     CurrentModel,
@@ -30,21 +29,6 @@ from drxlab.store.tables import (
     utcnow,
 )
 from drxlab.vocabulary import SampleStatus
-
-
-@dataclass(frozen=True)
-class TestRecord:
-    """A test with its profiles as arrays, as the dataset layer consumes it."""
-
-    test_id: int
-    sample_id: int
-    formula: str
-    klass: str
-    rate: float  # mA/g
-    v_low: float  # V
-    v_high: float  # V
-    profiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # cycle -> (V, Q mAh/g, dQdV)
-    virtual: bool = False
 
 
 # ---------------------------------------------------------------- materials, samples, tests
@@ -295,15 +279,15 @@ def test_records(
         if profs:
             out.append(
                 TestRecord(
-                    test.id,
-                    smp.id,
                     mat.formula,
-                    mat.klass,
                     test.rate,
                     test.v_low,
                     test.v_high,
                     profs,
-                    test.virtual,
+                    test_id=test.id,
+                    sample_id=smp.id,
+                    klass=mat.klass,
+                    virtual=test.virtual,
                 )
             )
     return out

@@ -53,7 +53,9 @@ def make_engine(url: str) -> Engine:
 
 
 def is_locked(exc: BaseException) -> bool:
-    return "database is locked" in str(exc) or "database is busy" in str(exc)
+    """A busy or locked database (SQLite's primary result codes, extended ones included)."""
+    code = getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def engine_problems(conn: Connection) -> tuple[str, list[str]]:

@@ -175,7 +175,9 @@ def _copy(source: Store, dest: Store, force: bool, progress: Any) -> TransferRep
     with _snapshot(source) as sconn, dest._writer.begin() as dconn:
         if not force and not is_empty(dconn):
             raise StoreError(
-                f"{dest.name} already holds data; pass --force to replace all of it with {source.name}"
+                f"{dest.name} already holds data",
+                option="force",
+                option_use=f"to replace all of it with {source.name}",
             )
         for table in reversed(tables()):
             dconn.execute(delete(table))

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from drxlab.training.dataset import PointSet, TestData, to_points
+from drxlab.profiles.records import TestRecord
+from drxlab.training.dataset import PointSet, to_points
 from drxlab.training.finetune import finetune_ensemble
 from drxlab.training.trainer import split_by_composition, train_ensemble
 
-__all__ = ["PointSet", "TestData", "finetune_ensemble", "split_by_composition", "to_points", "train_ensemble"]
+__all__ = [
+    "PointSet",
+    "TestRecord",
+    "finetune_ensemble",
+    "split_by_composition",
+    "to_points",
+    "train_ensemble",
+]

@@ -1,7 +1,7 @@
 """Training data: discharge tests -> voltage points, batched so each graph is built once per batch.
 
-A :class:`TestData` is one galvanostatic test (one composition, rate and window) with its
-standardised discharge profiles, one per cycle. :func:`to_points` flattens tests into a
+A :class:`~drxlab.profiles.records.TestRecord` is one galvanostatic test (one composition, rate
+and window) with its standardised discharge profiles, one per cycle. :func:`to_points` flattens tests into a
 :class:`PointSet`: one row per (test, cycle, voltage point) with targets Q, dQ/dV and Q1 (the
 cycle-1 capacity of the same test at the same V, interpolated; masked when the test has no
 cycle 1). :meth:`PointSet.batch` gathers rows and builds the composition graph of only the
@@ -9,14 +9,14 @@ distinct compositions among them.
 
 Example:
     >>> v = np.linspace(1.5, 4.8, 100); q = 250 * (4.8 - v) / 3.3
-    >>> t = TestData("Li1.2Mn0.4Ti0.4O2", 20.0, 1.5, 4.8, {1: (v, q, np.full(100, -75.8))})
+    >>> t = TestRecord("Li1.2Mn0.4Ti0.4O2", 20.0, 1.5, 4.8, {1: (v, q, np.full(100, -75.8))})
     >>> to_points([t]).n
     100
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,30 +25,7 @@ import torch
 from drxlab.chem.compositions import amounts
 from drxlab.chem.graph import GraphBatch, build_graph
 from drxlab.exceptions import ProfileError
-
-Profile = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-@dataclass(frozen=True)
-class TestData:
-    """One discharge test.
-
-    Attributes:
-        formula: target composition (any formula pymatgen parses; normalised on use).
-        rate: current rate, mA/g.
-        v_low: lower cutoff voltage, V.
-        v_high: upper cutoff voltage, V.
-        profiles: cycle number -> ``(V, Q, dQ/dV)``: V ascending (100 points), Q in mAh/g,
-            dQ/dV in mAh/g/V.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    formula: str
-    rate: float
-    v_low: float
-    v_high: float
-    profiles: Mapping[int, Profile]
+from drxlab.profiles.records import CycleProfile, TestRecord
 
 
 @dataclass(frozen=True)
@@ -123,7 +100,7 @@ class PointSet:
         )
 
 
-def _check_profile(t: TestData, cycle: int, prof: Profile) -> Profile:
+def _check_profile(t: TestRecord, cycle: int, prof: CycleProfile) -> CycleProfile:
     v, q, dq = (np.asarray(a, dtype=np.float64) for a in prof)
     if not (v.ndim == 1 and v.shape == q.shape == dq.shape and len(v) >= 2):
         raise ProfileError(
@@ -136,7 +113,7 @@ def _check_profile(t: TestData, cycle: int, prof: Profile) -> Profile:
     return v, q, dq
 
 
-def to_points(data: Sequence[TestData]) -> PointSet:
+def to_points(data: Sequence[TestRecord]) -> PointSet:
     """Flatten tests into a :class:`PointSet` (Q1 target interpolated from each test's cycle 1)."""
     keys: dict[tuple[tuple[str, float], ...], int] = {}
     names = ("comp", "rate", "cycle", "v_low", "v_high", "v", "q", "dq", "q1", "m", "t")

@@ -26,7 +26,8 @@ from torch import nn
 
 from drxlab.exceptions import NothingToFinetuneError, TrainingError
 from drxlab.model.ensemble import Ensemble
-from drxlab.training.dataset import PointSet, TestData, to_points
+from drxlab.profiles.records import TestRecord
+from drxlab.training.dataset import PointSet, to_points
 from drxlab.training.trainer import LR_GAMMA, WEIGHT_DECAY, Progress, batch_loss, torch_threads
 
 ReplayTargets = Literal["data", "parent"]
@@ -82,7 +83,7 @@ def synthetic_replay(
     v_low: float = 1.5,
     v_high: float = 4.8,
     n_points: int = 100,
-) -> list[TestData]:
+) -> list[TestRecord]:
     """Replay tests made of ``ensemble``'s own mean curves (when its training data is not at hand).
 
     One test per composition and rate, with a profile (V, mean Q, mean dQ/dV) per cycle.
@@ -95,7 +96,7 @@ def synthetic_replay(
             )
             profiles = {int(c): (p.voltage[k], p.q_mean[k], p.dqdv_mean[k]) for k, c in enumerate(cycles)}
             out.append(
-                TestData(
+                TestRecord(
                     formula=p.formulas[0], rate=float(rate), v_low=v_low, v_high=v_high, profiles=profiles
                 )
             )
@@ -123,8 +124,8 @@ def parent_targets(model: nn.Module, points: PointSet, batch: int = 4096) -> Poi
 
 def finetune_ensemble(
     ensemble: Ensemble,
-    new: Sequence[TestData],
-    replay: Sequence[TestData] = (),
+    new: Sequence[TestRecord],
+    replay: Sequence[TestRecord] = (),
     *,
     epochs: int = 20,
     lr: float = 1e-3,
@@ -188,8 +189,8 @@ def finetune_ensemble(
 
 def _finetune(
     ensemble: Ensemble,
-    new: Sequence[TestData],
-    replay: Sequence[TestData],
+    new: Sequence[TestRecord],
+    replay: Sequence[TestRecord],
     *,
     epochs: int,
     lr: float,

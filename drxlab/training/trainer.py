@@ -35,9 +35,10 @@ from drxlab.exceptions import TrainingError
 from drxlab.executors import Executor
 from drxlab.model.drxnet import DRXNet
 from drxlab.model.ensemble import Ensemble
+from drxlab.profiles.records import TestRecord
 from drxlab.progress import Progress
 from drxlab.threads import requested_threads
-from drxlab.training.dataset import PointBatch, PointSet, TestData, to_points
+from drxlab.training.dataset import PointBatch, PointSet, to_points
 
 W_Q, W_DQ, W_Q1, W_DQDC = 1.0, 1.0, 5.0, 1e-4
 WEIGHT_DECAY = 1e-4
@@ -63,8 +64,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def split_by_composition(
-    data: Sequence[TestData], fraction: float, seed: int
-) -> tuple[list[TestData], list[TestData]]:
+    data: Sequence[TestRecord], fraction: float, seed: int
+) -> tuple[list[TestRecord], list[TestRecord]]:
     """Split tests so that no composition is in both parts: ``(train, held_out)``.
 
     About ``fraction`` of the distinct (normalised) compositions, at least one when
@@ -198,7 +199,7 @@ def fit_member(
 
 
 def train_ensemble(
-    data: Sequence[TestData],
+    data: Sequence[TestRecord],
     *,
     members: int = 5,
     epochs: int = 30,
@@ -207,7 +208,7 @@ def train_ensemble(
     seed: int = 0,
     model_args: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
-    val_data: Sequence[TestData] | None = None,
+    val_data: Sequence[TestRecord] | None = None,
     threads: int | None = 1,
     executor: Executor | None = None,
 ) -> Ensemble:

@@ -9,7 +9,10 @@ a reason are samples still waiting and are left alone.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from sqlmodel import Session
 from drxlab.chem import compositions
 from drxlab.exceptions import DrxlabError, ImportFileError
 from drxlab.profiles.importers import CyclerOptions
-from drxlab.workflow.results import Logged, log_failed, log_test
+from drxlab.workflow.results import Logged, PendingLog, prepare_failed, prepare_test, write_pending
 
 COLUMNS = ("sample_id", "composition", "file", "active_mass_g", "failed_reason")
 
@@ -81,7 +84,7 @@ def read_sheet(path: Path) -> list[SheetRow]:
     if missing:
         raise ImportFileError(
             f"{path}: row 1: missing column(s) {missing}; expected {','.join(COLUMNS)} "
-            "(`drxlab suggest --sheet` writes it)"
+            "(the sheet `drxlab suggest` writes has them)"
         )
     col = {name: header.index(name) for name in COLUMNS if name in header}
     out: list[SheetRow] = []
@@ -124,28 +127,52 @@ def read_sheet(path: Path) -> list[SheetRow]:
     return out
 
 
+def prepare_batch(
+    session: Session, path: Path, *, keep_initial: bool = False, replace: bool = False
+) -> list[PendingLog]:
+    """Read and check every filled row (nothing written); one bad row raises."""
+    pending = []
+    for row in read_sheet(path):
+        where = f"{path}: row {row.line}"
+        with _row(where, row.sample_id):
+            if row.composition:
+                compositions.normalise(row.composition)
+            if row.failed_reason:
+                p = prepare_failed(session, row.sample_id, row.failed_reason, replace)
+            else:
+                opts = CyclerOptions(active_mass=row.active_mass_g, keep_initial=keep_initial)
+                p = prepare_test(session, row.file, sample_id=row.sample_id, cycler=opts, replace=replace)
+        if row.composition and compositions.normalise(row.composition) != p.formula:
+            raise ImportFileError(
+                f"{where}: composition {row.composition} is not sample {row.sample_id}'s "
+                f"{p.formula}; check the sample id"
+            )
+        pending.append(dataclasses.replace(p, where=where))
+    return pending
+
+
+def write_batch(session: Session, pending: Sequence[PendingLog]) -> list[Logged]:
+    """Write checked rows in the caller's transaction: one refused row raises and nothing is kept."""
+    logged = []
+    for p in pending:
+        with _row(p.where, p.sample_id):
+            logged.append(write_pending(session, p))
+    return logged
+
+
 def log_batch(
     session: Session, path: Path, *, keep_initial: bool = False, replace: bool = False
 ) -> list[Logged]:
     """Log every filled row in the caller's transaction: one bad row raises and nothing is kept."""
-    logged = []
-    for row in read_sheet(path):
-        where = f"{path}: row {row.line}"
-        try:
-            if row.composition:
-                compositions.normalise(row.composition)
-            if row.failed_reason:
-                logged.append(log_failed(session, row.sample_id, row.failed_reason, replace))
-            else:
-                opts = CyclerOptions(active_mass=row.active_mass_g, keep_initial=keep_initial)
-                logged.append(
-                    log_test(session, row.file, sample_id=row.sample_id, cycler=opts, replace=replace)
-                )
-        except DrxlabError as exc:
-            raise ImportFileError(f"{where} (sample {row.sample_id}): {exc}") from None
-        if row.composition and compositions.normalise(row.composition) != logged[-1].formula:
-            raise ImportFileError(
-                f"{where}: composition {row.composition} is not sample {row.sample_id}'s "
-                f"{logged[-1].formula}; check the sample id"
-            )
-    return logged
+    return write_batch(session, prepare_batch(session, path, keep_initial=keep_initial, replace=replace))
+
+
+@contextmanager
+def _row(where: str, sample_id: int | None) -> Iterator[None]:
+    """Errors of a row name the sheet, row and sample (and keep the option that overrides them)."""
+    try:
+        yield
+    except DrxlabError as exc:
+        raise ImportFileError(
+            f"{where} (sample {sample_id}): {exc}", option=exc.option, option_use=exc.option_use
+        ) from None

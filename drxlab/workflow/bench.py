@@ -245,7 +245,7 @@ def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> di
     from drxlab.lab.noise import NoiseModel, measure
     from drxlab.lab.synthetic import synthetic_raw_profile
     from drxlab.profiles.process import process_segment
-    from drxlab.training.dataset import TestData
+    from drxlab.profiles.records import TestRecord
     from drxlab.training.finetune import finetune_ensemble
     from drxlab.workflow.lab import seed_compositions
     from drxlab.workflow.training import pseudo_replay
@@ -266,7 +266,7 @@ def bench_finetune(ensemble: Ensemble, *, epochs: int = 20, seed: int = 0) -> di
         from drxlab.chem.compositions import format_formula
 
         new.append(
-            TestData(
+            TestRecord(
                 formula=format_formula(amts),
                 rate=STANDARD_RATE,
                 v_low=STANDARD_WINDOW[0],

@@ -125,10 +125,8 @@ def run_demo(
     say(f"2/5 training a 5-member DRXNet ensemble ({epochs} epochs, small network) …")
     with bars("training", 5 * epochs, "epoch") as bar, store.transaction() as s:
         tr = training.train(s, members=5, epochs=epochs, batch=1024, seed=seed, size=size, progress=bar)
-    say(
-        f"    model version {tr.version.id}: validation MAE {tr.metrics['validation']['mae']:.1f} mAh/g on "
-        f"held-out compositions"
-    )
+    val = tr.metrics.error("validation")
+    say(f"    model version {tr.version.id}: validation MAE {val.mae:.1f} mAh/g on held-out compositions")
     lap("train")
 
     say("3/5 predictions for compositions the model has not seen (20 mA/g, 1.5–4.8 V, cycle 1):")
@@ -187,7 +185,7 @@ def run_demo(
     lap("suggest+log")
     with bars("fine-tuning", None, "epoch") as bar, store.transaction() as s:
         ft = training.finetune(s, seed=seed, progress=bar)
-    res.finetune = ft.metrics | {"version": ft.version.id, "parent": ft.version.parent_id}
+    res.finetune = ft.metrics.as_dict() | {"version": ft.version.id, "parent": ft.version.parent_id}
     lap("finetune")
 
     if write_report is not None:

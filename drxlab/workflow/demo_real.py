@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlmodel import Session
 
 from drxlab.exceptions import DrxlabError
 from drxlab.model.ensemble import Ensemble
@@ -20,7 +21,8 @@ from drxlab.profiles.importers import read_file
 from drxlab.progress import ProgressBar, silent
 from drxlab.store import queries
 from drxlab.store.db import Store, open_store
-from drxlab.workflow import examples, models, results, training
+from drxlab.workflow import examples, models, results
+from drxlab.workflow.log_results import log_results
 
 # the paper's high-entropy DRX predictions (1.5–4.8 V, cycle 1), mAh/g by rate in mA/g
 PAPER_HE = (
@@ -167,9 +169,14 @@ def _lmto(
     col = lines[0].split(",").index("cycle")
     first = [ln for ln in lines[1:] if ln.split(",")[col] == "1"]
     res.cycle1_file.write_text("\n".join([lines[0], *first]) + "\n")
-    with bars("fine-tuning", None, "epoch") as bar, store.transaction() as s:
-        logged = results.log_test(s, res.cycle1_file, composition=test.formula, campaign=LMTO_CAMPAIGN)
-        tuned = training.finetune(s, scope=results.model_scope(s, logged.sample_id), seed=seed, progress=bar)
+
+    def prepare(s: Session) -> list[results.PendingLog]:
+        return [results.prepare_test(s, res.cycle1_file, composition=test.formula, campaign=LMTO_CAMPAIGN)]
+
+    with bars("fine-tuning", None, "epoch") as bar:
+        tuned = log_results(
+            store, prepare, finetune=True, seed=seed, include_virtual=True, progress=bar
+        ).finetuned
     res.finetuned_version = tuned.version.id
     with store.reader() as s:
         _, after_ens = models.resolve(s, res.finetuned_version)

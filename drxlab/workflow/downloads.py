@@ -42,10 +42,14 @@ def download_verified(
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             data = resp.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # an HTTP error carries the open response
         reason = getattr(exc, "reason", exc)
         raise error(
-            f"cannot download {url}: {reason}; check the network (or --base-url)"
-            + (f", {offline_hint}" if offline_hint else "")
+            f"cannot download {url}: {reason}; check the network"
+            + (f", {offline_hint}" if offline_hint else ""),
+            option="base_url",
+            option_use="to download from another address",
         ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:

@@ -8,19 +8,85 @@ their mean) and the error per cycle with the mean σ_Q.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.exceptions import DrxlabError
+from drxlab.exceptions import DrxlabError, TrainingError
 from drxlab.model.ensemble import Ensemble
 from drxlab.profiles.process import energy_density
+from drxlab.profiles.records import TestRecord
+from drxlab.progress import Progress
 from drxlab.store import queries
-from drxlab.store.queries import TestRecord
 
 V_RANGE = (2.0, 4.4)  # V: the range the paper compares capacities in
 MAX_CYCLE = 50
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """Errors on the test profiles of one composition class, with the MAD baselines."""
+
+    profiles: int
+    capacity_mae: float  # mAh/g, 2.0–4.4 V
+    capacity_mad_baseline: float  # mAh/g: mean absolute deviation of the measured values
+    avg_voltage_mae: float | None  # V; None when no curve spans the range
+    avg_voltage_mad_baseline: float  # V
+    sigma_mean: float  # mean σ_Q, mAh/g
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profiles": self.profiles,
+            "capacity_mae_mAh_g": self.capacity_mae,
+            "capacity_mad_baseline_mAh_g": self.capacity_mad_baseline,
+            "avg_voltage_mae_V": self.avg_voltage_mae,
+            "avg_voltage_mad_baseline_V": self.avg_voltage_mad_baseline,
+            "sigma_mean_mAh_g": self.sigma_mean,
+        }
+
+
+@dataclass(frozen=True)
+class CycleScore:
+    """Capacity error on the test profiles of one cycle number."""
+
+    profiles: int
+    capacity_mae: float  # mAh/g
+    sigma_mean: float  # mean σ_Q, mAh/g
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profiles": self.profiles,
+            "capacity_mae_mAh_g": self.capacity_mae,
+            "sigma_mean_mAh_g": self.sigma_mean,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A composition-split evaluation: scores per class and per cycle, and what was split."""
+
+    classes: dict[str, ClassScore]
+    cycles: dict[int, CycleScore]
+    train_classes: tuple[str, ...] = ()
+    test_classes: tuple[str, ...] = ()
+    with_first_cycle: bool = False
+    train_tests: int = 0
+    test_tests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "classes": {k: v.as_dict() for k, v in self.classes.items()},
+            "cycles": {k: v.as_dict() for k, v in self.cycles.items()},
+            "train_classes": list(self.train_classes),
+            "test_classes": list(self.test_classes),
+            "with_first_cycle": self.with_first_cycle,
+            "train_tests": self.train_tests,
+            "test_tests": self.test_tests,
+        }
 
 
 def window_metrics(
@@ -38,7 +104,7 @@ def covers(r: TestRecord, v_range: tuple[float, float] = V_RANGE) -> bool:
     return r.v_low <= v_range[0] + 0.05 and r.v_high >= v_range[1] - 0.05
 
 
-def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
+def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> Evaluation:
     """Per-class and per-cycle errors of capacity (2.0–4.4 V) and average voltage."""
     rows = []
     for r in records:
@@ -59,25 +125,23 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TestRecord]) -> dict:
         raise DrxlabError("no test profiles cover 2.0–4.4 V to evaluate on")
     arr = np.array([x[1:] for x in rows], dtype=float)
     klass = np.array([x[0] for x in rows])
-    out: dict = {"classes": {}, "cycles": {}}
+    classes, by_cycle = {}, {}
     for k in sorted(set(klass)):
         a = arr[klass == k]
-        out["classes"][k] = {
-            "profiles": int(len(a)),
-            "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
-            "capacity_mad_baseline_mAh_g": float(np.abs(a[:, 1] - a[:, 1].mean()).mean()),
-            "avg_voltage_mae_V": _nanmean(np.abs(a[:, 4] - a[:, 5])),
-            "avg_voltage_mad_baseline_V": float(np.nanmean(np.abs(a[:, 4] - np.nanmean(a[:, 4])))),
-            "sigma_mean_mAh_g": float(a[:, 3].mean()),
-        }
+        classes[str(k)] = ClassScore(
+            int(len(a)),
+            float(np.abs(a[:, 1] - a[:, 2]).mean()),
+            float(np.abs(a[:, 1] - a[:, 1].mean()).mean()),
+            _nanmean(np.abs(a[:, 4] - a[:, 5])),
+            float(np.nanmean(np.abs(a[:, 4] - np.nanmean(a[:, 4])))),
+            float(a[:, 3].mean()),
+        )
     for c in sorted(set(arr[:, 0].astype(int))):
         a = arr[arr[:, 0] == c]
-        out["cycles"][int(c)] = {
-            "profiles": int(len(a)),
-            "capacity_mae_mAh_g": float(np.abs(a[:, 1] - a[:, 2]).mean()),
-            "sigma_mean_mAh_g": float(a[:, 3].mean()),
-        }
-    return out
+        by_cycle[int(c)] = CycleScore(
+            int(len(a)), float(np.abs(a[:, 1] - a[:, 2]).mean()), float(a[:, 3].mean())
+        )
+    return Evaluation(classes, by_cycle)
 
 
 def _nanmean(x: np.ndarray) -> float | None:
@@ -98,14 +162,14 @@ def evaluate_split(
     seed: int,
     size: str,
     include_virtual: bool = True,
-    progress: Callable | None = None,
-) -> dict:
+    progress: Progress | None = None,
+) -> Evaluation:
     """Train on ``train_classes`` (plus the test compositions' first cycle if asked), test on the rest.
 
     ``include_virtual=False`` leaves virtual-lab tests out of both splits.
     """
     from drxlab.training.trainer import train_ensemble
-    from drxlab.workflow.training import MODEL_SIZES, to_test_data
+    from drxlab.workflow.training import MODEL_SIZES
 
     def records(classes: Sequence[str]) -> list:
         return [
@@ -116,50 +180,35 @@ def evaluate_split(
 
     train_r, test_r = records(train_classes), records(test_classes)
     if not train_r or not test_r:
-        hint = "" if include_virtual else " (virtual-lab tests left out; --include-virtual to use them)"
-        raise DrxlabError(
+        raise TrainingError(
             f"need tests in both splits: {len(train_r)} in {','.join(train_classes)}, "
-            f"{len(test_r)} in {','.join(test_classes)}{hint}"
+            f"{len(test_r)} in {','.join(test_classes)}"
+            + ("" if include_virtual else " (virtual-lab tests left out)"),
+            option="" if include_virtual else "include_virtual",
+            option_use="to use the virtual-lab tests",
         )
     extra = []
     if with_first_cycle:
-        extra = [
-            queries.TestRecord(
-                r.test_id, r.sample_id, r.formula, r.klass, r.rate, r.v_low, r.v_high, {1: r.profiles[1]}
-            )
-            for r in test_r
-            if 1 in r.profiles
-        ]
+        extra = [dataclasses.replace(r, profiles={1: r.profiles[1]}) for r in test_r if 1 in r.profiles]
         test_r = [
-            queries.TestRecord(
-                r.test_id,
-                r.sample_id,
-                r.formula,
-                r.klass,
-                r.rate,
-                r.v_low,
-                r.v_high,
-                {c: p for c, p in r.profiles.items() if c > 1},
-            )
-            for r in test_r
+            dataclasses.replace(r, profiles={c: p for c, p in r.profiles.items() if c > 1}) for r in test_r
         ]
         test_r = [r for r in test_r if r.profiles]
     ens = train_ensemble(
-        to_test_data(train_r + extra),
+        train_r + extra,
         members=members,
         epochs=epochs,
         seed=seed,
         model_args=MODEL_SIZES[size] or None,
         progress=progress,
     )
-    result = evaluate_records(ens, test_r)
-    result.update(
-        {
-            "train_classes": list(train_classes),
-            "test_classes": list(test_classes),
-            "with_first_cycle": with_first_cycle,
-            "train_tests": len(train_r),
-            "test_tests": len(test_r),
-        }
+    scores = evaluate_records(ens, test_r)
+    return Evaluation(
+        scores.classes,
+        scores.cycles,
+        tuple(train_classes),
+        tuple(test_classes),
+        with_first_cycle,
+        len(train_r),
+        len(test_r),
     )
-    return result

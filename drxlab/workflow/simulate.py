@@ -160,7 +160,7 @@ def check_plan(
         )
     for name, value in (("rounds", rounds), ("batch", batch), ("seeds", seeds)):
         if value < 1:
-            raise CampaignError(f"--{name} {value} must be ≥ 1")
+            raise CampaignError(f"{name}={value} must be ≥ 1")
     if rounds * batch > n:
         raise CampaignError(
             f"rounds × batch = {rounds * batch} syntheses exceed the {n} candidates of campaign "
@@ -369,7 +369,7 @@ def _start(
         else:
             path = Path(start_from)
             if not path.exists():
-                raise DrxlabError(f"--start-from {start_from!r}: expected a class (2TM, 3TM) or a data file")
+                raise DrxlabError(f"start_from={start_from!r}: expected a class (2TM, 3TM) or a data file")
             parsed, _ = read_files([path])
             import_files(s, parsed, campaign_id=camp.id)
         ids = [r.test_id for r in queries.test_records(s, campaign_id=camp.id)]
@@ -378,7 +378,7 @@ def _start(
     with bars(f"initial ensemble, seed {seed}", 5 * epochs, "epoch") as bar, store.transaction() as s:
         recs = queries.test_records(s, test_ids=ids)
         ens = train_ensemble(
-            training.to_test_data(recs),
+            recs,
             members=5,
             epochs=epochs,
             seed=seed,

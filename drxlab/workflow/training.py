@@ -1,15 +1,16 @@
 """Training, fine-tuning and evaluation against the store; new versions go to the registry.
 
-Store records become :class:`drxlab.training.dataset.TestData`; the trainer never sees the
-store. Fitting (:func:`fit_from_scratch`, :func:`fit_finetune`) only reads; :func:`commit`
-registers the result in one short write that refuses a parent that stopped being current, so a
-command killed midway leaves the previous version current and no partial version behind.
+The store's :class:`~drxlab.profiles.records.TestRecord` s go to the trainer as they are; the
+trainer never sees the store. Fitting (:func:`fit_from_scratch`, :func:`fit_finetune`) only
+reads; :func:`commit` registers the result in one short write that refuses a parent that stopped
+being current, so a command killed midway leaves the previous version current and no partial
+version behind.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,10 +19,12 @@ from sqlmodel import Session
 
 from drxlab.chem.constants import STANDARD_WINDOW
 from drxlab.exceptions import ModelError, NothingToFinetuneError, TrainingError
+from drxlab.profiles.records import TestRecord
+from drxlab.progress import Progress
 from drxlab.store import queries
-from drxlab.store.queries import TestRecord
 from drxlab.store.tables import ModelVersion
 from drxlab.workflow import models
+from drxlab.workflow.metrics import ModelMetrics
 
 if TYPE_CHECKING:  # `drxlab status` imports this module for MODEL_SIZES and must not pay for torch
     from drxlab.executors import Executor
@@ -41,16 +44,6 @@ TINY_MODEL = {
     "cry_msg": 32,
 }
 MODEL_SIZES = {"released": {}, "small": TINY_MODEL}
-
-
-def to_test_data(records: Sequence[TestRecord]) -> list:
-    """Store records → the trainer's :class:`~drxlab.training.dataset.TestData` records."""
-    from drxlab.training.dataset import TestData
-
-    return [
-        TestData(formula=r.formula, rate=r.rate, v_low=r.v_low, v_high=r.v_high, profiles=dict(r.profiles))
-        for r in records
-    ]
 
 
 def records_mae(
@@ -81,7 +74,7 @@ MIN_TRAIN_COMPOSITIONS = 5  # fewer cannot spare a held-out composition for vali
 class TrainResult:
     version: ModelVersion
     created: bool
-    metrics: dict
+    metrics: ModelMetrics
     current: bool = True  # False: registered but kept out of use (worse than the current one)
 
 
@@ -96,18 +89,20 @@ class Fitted:
     metrics: dict
 
 
-def worse_than_current(metrics: dict) -> bool:
-    """True when a trained ensemble's validation MAE is above the current version's on the same
-    held-out compositions (recorded by :func:`fit_from_scratch` as ``validation_current``)."""
-    new, old = metrics.get("validation", {}), metrics.get("validation_current") or {}
-    return new.get("mae") is not None and old.get("mae") is not None and new["mae"] > old["mae"]
-
-
-def commit(session: Session, fitted: Fitted, scope: str = "", *, make_current: bool = False) -> TrainResult:
+def commit(
+    session: Session,
+    fitted: Fitted,
+    scope: str = "",
+    *,
+    make_current: bool = False,
+    pending_ids: Mapping[int, int] | None = None,
+) -> TrainResult:
     """Register a fitted ensemble and make it current; refuse if the parent stopped being current.
 
     A model trained from scratch that is worse on its held-out compositions than the current
-    version is registered but not made current, unless ``make_current``.
+    version is registered but not made current, unless ``make_current``. ``pending_ids`` maps the
+    stand-in ids of tests fitted before they were written (see :func:`fit_finetune`) to their ids
+    in the store, written in the same transaction.
     """
     if fitted.parent_id is not None:
         now = queries.current_model(session, scope)
@@ -116,17 +111,24 @@ def commit(session: Session, fitted: Fitted, scope: str = "", *, make_current: b
                 f"the current model changed (now version {now.id if now else None}) while version "
                 f"{fitted.parent_id} was being fine-tuned; nothing registered — run it again"
             )
-    use = make_current or fitted.source != "trained" or not worse_than_current(fitted.metrics)
+    training = dict(fitted.training)
+    ids = [(pending_ids or {}).get(i, i) for i in training.get("test_ids", [])]
+    if any(i < 0 for i in ids):
+        raise ValueError(f"fitted on tests not in the store (stand-in ids {[i for i in ids if i < 0]})")
+    if "test_ids" in training:
+        training["test_ids"] = ids
+    metrics = ModelMetrics.from_dict(fitted.metrics)
+    use = make_current or fitted.source != "trained" or not metrics.worse_than_current()
     row, created = models.register(
         session,
         fitted.ensemble,
         source=fitted.source,
         parent_id=fitted.parent_id,
-        training=fitted.training,
+        training=training,
         metrics=fitted.metrics,
         scope=scope if use else None,
     )
-    return TrainResult(row, created, fitted.metrics, use)
+    return TrainResult(row, created, metrics, use)
 
 
 def train(session: Session, *, scope: str = "", make_current: bool = False, **kwargs) -> TrainResult:
@@ -156,7 +158,7 @@ def fit_from_scratch(
     val_fraction: float = 0.1,
     scope: str = "",
     include_virtual: bool = True,
-    progress: Callable | None = None,
+    progress: Progress | None = None,
     executor: Executor | None = None,
 ) -> Fitted:
     """Train a new ensemble from scratch on the store's tests (optionally of some classes).
@@ -172,19 +174,21 @@ def fit_from_scratch(
         raise TrainingError(f"model size {size!r} unknown; expected one of {', '.join(MODEL_SIZES)}")
     for name, value, least in (("members", members, 1), ("epochs", epochs, 1), ("batch", batch, 1)):
         if value < least:
-            raise TrainingError(f"--{name} {value} must be ≥ {least}")
+            raise TrainingError(f"{name}={value} must be ≥ {least}")
     everything = queries.test_records(session, classes=classes)
     records = [r for r in everything if include_virtual or not r.virtual]
     n_virtual = len(everything) - len(records)
-    skipped = (
-        f" ({n_virtual} virtual-lab test(s) left out; --include-virtual to use them)" if n_virtual else ""
+    skipped = f" ({n_virtual} virtual-lab test(s) left out)" if n_virtual else ""
+    use_virtual = (
+        {"option": "include_virtual", "option_use": "to use the virtual-lab tests"} if n_virtual else {}
     )
     if not records:
         raise ModelError(
             "no profiles to train on"
             + (f" in classes {','.join(classes)}" if classes else "")
             + skipped
-            + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)"
+            + "; import data (`drxlab import`) or seed a virtual lab (`drxlab lab seed`)",
+            **use_virtual,
         )
     n_comp = len({r.formula for r in records})
     if n_comp < MIN_TRAIN_COMPOSITIONS:
@@ -194,10 +198,10 @@ def fit_from_scratch(
             f"(some are held out to validate the new model); the store has {n_comp} "
             f"({_data_summary(records)})"
             f"{skipped}. Nothing trained: to adapt the current model to a few measurements use "
-            "`drxlab finetune`"
+            "`drxlab finetune`",
+            **use_virtual,
         )
-    data = to_test_data(records)
-    train_set, val_set = split_by_composition(data, val_fraction, seed)
+    train_set, val_set = split_by_composition(records, val_fraction, seed)
     ensemble = train_ensemble(
         train_set,
         members=members,
@@ -259,7 +263,6 @@ REPLAY_CYCLES = (1, 2, 5, 10, 20, 30)
 def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
     """The parent ensemble's own curves on diverse compositions, as replay when its training
     data is not in the store (e.g. the released checkpoints): it anchors what it knew."""
-    from drxlab.training.dataset import TestData
     from drxlab.workflow.lab import seed_compositions
 
     comps = seed_compositions(n, ["2TM", "3TM", "HE"], np.random.default_rng(seed))
@@ -272,13 +275,9 @@ def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
                 c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)
             }
             out.append(
-                TestData(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
+                TestRecord(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
             )
     return out
-
-
-def _records_from_data(data: Sequence) -> list[TestRecord]:
-    return [TestRecord(-1, -1, d.formula, "", d.rate, d.v_low, d.v_high, dict(d.profiles)) for d in data]
 
 
 def finetune(session: Session, *, scope: str = "", **kwargs) -> TrainResult:
@@ -295,26 +294,34 @@ def fit_finetune(
     replay_tests: int = 48,
     holdout_fraction: float = 0.2,
     include_virtual: bool = True,
-    progress: Callable | None = None,
+    pending: Sequence[TestRecord] = (),
+    retired_samples: Collection[int] = (),
+    progress: Progress | None = None,
 ) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
     ``include_virtual=False`` leaves virtual-lab tests out of both the new data and the replay.
+    ``pending``: tests checked but not yet written (negative stand-in ids, in the order they will
+    be written), fitted as if stored; ``retired_samples``: samples whose stored tests that write
+    retires (a replaced result). :func:`commit` then writes nothing the fit did not see.
     Raises :class:`NothingToFinetuneError` when there is nothing new (a no-op: nothing is written).
     """
     from drxlab.training.finetune import REPLAY_RATIO, finetune_ensemble
 
     parent, ensemble = models.current(session, scope)
     seen = seen_test_ids(session, parent)
-    everything = queries.test_records(session)
+    stored = [r for r in queries.test_records(session) if r.sample_id not in retired_samples]
+    everything = [*stored, *pending]  # in store order: pending tests get the next ids
     records = [r for r in everything if include_virtual or not r.virtual]
     new = [r for r in records if r.test_id not in seen]
     if not new:
         left = len([r for r in everything if r.test_id not in seen]) - len(new)
-        hint = f" ({left} new virtual-lab test(s) left out; --include-virtual to use them)" if left else ""
+        hint = f" ({left} new virtual-lab test(s) left out)" if left else ""
         raise NothingToFinetuneError(
             f"nothing new to fine-tune on: model version {parent.id} has seen every test in the store"
-            f"{hint} (log results with `drxlab log` first); nothing written"
+            f"{hint} (log results with `drxlab log` first); nothing written",
+            option="include_virtual" if left else "",
+            option_use="to use the new virtual-lab tests",
         )
     rng = np.random.default_rng(seed)
     old = [r for r in records if r.test_id in seen]
@@ -329,10 +336,10 @@ def fit_finetune(
         picks = rng.choice(len(pool), size=min(replay_tests, len(pool)), replace=False) if pool else []
         replay_records = [pool[i] for i in sorted(picks)]
         heldout_records = [r for r in old if r.formula in held]
-        replay = to_test_data(replay_records)
+        replay = replay_records
     else:
         replay = pseudo_replay(ensemble, PARENT_REPLAY_COMPOSITIONS, seed)
-        heldout_records = _records_from_data(pseudo_replay(ensemble, 6, seed + 1))
+        heldout_records = pseudo_replay(ensemble, 6, seed + 1)
         replay_records = []
     before_new = records_mae(ensemble, new)
     before_old = records_mae(ensemble, heldout_records)
@@ -341,7 +348,7 @@ def fit_finetune(
     # anchor each member to what it predicted before.
     tuned = finetune_ensemble(
         ensemble,
-        to_test_data(new),
+        new,
         replay,
         epochs=epochs,
         seed=seed,

@@ -133,7 +133,7 @@ def test_mass_typed_in_mg_is_refused_unless_forced(run, db_path: Path, tmp_path:
     r = run("log", "--sample", sid, cell, "--active-mass", "2.1")  # 2.1 mg typed as g
     assert r.exit_code == 1
     assert "active mass 2.1 g is implausible" in r.output and "typed in mg" in r.output
-    assert "--active-mass 0.0021" in r.output and "--force" in r.output
+    assert "an active mass of 0.0021 g" in r.output and "pass --force if the value is right" in r.output
     assert db_digest(db_path) == before
     r = run("log", "--sample", sid, cell, "--active-mass", "2.1", "--force", "--rate", "20", "--json")
     assert r.exit_code == 0 and json.loads(r.output)["measured_mAh_g"] < 1

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlmodel import select
 
 from drxlab.cli.main import cli
-from tests.conftest import store_digest, without_store_line
+from drxlab.store.db import open_store
+from drxlab.store.tables import ModelVersion
+from tests.conftest import query, store_digest, without_store_line
 from tests.factories import campaign_toml, write_drx_td
 
 pytestmark = pytest.mark.both_backends  # every test using `run` runs on SQLite and PostgreSQL
@@ -301,3 +304,83 @@ def test_status_lists_pending_age_and_flags_overdue(loop) -> None:
     assert [x["sample_id"] for x in late] == [w[0]["sample_id"]] and 44.9 < late[0]["age_days"] < 45.1
     out = loop("status").output
     assert "age (d)" in out and "45.0 OVERDUE" in out and "1 sample(s) pending longer" in out
+
+
+# ---------------------------------------------------------------- log --finetune: fit outside the write
+def _version_rows(db) -> list[tuple]:
+    with open_store(db, create=False).reader() as s:
+        return [(v.id, v.sha256, v.parent_id, v.training_json) for v in s.exec(select(ModelVersion))]
+
+
+@pytest.mark.one_backend  # the same path on both backends; the weights are what is compared
+def test_log_finetune_fits_what_log_then_finetune_fits(loop, tmp_path: Path) -> None:
+    """The result fine-tuned on before it is written gives the very weights (and recorded test
+    ids) of logging it first and fine-tuning on the stored test."""
+    w = _waiting(loop)
+    path = _measured_file(tmp_path, w[0]["formula"], cycles=2)
+    twin = tmp_path / "twin.sqlite"
+    src, dst = sqlite3.connect(loop.db), sqlite3.connect(twin)
+    src.backup(dst)
+    src.close(), dst.close()
+    r = loop("log", "--sample", w[0]["sample_id"], path, "--finetune", "--json")
+    assert r.exit_code == 0, r.output
+    runner = CliRunner()
+    for args in (["log", "--sample", str(w[0]["sample_id"]), str(path)], ["finetune", "--epochs", "20"]):
+        r = runner.invoke(cli, ["--db", str(twin), *args], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+    one, two = _version_rows(loop.db), _version_rows(twin)
+    assert len(one) == 2 and one == two
+    (newest,) = query(loop.db, "SELECT MAX(id) FROM electrochemtest")[0]
+    assert json.loads(one[-1][3])["test_ids"] == [newest]
+
+
+def _concurrent(db, action):
+    """A progress callback that runs ``action(session)`` in another write transaction, once, while
+    the fine-tune runs (as a second process would)."""
+    done = []
+
+    def progress(_info: dict) -> None:
+        if not done:
+            done.append(True)
+            with open_store(db, create=False).transaction() as s:
+                action(s)
+
+    return progress
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize("change", ["sample", "model"])
+def test_log_finetune_rechecks_what_changed_during_the_fit(loop, tmp_path: Path, change: str) -> None:
+    """A sample logged by someone else, or a new current model, while the fine-tune ran: the final
+    write refuses with a clear error and writes nothing of the log."""
+    from drxlab.exceptions import ModelError, SampleStateError
+    from drxlab.workflow import models, results
+    from drxlab.workflow.log_results import log_results
+
+    w = _waiting(loop)
+    sid = w[0]["sample_id"]
+    path = _measured_file(tmp_path, w[0]["formula"], cycles=1)
+
+    def other_writer(s) -> None:
+        if change == "sample":
+            results.log_failed(s, sid, "cell shorted")
+            return
+        parent, ens = models.current(s)
+        import torch
+
+        with torch.no_grad():
+            next(ens.members[0].parameters()).add_(0.01)
+        models.register(s, ens, source="trained", parent_id=None, training={}, metrics={}, scope="")
+
+    progress = _concurrent(loop.db, other_writer)
+    before_versions = _version_rows(loop.db)
+    with pytest.raises(SampleStateError if change == "sample" else ModelError, match="nothing"):
+        log_results(
+            open_store(loop.db, create=False),
+            lambda s: [results.prepare_test(s, path, sample_id=sid)],
+            finetune=True,
+            progress=progress,
+        )
+    after = _version_rows(loop.db)
+    assert len(after) == len(before_versions) + (change == "model")  # only the other writer's version
+    assert query(loop.db, "SELECT COUNT(*) FROM electrochemtest WHERE sample_id = :sid", sid=sid) == [(0,)]

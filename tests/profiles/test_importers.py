@@ -60,8 +60,9 @@ def test_cycler_tsv_is_read(tmp_path: Path) -> None:
 
 def test_cycler_without_active_mass_is_an_error(tmp_path: Path) -> None:
     path = write_cycler(tmp_path / "cell.csv")
-    with pytest.raises(ImportFileError, match="active-mass"):
+    with pytest.raises(ImportFileError, match="states no active mass") as info:
         read_file(path, cycler=CyclerOptions(composition="Li1.2Mn0.4Ti0.4O2"))
+    assert info.value.option == "active_mass"
 
 
 @pytest.mark.parametrize(

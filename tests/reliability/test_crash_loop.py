@@ -1,7 +1,7 @@
 """SIGKILL the loop's torch commands (`train`, `suggest`, `log --finetune`) at random moments.
 
-Each command fits or screens without holding the write lock (or, for `log --finetune`, inside its
-one write transaction) and then commits in one transaction. After any kill the store must be
+Each command fits or screens without holding the write lock (`log --finetune` fits on the checked
+result before writing it) and then commits in one transaction. After any kill the store must be
 sound and hold either nothing of the command or all of it:
 
 * ``PRAGMA integrity_check`` / ``foreign_key_check`` clean; the store opens with ``open_store``;

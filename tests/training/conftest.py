@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drxlab.training.dataset import TestData
+from drxlab.profiles.records import TestRecord
 from tests.conftest import UPSTREAM, require_shared
 
 TINY_ARGS = {
@@ -26,7 +26,7 @@ TINY_ARGS = {
 }
 
 
-def read_lmto(path: Path) -> TestData:
+def read_lmto(path: Path) -> TestRecord:
     """The authors' LMTO_example.csv (Li1.2Mn0.4Ti0.4O2, 20 mA/g, 1.5–4.8 V, cycles 1–10) as one test."""
     cols: dict[int, list[tuple[float, float, float]]] = {}
     with open(path, newline="") as fh:
@@ -35,7 +35,7 @@ def read_lmto(path: Path) -> TestData:
         cols.setdefault(int(r["cycle"]), []).append((float(r["Vii"]), float(r["Qii"]), float(r["dQdVii"])))
     profiles = {c: tuple(np.array(x) for x in zip(*sorted(pts))) for c, pts in cols.items()}
     r0 = rows[0]
-    return TestData(
+    return TestRecord(
         formula=r0["composition"].replace(" ", ""),
         rate=float(r0["rate"]),
         v_low=float(r0["V_low"]),
@@ -45,6 +45,6 @@ def read_lmto(path: Path) -> TestData:
 
 
 @pytest.fixture(scope="session")
-def lmto() -> TestData:
+def lmto() -> TestRecord:
     """The measured Li1.2Mn0.4Ti0.4O2 test (10 cycles × 100 points)."""
     return read_lmto(require_shared(UPSTREAM) / "LMTO_example.csv")

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from drxlab.exceptions import ProfileError
-from drxlab.training.dataset import TestData, to_points
+from drxlab.training.dataset import TestRecord, to_points
 
 V = np.linspace(1.5, 4.8, 100)
 
 
-def _test(formula: str, cycles: dict[int, float], rate: float = 20.0) -> TestData:
-    return TestData(
+def _test(formula: str, cycles: dict[int, float], rate: float = 20.0) -> TestRecord:
+    return TestRecord(
         formula,
         rate,
         1.5,
@@ -52,8 +52,8 @@ def test_batch_builds_graph_of_its_compositions_only() -> None:
 
 
 def test_bad_profiles() -> None:
-    bad = TestData("Li1.2Mn0.4Ti0.4O2", 20.0, 1.5, 4.8, {1: (V[::-1], V, V)})
+    bad = TestRecord("Li1.2Mn0.4Ti0.4O2", 20.0, 1.5, 4.8, {1: (V[::-1], V, V)})
     with pytest.raises(ProfileError, match="ascending"):
         to_points([bad])
     with pytest.raises(ProfileError, match="no discharge profiles"):
-        to_points([TestData("Li1.2Mn0.4Ti0.4O2", 20.0, 1.5, 4.8, {})])
+        to_points([TestRecord("Li1.2Mn0.4Ti0.4O2", 20.0, 1.5, 4.8, {})])

@@ -12,7 +12,7 @@ from drxlab.bench.predict import random_compositions
 from drxlab.model.drxnet import batchnorm_layers
 from drxlab.model.ensemble import Ensemble
 from drxlab.model.io import ensemble_hash, load_released_ensemble
-from drxlab.training.dataset import TestData
+from drxlab.profiles.records import TestRecord
 from drxlab.training.finetune import finetune_ensemble, synthetic_replay
 from tests.conftest import UPSTREAM, require_shared
 
@@ -25,20 +25,20 @@ def released() -> Ensemble:
 
 
 @pytest.fixture(scope="module")
-def replay(released: Ensemble) -> list[TestData]:
+def replay(released: Ensemble) -> list[TestRecord]:
     return synthetic_replay(released, random_compositions(8, seed=1))
 
 
-def _capacities(ens: Ensemble, t: TestData) -> np.ndarray:
+def _capacities(ens: Ensemble, t: TestRecord) -> np.ndarray:
     cycles = np.arange(1, 11)
     return ens.predict_capacity([t.formula] * 10, t.rate, t.v_low, t.v_high, cycles).mean(0)
 
 
 def test_original_untouched_and_batchnorm_frozen(
-    released: Ensemble, lmto: TestData, replay: list[TestData]
+    released: Ensemble, lmto: TestRecord, replay: list[TestRecord]
 ) -> None:
     before = ensemble_hash(released)
-    new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
+    new = [TestRecord(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
     calls: list[dict] = []
     tuned = finetune_ensemble(released, new, replay[:4], epochs=2, seed=0, progress=calls.append)
     assert ensemble_hash(released) == before
@@ -55,11 +55,13 @@ def test_original_untouched_and_batchnorm_frozen(
 
 
 @pytest.mark.slow
-def test_first_cycle_finetune_fixes_lmto(released: Ensemble, lmto: TestData, replay: list[TestData]) -> None:
+def test_first_cycle_finetune_fixes_lmto(
+    released: Ensemble, lmto: TestRecord, replay: list[TestRecord]
+) -> None:
     measured = np.array([lmto.profiles[c][1][0] for c in range(1, 11)])
     before = _capacities(released, lmto)
     he1_before = released.predict_capacity([HE1], 20, 1.5, 4.8, 1).mean()
-    new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
+    new = [TestRecord(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
     t0 = time.perf_counter()
     tuned = finetune_ensemble(released, new, replay, seed=0)
     elapsed = time.perf_counter() - t0
@@ -80,9 +82,12 @@ def test_first_cycle_finetune_fixes_lmto(released: Ensemble, lmto: TestData, rep
 
 
 @pytest.mark.slow
-def test_eight_profiles_within_a_minute(released: Ensemble, lmto: TestData, replay: list[TestData]) -> None:
+def test_eight_profiles_within_a_minute(
+    released: Ensemble, lmto: TestRecord, replay: list[TestRecord]
+) -> None:
     new = [
-        TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {c: lmto.profiles[c]}) for c in range(1, 9)
+        TestRecord(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {c: lmto.profiles[c]})
+        for c in range(1, 9)
     ]
     t0 = time.perf_counter()
     finetune_ensemble(released, new, replay, seed=0)
@@ -91,7 +96,9 @@ def test_eight_profiles_within_a_minute(released: Ensemble, lmto: TestData, repl
     assert elapsed <= 60.0
 
 
-def test_replay_targets_and_validation(released: Ensemble, lmto: TestData, replay: list[TestData]) -> None:
+def test_replay_targets_and_validation(
+    released: Ensemble, lmto: TestRecord, replay: list[TestRecord]
+) -> None:
     from drxlab.exceptions import DrxlabError
     from drxlab.training.dataset import to_points
     from drxlab.training.finetune import parent_targets
@@ -109,7 +116,7 @@ def test_replay_targets_and_validation(released: Ensemble, lmto: TestData, repla
     )
     assert np.allclose(anchored.q.numpy(), q[0], atol=1e-3)
     assert np.allclose(anchored.dqdv.numpy(), dq[0], atol=1e-3)
-    new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
+    new = [TestRecord(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
     with pytest.raises(DrxlabError, match="replay_targets='bogus'"):
         finetune_ensemble(released, new, replay, epochs=1, replay_targets="bogus")  # type: ignore[arg-type]
     with pytest.raises(DrxlabError, match="no new tests"):
@@ -119,11 +126,11 @@ def test_replay_targets_and_validation(released: Ensemble, lmto: TestData, repla
 
 
 def test_l2sp_anchors_the_weights_to_the_parent(
-    released: Ensemble, lmto: TestData, replay: list[TestData]
+    released: Ensemble, lmto: TestRecord, replay: list[TestRecord]
 ) -> None:
     from drxlab.exceptions import TrainingError
 
-    new = [TestData(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
+    new = [TestRecord(lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {1: lmto.profiles[1]})]
 
     def moved(l2sp: float) -> float:
         tuned = finetune_ensemble(released, new, replay[:2], epochs=2, seed=0, l2sp=l2sp)

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from drxlab.exceptions import DrxlabError
-from drxlab.training.dataset import TestData
+from drxlab.profiles.records import TestRecord
 from drxlab.training.trainer import split_by_composition, train_ensemble
 from tests.training.conftest import TINY_ARGS
 
 V = np.linspace(1.5, 4.8, 100)
 
 
-def _test(formula: str, cap: float = 250.0) -> TestData:
-    return TestData(formula, 20.0, 1.5, 4.8, {1: (V, cap * (4.8 - V) / 3.3, np.full(100, -cap / 3.3))})
+def _test(formula: str, cap: float = 250.0) -> TestRecord:
+    return TestRecord(formula, 20.0, 1.5, 4.8, {1: (V, cap * (4.8 - V) / 3.3, np.full(100, -cap / 3.3))})
 
 
 FORMULAS = [
@@ -78,8 +78,8 @@ def test_rejects_bad_settings() -> None:
 
 
 @pytest.mark.slow
-def test_tiny_model_beats_mean_curve_on_unseen_cycles(lmto: TestData) -> None:
-    train = TestData(
+def test_tiny_model_beats_mean_curve_on_unseen_cycles(lmto: TestRecord) -> None:
+    train = TestRecord(
         lmto.formula, lmto.rate, lmto.v_low, lmto.v_high, {c: lmto.profiles[c] for c in range(1, 9)}
     )
     ens = train_ensemble([train], members=3, epochs=40, batch=128, lr=3e-2, seed=0, model_args=TINY_ARGS)

@@ -43,7 +43,7 @@ def test_first_cycle_of_new_compositions_fixes_their_later_cycles(tmp_path) -> N
         from drxlab.training.trainer import train_ensemble
 
         ens = train_ensemble(
-            training.to_test_data(queries.test_records(s, test_ids=train_ids)),
+            queries.test_records(s, test_ids=train_ids),
             members=5,
             epochs=15,
             seed=0,

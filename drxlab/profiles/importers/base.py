@@ -69,7 +69,9 @@ def resolve_composition(text: str | dict, where: str, *, allow_unbalanced: bool)
                 raise
             states = {}
     except CompositionError as exc:
-        raise ImportFileError(f"{where}: field 'composition': {exc}") from None
+        raise ImportFileError(
+            f"{where}: field 'composition': {exc}", option=exc.option, option_use=exc.option_use
+        ) from None
     return compositions.format_formula(amts), amts, states
 
 

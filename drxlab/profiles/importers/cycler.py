@@ -38,7 +38,7 @@ class Analysis:
     run: RawRun
     segmentation: Segmentation
     mass_g: float | None  # active mass used for mAh/g
-    mass_source: str  # "--active-mass", the file's header, or ""
+    mass_source: str  # "the given mass", the file's header, or ""
 
     def as_dict(self) -> dict:
         r, s = self.run, self.segmentation
@@ -61,20 +61,20 @@ class Analysis:
 
 
 def resolve_mass(given: float | None, run: RawRun, where: str) -> tuple[float | None, str]:
-    """Active mass (g) from --active-mass or the file; both given and > 1 % apart is an error."""
+    """Active mass (g) as given or from the file; both given and > 1 % apart is an error."""
     if given is not None and not (math.isfinite(given) and given > 0):
-        raise ImportFileError(f"--active-mass is {given} g; expected a positive mass in g")
+        raise ImportFileError(f"the given active mass is {given} g; expected a positive mass in g")
     own = run.metadata.get("active_mass_g")
     src = run.metadata.get("active_mass_source", "the file's header")
     if given is not None and own:
         if abs(given - own) > MASS_TOLERANCE * own:
             raise ImportFileError(
-                f"{where}: --active-mass {given:g} g contradicts {src} ({own:g} g), more than "
-                f"{MASS_TOLERANCE:.0%} apart; check which is right and pass that one"
+                f"{where}: the given active mass {given:g} g contradicts {src} ({own:g} g), more than "
+                f"{MASS_TOLERANCE:.0%} apart; check which is right and give that one"
             )
-        return given, "--active-mass (agrees with the file)"
+        return given, "the given mass (agrees with the file)"
     if given is not None:
-        return given, "--active-mass"
+        return given, "the given mass"
     if own:
         return float(own), src
     return None, ""
@@ -144,15 +144,18 @@ def to_test(
         raise ImportFileError(f"{where}: {why}; see `drxlab inspect {a.path.name}`")
     if not composition:
         raise ImportFileError(
-            f"{where}: a cycler file has no composition; pass --composition (e.g. Li1.2Mn0.4Ti0.4O2)"
+            f"{where}: a cycler file has no composition",
+            option="composition",
+            option_use="(e.g. Li1.2Mn0.4Ti0.4O2)",
         )
     formula, amts, states = resolve_composition(
-        composition, f"{where}: --composition", allow_unbalanced=allow_unbalanced
+        composition, f"{where}: the given composition", allow_unbalanced=allow_unbalanced
     )
     if a.mass_g is None:
         raise ImportFileError(
-            f"{where}: capacities are absolute (mAh) and the file states no active mass; "
-            "pass --active-mass in g to normalise to mAh/g"
+            f"{where}: capacities are absolute (mAh) and the file states no active mass",
+            option="active_mass",
+            option_use="in g to normalise to mAh/g",
         )
     mass_mg = a.mass_g * 1000.0
     built, skipped, first_error = [], [], None

@@ -119,9 +119,10 @@ def read_mpr(path: Path) -> RawRun:
     import warnings
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        # the file is ours to close: galvani leaves a path it opened open when it refuses the file
+        with warnings.catch_warnings(record=True) as caught, open(path, "rb") as fh:
             warnings.simplefilter("always")
-            mpr = BioLogic.MPRfile(str(path))
+            mpr = BioLogic.MPRfile(fh)
             data = mpr.data
     except Exception as exc:
         detail = " ".join(str(exc).split())[:120] or "truncated or damaged"
