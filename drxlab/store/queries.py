@@ -293,14 +293,16 @@ def test_records(
     return out
 
 
-def tested_formulas(session: Session) -> list[str]:
-    """Formulas of every material with at least one test."""
+def tested_formulas(session: Session, campaign_ids_: Sequence[int] | None = None) -> list[str]:
+    """Formulas of every material with at least one test (in these campaigns, or anywhere)."""
     q = (
         select(Material.formula)
         .join(Sample, Sample.material_id == Material.id)
         .join(ElectrochemTest, ElectrochemTest.sample_id == Sample.id)
         .distinct()
     )
+    if campaign_ids_ is not None:
+        q = q.where(Sample.campaign_id.in_(list(campaign_ids_)))
     return sorted(session.exec(q).all())
 
 
@@ -431,9 +433,12 @@ def samples_of_campaign(session: Session, campaign_ids_: Sequence[int]) -> list[
     return list(session.exec(q).all())
 
 
-def made_or_suggested_formulas(session: Session, campaign_ids_: Sequence[int] | None = None) -> set[str]:
-    """Formulas already made (any test) or suggested in these campaigns (not failed-and-retried)."""
-    out = set(tested_formulas(session))
+def made_or_suggested_formulas(
+    session: Session, campaign_ids_: Sequence[int] | None = None, tested_in: Sequence[int] | None = None
+) -> set[str]:
+    """Formulas already made (a test in the campaigns ``tested_in``, default anywhere in the store)
+    or suggested in these campaigns (not failed-and-retried)."""
+    out = set(tested_formulas(session, tested_in))
     q = select(Material.formula).join(Sample, Sample.material_id == Material.id)
     if campaign_ids_ is not None:
         q = q.where(Sample.campaign_id.in_(list(campaign_ids_)))

@@ -8,10 +8,9 @@ written. A task whose worker died is run again from its seed (``max_retries``), 
 result.
 
 Semantics: each campaign is isolated: it sees only its own seed's starting data and its own
-measurements. The local executor runs every campaign in one store one after the other, so a
-later campaign there also sees the earlier campaigns' tests (they are "made" for its
-suggestions and part of its fine-tuning data) and its results depend on the order. The tests
-compare the Ray executor with the local executor run campaign by campaign in fresh stores.
+measurements. The local executor runs every campaign in one store one after the other and keeps
+them apart the same way (``data_campaigns`` in suggest, ``campaign_ids`` in fine-tuning), so the
+two executors make the same syntheses (a test compares them).
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ def run_simulation(
                             scored=sc,
                             calibration=calibration,
                             feasibility=feasibility,
-                            feasibility_campaigns=own,
+                            data_campaigns=own,
                         )
                         posteriors = calibrate.compare(
                             s, queries.campaign_ids(s, name), mine, sc, [row.formula for row in r.rows]
@@ -312,7 +312,9 @@ def run_simulation(
                     if rnd < rounds - 1:
                         # every cell of the round may have failed: then there is nothing new
                         with store.transaction() as s, contextlib.suppress(NothingToFinetuneError):
-                            training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed)
+                            training.finetune(
+                                s, scope=name, epochs=finetune_epochs, seed=seed, campaign_ids=own
+                            )
                     bar({})
             run.regret = float(truth.max() - best)
             say(

@@ -116,7 +116,7 @@ def suggest(
     scored: Screen | None = None,
     calibration: str | None = None,
     feasibility: bool | None = None,
-    feasibility_campaigns: Sequence[int] | None = None,
+    data_campaigns: Sequence[int] | None = None,
 ) -> Round:
     """Screen, select and record a batch of proposed samples for a campaign.
 
@@ -129,8 +129,10 @@ def suggest(
     campaign's ``[acquisition] calibration``; :mod:`drxlab.workflow.calibrate`), refitted here
     from the store and saved with the model version; ``Suggestion.predicted``/``predicted_std``
     keep the raw ensemble mean and σ_Q, the calibrated pair goes to the suggestion's params.
-    ``feasibility`` overrides the file's ``feasibility``; the model learns from the syntheses of
-    ``feasibility_campaigns`` (default: the whole store). Pending samples of the campaign are
+    ``feasibility`` overrides the file's ``feasibility``. ``data_campaigns`` limits what the round
+    learns from (the feasibility model's syntheses) and what counts as already made (tested) to
+    those campaigns; default the whole store (a lab does not make a composition twice; a
+    simulation keeps its campaigns apart). Pending samples of the campaign are
     fantasised at their posterior mean (:func:`drxlab.acquisition.pending.believe`) and, like
     picks within a batch, keep new picks ``min_distance`` away.
     """
@@ -162,7 +164,7 @@ def suggest(
         version = models.version_row(session, model_ref, camp.name)
     sc = scored
     ids = queries.campaign_ids(session, camp.name)
-    taken = queries.made_or_suggested_formulas(session, ids)
+    taken = queries.made_or_suggested_formulas(session, ids, tested_in=data_campaigns)
     formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
     exclude = np.fromiter((f in taken for f in formulas), bool, len(formulas))
     waiting = {
@@ -195,7 +197,7 @@ def suggest(
         calibrate.save(session, version, camp.name, spec, sc, cal)
     feas = Feasibility(None, "feasibility: off")
     if acq.feasibility if feasibility is None else feasibility:
-        feas = feasibility_for(session, sc, feasibility_campaigns)
+        feas = feasibility_for(session, sc, data_campaigns)
     posterior = Y  # calibrated (or raw), before pending samples are fantasised into it
     Y = believe(posterior, X, pend) if len(pend) else posterior
     for i in pend:

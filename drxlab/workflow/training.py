@@ -297,8 +297,12 @@ def fit_finetune(
     pending: Sequence[TestRecord] = (),
     retired_samples: Collection[int] = (),
     progress: Progress | None = None,
+    campaign_ids: Collection[int] | None = None,
 ) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
+
+    ``campaign_ids``: only tests of samples of these campaigns (new and replay), e.g. one simulated
+    campaign and its starting data, so campaigns sharing a store do not learn from each other.
 
     ``include_virtual=False`` leaves virtual-lab tests out of both the new data and the replay.
     ``pending``: tests checked but not yet written (negative stand-in ids, in the order they will
@@ -311,6 +315,9 @@ def fit_finetune(
     parent, ensemble = models.current(session, scope)
     seen = seen_test_ids(session, parent)
     stored = [r for r in queries.test_records(session) if r.sample_id not in retired_samples]
+    if campaign_ids is not None:
+        mine = {smp.id for smp, _ in queries.samples_of_campaign(session, list(campaign_ids))}
+        stored = [r for r in stored if r.sample_id in mine]
     everything = [*stored, *pending]  # in store order: pending tests get the next ids
     records = [r for r in everything if include_virtual or not r.virtual]
     new = [r for r in records if r.test_id not in seen]

@@ -1,5 +1,5 @@
 """simulate --executor ray: each (strategy, seed) campaign a Ray task, the same syntheses as the
-local executor running that campaign in a fresh store."""
+local executor, which runs every campaign in one store but keeps their data apart."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> No
     spec = tmp_path / "simtiny.toml"
     spec.write_text(TINY)
     oracle = synthetic_oracle()
-    local = []
-    for seed in (0, 1):
-        store = open_store(tmp_path / f"local-{seed}.sqlite")
-        local += run_simulation(store, spec, oracle, strategies=["ucb"], seeds=[seed], **PLAN).runs
-        store.engine.dispose()
+    # the local executor runs both campaigns in one store: each learns only from its own data
+    # (and its starting data), so seed 1 makes what it makes alone in the Ray task's fresh store
+    store = open_store(tmp_path / "local.sqlite")
+    local = run_simulation(store, spec, oracle, strategies=["ucb"], seeds=[0, 1], **PLAN).runs
+    store.engine.dispose()
     res = simulate_on_ray(Executor("ray"), tmp_path, spec, oracle, strategies=["ucb"], seeds=[0, 1], **PLAN)
     assert [(r.strategy, r.seed) for r in res.runs] == [("ucb", 0), ("ucb", 1)]
     assert [r.made for r in res.runs] == [r.made for r in local]
