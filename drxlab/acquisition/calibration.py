@@ -134,7 +134,9 @@ class Calibration:
         if sha256 is not None and _sha(record) != sha256:
             raise CalibrationError(
                 f"calibration {label} is corrupt: its content does not match its sha256 {sha256[:12]}; "
-                "restore the database from a backup, or suggest with --calibration none"
+                "restore the database from a backup",
+                option="calibration",
+                option_use="none to rank by the raw ensemble",
             )
         try:
             cal = cls(**record)

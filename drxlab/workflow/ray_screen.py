@@ -345,8 +345,10 @@ def ray_screen(
     """
     if acq.kind not in SUPPORTED:
         raise ExecutorError(
-            f"acquisition kind {acq.kind!r} ranks the whole space at once and runs only with --executor "
-            f"local; with --executor ray use one of {', '.join(SUPPORTED)}"
+            f"acquisition kind {acq.kind!r} ranks the whole space at once and runs only on the local "
+            f"executor; on Ray use one of {', '.join(SUPPORTED)}",
+            option="executor",
+            option_use="local",
         )
     with ray_session(executor, num_cpus=None if executor.address else _cpus()) as ray:
         n_workers = worker_count(ray)

@@ -223,7 +223,9 @@ def run_simulation(
     if not forms.any():
         raise CampaignError(
             f"none of the {len(comps)} candidates of {spec.name!r} forms by the virtual lab's synthesis "
-            "rules (drxlab.lab.synthesis); simulate with --no-synthesis-failures"
+            "rules (drxlab.lab.synthesis)",
+            option="no_synthesis_failures",
+            option_use="to simulate without synthesis failures",
         )
     top = float(np.quantile(truth[forms], 1 - TOP_FRACTION))
     if synthesis:

@@ -83,7 +83,7 @@ def test_ray_suggestions_equal_local_ones_even_after_a_worker_crash(
 
 def test_whole_space_kinds_are_refused_with_the_ones_that_work(ensemble: Ensemble, campaign: Path) -> None:
     acq = Acquisition("thompson", 4, 2.0, 0.0, 0.1, None)
-    with pytest.raises(ExecutorError, match="thompson.*--executor local.*ucb"):
+    with pytest.raises(ExecutorError, match="thompson.*local executor.*ucb"):
         ray_screen(load_spec(campaign), ensemble, Executor("ray"), acq)
 
 
