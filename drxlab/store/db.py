@@ -42,7 +42,7 @@ ENV_VAR = "DRXLAB_DB"
 LOCK_RETRIES = 3  # write-lock attempts after a timeout / deadlock (each waits up to BUSY_TIMEOUT_MS)
 MIGRATIONS = Path(__file__).with_name("migrations")
 # schema version → Alembic revision
-REVISIONS: dict[int, str] = {1: "0001_initial", 2: "0002_audit_log", 3: "0003_h17_failure_reason"}
+REVISIONS: dict[int, str] = {1: "0001_initial", 2: "0002_audit_log", 3: "0003_failure_reason"}
 HEAD_REVISION = REVISIONS[SCHEMA_VERSION]
 
 AuditSource = Callable[[], "tuple[str, dict[str, Any]]"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drxlab.exceptions import StoreError
-from drxlab.store.db import display_url, open_store, schema_version
+from drxlab.store.db import HEAD_REVISION, display_url, open_store, schema_version
 from drxlab.store.tables import SCHEMA_VERSION
 from tests.conftest import query
 from tests.pg import PASSWORD
@@ -17,7 +17,8 @@ def test_plain_postgresql_url_opens_a_new_store_at_the_current_schema(pg_server)
     store = open_store(url)
     assert store.dialect == "postgresql" and schema_version(store) == SCHEMA_VERSION
     store.engine.dispose()
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0002_audit_log",)]
+    assert HEAD_REVISION == f"{SCHEMA_VERSION:04d}_failure_reason"  # the newest migration file
+    assert query(url, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
 
 
 def test_password_from_url_and_pgpassword_is_never_shown(pg_server, monkeypatch, tmp_path) -> None:

@@ -4,7 +4,7 @@ Existing failed samples keep their reason in ``notes`` and get ``failure_reason 
 ``other`` by the feasibility model). Plain ``ADD COLUMN`` of nullable columns: no table rebuild
 on SQLite, a catalogue-only change on PostgreSQL.
 
-Revision ID: 0003_h17_failure_reason
+Revision ID: 0003_failure_reason
 Revises: 0002_audit_log
 Create Date: 2026-11-30
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_h17_failure_reason"
+revision = "0003_failure_reason"
 down_revision = "0002_audit_log"
 branch_labels = None
 depends_on = None
