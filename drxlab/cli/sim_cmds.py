@@ -165,13 +165,13 @@ def simulate(
             [
                 (
                     k,
-                    v["syntheses_to_top1pct_median"],
-                    f"{v['reached_top1pct']}/{v['seeds']}",
-                    v["random_expected_over_median"],
-                    v["best_true_median_mAh_g"],
-                    v["regret_median_mAh_g"],
-                    v["model_mae_untested_final_mAh_g"],
-                    v["failed_syntheses_median"],
+                    v.syntheses_to_top_median,
+                    f"{v.reached_top}/{v.seeds}",
+                    v.random_over_median,
+                    v.best_true_median,
+                    v.regret_median,
+                    v.model_mae_untested,
+                    v.failed_syntheses_median,
                 )
                 for k, v in summ.items()
             ],

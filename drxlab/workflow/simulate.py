@@ -67,6 +67,48 @@ class Run:
         return float(np.mean([abs(p["measured"] - p[posterior][0]) <= k * p[posterior][1] for p in rows]))
 
 
+POSTERIORS = ("raw", "calibrated", "scale", "gp")  # whose coverage a simulation reports
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """One strategy over its seeds: medians and spreads (capacities in mAh/g)."""
+
+    seeds: int
+    syntheses_to_top_median: float  # inf: the median campaign never reached the top 1 %
+    reached_top: int  # seeds that reached it
+    best_true_median: float
+    best_true_min: float
+    best_true_max: float
+    regret_median: float
+    model_mae_untested: float  # final round, on untested candidates
+    failed_syntheses: tuple[int, ...]  # per seed
+    random_over_median: float | None  # exact random median / this median; None if not reached
+    coverage: dict[int, dict[str, float | None]]  # k -> posterior -> share within k sigma, after round 3
+
+    @property
+    def failed_syntheses_median(self) -> float:
+        return float(np.median(self.failed_syntheses))
+
+    def as_dict(self) -> dict:
+        """The JSON keys of ``simulate --json`` (units in the names)."""
+        return {
+            "seeds": self.seeds,
+            "syntheses_to_top1pct_median": self.syntheses_to_top_median,
+            "reached_top1pct": self.reached_top,
+            "best_true_median_mAh_g": self.best_true_median,
+            "best_true_min_mAh_g": self.best_true_min,
+            "best_true_max_mAh_g": self.best_true_max,
+            "regret_median_mAh_g": self.regret_median,
+            "model_mae_untested_final_mAh_g": self.model_mae_untested,
+            "failed_syntheses_median": self.failed_syntheses_median,
+            "failed_syntheses": list(self.failed_syntheses),
+            # None where the strategy's median campaign never reached the top 1 %
+            "random_expected_over_median": self.random_over_median,
+            **{f"coverage_{k}sigma": dict(v) for k, v in self.coverage.items()},
+        }
+
+
 @dataclass
 class SimulationResult:
     campaign: str
@@ -85,42 +127,36 @@ class SimulationResult:
         """Median syntheses uniform random picks need to make a top-1 % candidate (exact)."""
         return random_median_draws(self.candidates, self.top_count)
 
-    def summary(self) -> dict[str, dict]:
+    def summary(self) -> dict[str, StrategySummary]:
         """Median and spread over seeds per strategy."""
         out = {}
         for strat in dict.fromkeys(r.strategy for r in self.runs):
             rs = [r for r in self.runs if r.strategy == strat]
             to_top = [r.syntheses_to_top if r.syntheses_to_top is not None else np.inf for r in rs]
-            regret = np.array([r.regret for r in rs])
             best = np.array([r.true_best[-1] for r in rs])
             mae = np.array([r.model_mae[-1] for r in rs if r.model_mae])
             med = float(np.median(to_top))
-            out[strat] = {
-                "seeds": len(rs),
-                "syntheses_to_top1pct_median": med,
-                "reached_top1pct": int(sum(np.isfinite(to_top))),
-                "best_true_median_mAh_g": float(np.median(best)),
-                "best_true_min_mAh_g": float(best.min()),
-                "best_true_max_mAh_g": float(best.max()),
-                "regret_median_mAh_g": float(np.median(regret)),
-                "model_mae_untested_final_mAh_g": float(np.median(mae)) if mae.size else float("nan"),
-                "failed_syntheses_median": float(np.median([r.failed_syntheses for r in rs])),
-                "failed_syntheses": [r.failed_syntheses for r in rs],
-                # None where the strategy's median campaign never reached the top 1 %
-                "random_expected_over_median": self.random_median() / med if np.isfinite(med) else None,
-                **{
-                    f"coverage_{k}sigma": {
-                        post: _median([r.coverage(k, post) for r in rs])
-                        for post in ("raw", "calibrated", "scale", "gp")
-                    }
+            out[strat] = StrategySummary(
+                seeds=len(rs),
+                syntheses_to_top_median=med,
+                reached_top=int(sum(np.isfinite(to_top))),
+                best_true_median=float(np.median(best)),
+                best_true_min=float(best.min()),
+                best_true_max=float(best.max()),
+                regret_median=float(np.median([r.regret for r in rs])),
+                model_mae_untested=float(np.median(mae)) if mae.size else float("nan"),
+                failed_syntheses=tuple(r.failed_syntheses for r in rs),
+                random_over_median=self.random_median() / med if np.isfinite(med) else None,
+                coverage={
+                    k: {post: _median([r.coverage(k, post) for r in rs]) for post in POSTERIORS}
                     for k in (1, 2)
                 },
-            }
+            )
         return out
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["summary"] = self.summary()
+        d["summary"] = {k: v.as_dict() for k, v in self.summary().items()}
         d["random_expected_syntheses_to_top1pct_median"] = self.random_median()
         return d
 

@@ -17,7 +17,7 @@ def test_plain_postgresql_url_opens_a_new_store_at_the_current_schema(pg_server)
     store = open_store(url)
     assert store.dialect == "postgresql" and schema_version(store) == SCHEMA_VERSION
     store.engine.dispose()
-    assert HEAD_REVISION == f"{SCHEMA_VERSION:04d}_failure_reason"  # the newest migration file
+    assert f"{SCHEMA_VERSION:04d}_failure_reason" == HEAD_REVISION  # the newest migration file
     assert query(url, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
 
 

@@ -32,7 +32,8 @@ def test_coverage_counts_rounds_after_the_third_only() -> None:
 
 def test_summary_reports_median_coverage_per_posterior() -> None:
     res = SimulationResult("c", "synthetic", 100, 1.0, 0.9, 5, 4, [_run(0, 0), _run(1, 1), _run(2, 2)])
-    s = res.summary()["ucb"]
+    s = res.summary()["ucb"].as_dict()  # as simulate --json prints it
     assert s["coverage_1sigma"]["raw"] == 0.0
     assert s["coverage_2sigma"]["calibrated"] == pytest.approx(6 / 8)  # median of 1, 6/8, 4/8
     assert s["coverage_2sigma"]["scale"] is None
+    assert res.summary()["ucb"].coverage[2]["calibrated"] == s["coverage_2sigma"]["calibrated"]
