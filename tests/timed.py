@@ -68,6 +68,8 @@ def run_timed(*args: str, env: dict[str, str] | None = None) -> Timed:
     stdout = proc.stdout.read()  # until the command exits (pytest's timeout guards a hang)
     proc.wait()
     reader.join(timeout=10)
+    proc.stdout.close()
+    proc.stderr.close()
     end = time.monotonic()
     t0 = start[0] if start else end
     return Timed(proc.returncode, stdout, [(t - t0, s) for t, s in lines], end - t0)
