@@ -193,11 +193,30 @@ _FAILURE_ALIASES = {
 }
 
 
+class CalibrationMethod(StrEnum):
+    """How the ensemble's σ_Q is calibrated on the lab's measurements before acquisition."""
+
+    SCALE = "scale"
+    GP = "gp"
+    NONE = "none"
+
+    @property
+    def help(self) -> str:
+        return _CALIBRATION_HELP[self]
+
+
+_CALIBRATION_HELP = {
+    CalibrationMethod.SCALE: "σ_Q times a factor fitted on the errors measured before each result",
+    CalibrationMethod.GP: "a residual Gaussian process: corrects the mean near measured compositions",
+    CalibrationMethod.NONE: "the raw ensemble",
+}
+
+
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The members' string values, in definition order (for ``click.Choice`` and messages)."""
     return tuple(m.value for m in enum)
 
 
-def describe(enum: type[AcquisitionKind]) -> str:
+def describe(enum: type[AcquisitionKind] | type[CalibrationMethod]) -> str:
     """``"ucb (mean + κσ_Q), logei (…), …"`` for help texts."""
     return ", ".join(f"{m.value} ({m.help})" for m in enum)

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from drxlab.exceptions import ModelError
+from drxlab.vocabulary import CalibrationMethod, values
 
 __all__ = [
     "FALLBACK_REL",
@@ -55,7 +56,7 @@ __all__ = [
     "fit",
 ]
 
-METHODS: tuple[str, ...] = ("scale", "gp", "none")
+METHODS: tuple[str, ...] = values(CalibrationMethod)
 """Calibration methods: variance scale, residual GP, or the raw ensemble."""
 
 MIN_POINTS = 5

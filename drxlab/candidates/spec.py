@@ -40,11 +40,12 @@ from pymatgen.core import Element
 
 from drxlab.chem.constants import CATION_SUM
 from drxlab.exceptions import CampaignError
-from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, values
+from drxlab.vocabulary import AcquisitionKind, CalibrationMethod, ObjectiveKind, values
 
 GRID_TOLERANCE = 1e-9  # an amount is on the grid when amount / step is within this of an integer
 OBJECTIVE_KINDS: tuple[str, ...] = values(ObjectiveKind)
 ACQUISITION_KINDS: tuple[str, ...] = values(AcquisitionKind)
+CALIBRATION_METHODS: tuple[str, ...] = values(CalibrationMethod)
 T = TypeVar("T")
 _SPECIES_RE = re.compile(r"^([A-Z][a-z]?)(\d*)\+$")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -191,7 +192,7 @@ class AcquisitionSpec:
     min_distance: float = 0.0
     xi: float = 0.0
     seed: int | None = None
-    calibration: str = "gp"
+    calibration: CalibrationMethod = CalibrationMethod.GP
     feasibility: bool = True
 
     def __post_init__(self) -> None:
@@ -199,8 +200,12 @@ class AcquisitionSpec:
         if self.kind not in ACQUISITION_KINDS:
             raise invalid("kind", f"kind={self.kind!r} is not one of: {', '.join(ACQUISITION_KINDS)}")
         object.__setattr__(self, "kind", AcquisitionKind(self.kind))
-        if self.calibration not in ("scale", "gp", "none"):
-            raise invalid("calibration", f"calibration={self.calibration!r} is not one of: scale, gp, none")
+        if self.calibration not in CALIBRATION_METHODS:
+            raise invalid(
+                "calibration",
+                f"calibration={self.calibration!r} is not one of: {', '.join(CALIBRATION_METHODS)}",
+            )
+        object.__setattr__(self, "calibration", CalibrationMethod(self.calibration))
         if not self.kappa >= 0:
             raise invalid("kappa", f"kappa={self.kappa} must be ≥ 0")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:

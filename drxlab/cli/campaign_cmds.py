@@ -16,7 +16,7 @@ from drxlab.exceptions import CampaignError, StoreError
 from drxlab.executors import Executor
 from drxlab.progress import ProgressBar
 from drxlab.store import queries
-from drxlab.vocabulary import AcquisitionKind, describe, values
+from drxlab.vocabulary import AcquisitionKind, CalibrationMethod, describe, values
 from drxlab.workflow import campaigns
 
 
@@ -155,11 +155,10 @@ def candidates(
 @click.option("--model", "model_ref", default=None, help="Model version [default: the campaign's current].")
 @click.option(
     "--calibration",
-    type=click.Choice(["scale", "gp", "none"]),
+    type=click.Choice(values(CalibrationMethod)),
     default=None,
-    help="How σ_Q is calibrated on the campaign's measurements before ranking: scale (σ_Q × a factor "
-    "fitted on measured errors), gp (a residual Gaussian process: corrects the mean near measured "
-    "compositions), none (the raw ensemble) [default: the file's, else gp].",
+    help="How σ_Q is calibrated on the campaign's measurements before ranking: "
+    f"{describe(CalibrationMethod)} [default: the file's, else gp].",
 )
 @click.option(
     "--no-feasibility",

@@ -11,7 +11,7 @@ from drxlab.cli.options import executor_option, threads_option
 from drxlab.cli.render import echo_json, table
 from drxlab.executors import Executor
 from drxlab.progress import bars
-from drxlab.vocabulary import AcquisitionKind
+from drxlab.vocabulary import AcquisitionKind, CalibrationMethod, values
 
 
 @cli.command()
@@ -48,7 +48,7 @@ from drxlab.vocabulary import AcquisitionKind
 )
 @click.option(
     "--calibration",
-    type=click.Choice(["scale", "gp", "none"]),
+    type=click.Choice(values(CalibrationMethod)),
     default=None,
     help="σ calibration acquisition uses [default: the campaign file's, else gp]; raw, scale and gp "
     "coverage are reported whatever it is.",

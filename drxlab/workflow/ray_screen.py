@@ -430,7 +430,7 @@ def unsupported_posterior(
 
     method = calibration if calibration is not None else spec.acquisition.calibration
     if method != "none":
-        return f"the round would rank by the {method!r}-calibrated posterior"
+        return f"the round would rank by the '{method}'-calibrated posterior"
     if feasibility and spec.acquisition.feasibility and any(not ok for _, _, ok in labelled(session)):
         return "the round would weight by P(feasible) learned from failed syntheses"
     ids = queries.campaign_ids(session, spec.name)
