@@ -16,10 +16,9 @@ from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
 from drxlab.exceptions import CampaignError
-from drxlab.profiles.process import energy_density
 from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
-from drxlab.vocabulary import AcquisitionKind, ObjectiveKind, SampleStatus
+from drxlab.vocabulary import AcquisitionKind, SampleStatus
 from drxlab.workflow import calibrate, campaigns, models
 from drxlab.workflow.feasibility import Feasibility
 from drxlab.workflow.feasibility import for_screen as feasibility_for
@@ -72,34 +71,11 @@ class Round:
 
 
 def best_measured(session: Session, campaign_ids: list[int], spec: CampaignSpec) -> float | None:
-    """Best measured value of the primary objective among campaign tests, in its units.
-
-    Capacity kinds: Q(V_low) at the objective's rate and cycle (mAh/g); energy: ∫V dQ of that
-    profile (mWh/g); retention: a sample's capacity at ``rate`` over its capacity at ``base_rate``.
-    logEI and PI compare it with the predictions, so it must be the same quantity.
-    """
-    obj = spec.objectives[0]
-    recs = [
-        rec
-        for cid in campaign_ids
-        for rec in queries.test_records(session, campaign_id=cid, max_cycle=obj.cycle)
-        if obj.cycle in rec.profiles
-    ]
-
-    def at(rate: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        """(sample id, V, Q) of the objective's cycle in tests at ``rate``."""
-        return [(r.sample_id, *r.profiles[obj.cycle][:2]) for r in recs if abs(r.rate - rate) <= 1e-6]
-
-    if obj.kind == ObjectiveKind.RETENTION:
-        base = {}
-        for sid, _, q in at(obj.base_rate):
-            base.setdefault(sid, float(q[0]))
-        values = [float(q[0]) / base[sid] for sid, _, q in at(obj.rate) if base.get(sid, 0.0) > 0]
-    elif obj.kind == ObjectiveKind.ENERGY:
-        values = [float(energy_density(v, q)) for _, v, q in at(obj.rate)]
-    else:
-        values = [float(q[0]) for _, _, q in at(obj.rate)]
-    return max(values, default=None)
+    """Best measured value of the primary objective among campaign tests, in its units: the
+    largest of :func:`drxlab.workflow.calibrate.measured` (capacity Q(V_low) in mAh/g, energy in
+    mWh/g or retention, at the objective's conditions). logEI and PI compare it with the
+    predictions, so it must be the same quantity."""
+    return max(calibrate.measured(session, campaign_ids, spec).values(), default=None)
 
 
 def suggest(
