@@ -232,7 +232,15 @@ def _show_virtual(res: DemoResult) -> None:
     click.echo(
         table(
             [
-                (r["sample"], r["formula"], r["predicted"], r["sigma"], r["measured"], r["domain"])
+                (
+                    r["sample"],
+                    r["formula"],
+                    r["predicted"],
+                    r["sigma"],
+                    r["sigma_calibrated"],
+                    r["measured"],
+                    r["domain"],
+                )
                 for r in res.suggestions
             ],
             [
@@ -240,6 +248,7 @@ def _show_virtual(res: DemoResult) -> None:
                 "suggested composition",
                 "predicted (mAh/g)",
                 "σ_Q (mAh/g)",
+                "σ calibrated (mAh/g)",
                 "virtual measurement (mAh/g)",
                 "domain",
             ],

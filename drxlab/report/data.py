@@ -75,6 +75,7 @@ class SampleRow:
     test_id: int | None = None
     cycle: int | None = None
     failure_reason: str = ""  # a FailureReason value for a failed sample ("other" if not recorded)
+    calibrated: tuple[float, float] | None = None  # calibrated (mean, σ) it was suggested with, if any
 
     @property
     def compared(self) -> bool:
@@ -85,6 +86,17 @@ class SampleRow:
     def error(self) -> float | None:
         """measured − predicted (objective unit), for compared samples."""
         return self.measured - self.predicted if self.compared else None
+
+    @property
+    def z_calibrated(self) -> float | None:
+        """(measured − calibrated mean) / calibrated σ; None without a calibrated prediction."""
+        if not self.compared or self.calibrated is None:
+            return None
+        mean, sigma = self.calibrated
+        err = self.measured - mean
+        if sigma > 0:
+            return err / sigma
+        return 0.0 if err == 0 else math.copysign(math.inf, err)
 
     @property
     def z(self) -> float | None:
@@ -121,6 +133,10 @@ class Coverage:
     within_1sigma: float | None  # fraction with |z| ≤ 1 (ideal 0.683)
     within_2sigma: float | None  # fraction with |z| ≤ 2 (ideal 0.954)
     z: tuple[float, ...]
+    # the same against the calibrated σ the suggestions were ranked with (rounds that had one)
+    n_calibrated: int = 0
+    within_1sigma_calibrated: float | None = None
+    within_2sigma_calibrated: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +254,9 @@ class ReportData:
                         "n": c.n,
                         "within_1sigma": c.within_1sigma,
                         "within_2sigma": c.within_2sigma,
+                        "n_calibrated": c.n_calibrated,
+                        "within_1sigma_calibrated": c.within_1sigma_calibrated,
+                        "within_2sigma_calibrated": c.within_2sigma_calibrated,
                         "z": list(c.z),
                     }
                     for c in self.coverage
@@ -376,6 +395,7 @@ def _sample_rows(
                     sigma=sug.predicted_std,
                     objectives=json.loads(sug.objectives_json),
                     domain=sug.domain,
+                    calibrated=_calibrated_pair(sug.params_json),
                     **common,
                 )
             )
@@ -485,6 +505,12 @@ def _progress(
     return out, syntheses
 
 
+def _calibrated_pair(params_json: str | None) -> tuple[float, float] | None:
+    """The calibrated (mean, σ) recorded in a suggestion's params (rounds since calibration)."""
+    pair = json.loads(params_json or "{}").get("calibrated")
+    return (float(pair[0]), float(pair[1])) if pair else None
+
+
 def _coverage(rows: list[SampleRow], notes: dict[str, list[str]]) -> list[Coverage]:
     compared = [r for r in rows if r.compared]
     failed = [r.sample_id for r in rows if r.status == SampleStatus.FAILED]
@@ -514,12 +540,16 @@ def _coverage(rows: list[SampleRow], notes: dict[str, list[str]]) -> list[Covera
 
 def _cover(version: int | None, rows: list[SampleRow]) -> Coverage:
     z = np.array([r.z for r in rows], dtype=float)
+    zc = np.array([r.z_calibrated for r in rows if r.z_calibrated is not None], dtype=float)
     return Coverage(
         version,
         len(rows),
         float(np.mean(np.abs(z) <= 1)),
         float(np.mean(np.abs(z) <= 2)),
         tuple(float(x) for x in z),
+        len(zc),
+        float(np.mean(np.abs(zc) <= 1)) if len(zc) else None,
+        float(np.mean(np.abs(zc) <= 2)) if len(zc) else None,
     )
 
 

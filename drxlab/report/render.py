@@ -135,13 +135,25 @@ def blocks(data: ReportData, figures: dict[str, bytes]) -> list[Block]:
     if data.coverage:
         out.append(
             _table(
-                ["model version", "n", "within 1σ", "within 2σ", "ideal"],
+                [
+                    "model version",
+                    "n",
+                    "within 1σ_Q (raw)",
+                    "within 2σ_Q (raw)",
+                    "n calibrated",
+                    "within 1σ (calibrated)",
+                    "within 2σ (calibrated)",
+                    "ideal",
+                ],
                 [
                     (
                         f"v{c.model_version}" if c.model_version is not None else "all",
                         c.n,
                         pct(c.within_1sigma),
                         pct(c.within_2sigma),
+                        c.n_calibrated,
+                        pct(c.within_1sigma_calibrated),
+                        pct(c.within_2sigma_calibrated),
                         f"{IDEAL_1SIGMA:.0f} % / {IDEAL_2SIGMA:.0f} %",
                     )
                     for c in data.coverage

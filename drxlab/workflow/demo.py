@@ -177,6 +177,7 @@ def run_demo(
                     "formula": row.formula,
                     "predicted": row.predicted,
                     "sigma": row.sigma,
+                    "sigma_calibrated": row.sigma_calibrated,
                     "measured": measured,
                     "domain": row.domain,
                 }

@@ -226,6 +226,7 @@ def suggest(
             notes=f"suggested by {acq.kind}, rank {rank}",
         )
         m_cal, s_cal = float(m[0]), float(s[0])
+        p_ok = float(feas.p[i]) if feas.p is not None else None
         m, s = m.copy(), s.copy()
         m[0], s[0] = mean_raw[i], std_raw[i]  # the table keeps the raw ensemble; calibrated in params
         objs = {o.name: [float(m[k]), float(s[k])] for k, o in enumerate(spec.objectives)}
@@ -237,7 +238,7 @@ def suggest(
                 campaign_id=camp.id,
                 model_version_id=version.id,
                 acquisition=acq.kind,
-                params_json=dumps({**params, "calibrated": [m_cal, s_cal]}),
+                params_json=dumps({**params, "calibrated": [m_cal, s_cal], "p_feasible": p_ok}),
                 seed=seed_,
                 rank=rank,
                 predicted=float(m[0]),
@@ -266,7 +267,7 @@ def suggest(
                 ox,
                 m_cal,
                 s_cal,
-                float(feas.p[i]) if feas.p is not None else None,
+                p_ok,
             )
         )
     session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ def expected(session) -> dict:
             "version": sug.model_version_id,
             "predicted": sug.predicted,
             "sigma": sug.predicted_std,
+            "calibrated": json.loads(sug.params_json or "{}").get("calibrated"),
             "measured": measured if measured is not None else fallback,
         }
     return out
@@ -96,6 +98,12 @@ def test_coverage_per_model_version(report) -> None:
         assert c.within_1sigma == pytest.approx(np.mean(np.abs(z) <= 1))
         assert c.within_2sigma == pytest.approx(np.mean(np.abs(z) <= 2))
         assert sorted(c.z) == pytest.approx(sorted(z))
+        # against the calibrated (mean, σ) each suggestion was ranked with
+        cal = [e for e in rows if e["calibrated"]]
+        zc = np.array([(e["measured"] - e["calibrated"][0]) / e["calibrated"][1] for e in cal])
+        assert c.n_calibrated == len(cal) > 0
+        assert c.within_1sigma_calibrated == pytest.approx(np.mean(np.abs(zc) <= 1))
+        assert c.within_2sigma_calibrated == pytest.approx(np.mean(np.abs(zc) <= 2))
 
 
 def test_fallback_and_failed_samples_are_explained(report) -> None:

@@ -5,6 +5,7 @@ Same small Li-Mn-O-F space as test_suggest_unit (screened once per module).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -86,5 +87,10 @@ def test_feasibility_note_without_failures_and_p_with_them(lab: Store, scored: S
     p = {r.formula: r.p_feasible for r in rnd.rows}
     assert all(0 < v < 1 for v in p.values())
     assert all(f_of[f] < 0.4 for f in p)  # the learned boundary keeps the batch at low F
+    with lab.reader() as s:  # stored with each suggestion, as shown
+        stored = {
+            r.formula: json.loads(queries.suggestion_of_sample(s, r.sample_id).params_json) for r in rnd.rows
+        }
+    assert {f: v["p_feasible"] for f, v in stored.items()} == p
     off = run(lab, scored, kind="ucb", seed=0, n=8, feasibility=False)
     assert off.feasibility == "feasibility: off" and all(r.p_feasible is None for r in off.rows)
