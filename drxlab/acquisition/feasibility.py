@@ -177,9 +177,12 @@ class FeasibilityModel:
         return f"logistic on {self.n_success} successful / {self.n_failed} failed syntheses ({terms})"
 
 
-def weight_scores(scores: np.ndarray, p_feasible: np.ndarray, kind: str) -> np.ndarray:
+def weight_scores(
+    scores: np.ndarray, p_feasible: np.ndarray, kind: str, floor: float | None = None
+) -> np.ndarray:
     """Acquisition scores ``(n,)`` weighted by P(feasible) ``(n,)`` (module docstring); ``-inf``
-    (ineligible) stays ``-inf``."""
+    (ineligible) stays ``-inf``. ``floor``: the lowest eligible score of the whole space when
+    ``scores`` are only part of it (a distributed screen); default the lowest finite one here."""
     scores = np.asarray(scores, dtype=np.float64)
     p = np.clip(np.asarray(p_feasible, dtype=np.float64), 1e-12, 1.0)
     if p.shape != scores.shape:
@@ -191,5 +194,5 @@ def weight_scores(scores: np.ndarray, p_feasible: np.ndarray, kind: str) -> np.n
     finite = np.isfinite(scores)
     if not finite.any():
         return scores
-    floor = scores[finite].min()
+    floor = scores[finite].min() if floor is None else floor
     return np.where(finite, floor + p * (scores - floor), scores)

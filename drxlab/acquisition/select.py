@@ -121,6 +121,7 @@ def select_batch(
     seed: int = 0,
     ref_point: np.ndarray | None = None,
     feasibility: np.ndarray | None = None,
+    feasibility_floor: float | None = None,
 ) -> Selection:
     """Pick up to ``batch`` diverse candidates by the acquisition ``kind``.
 
@@ -138,6 +139,8 @@ def select_batch(
         ref_point: ``(m,)`` hypervolume reference point for pareto (maximisation).
         feasibility: ``(n,)`` P(synthesis succeeds) weighting ucb/logei/pi/greedy/explore scores
             (:func:`drxlab.acquisition.feasibility.weight_scores`); ``None`` for no weighting.
+        feasibility_floor: the weighting's floor when ``X`` holds only part of the space (the
+            lowest eligible score over all of it); default the lowest eligible score in ``X``.
 
     Returns:
         A :class:`Selection`; fewer than ``batch`` picks only when the distance rule or the
@@ -165,7 +168,7 @@ def select_batch(
         threshold = None if best_f is None else best_f + xi
         acq = _evaluate(_acquisition_function(primary, kind, kappa, threshold), eligible)
         if feasibility is not None:
-            acq = weight_scores(acq, feasibility, kind)
+            acq = weight_scores(acq, feasibility, kind, feasibility_floor)
         propose = _ordered(acq)
     picks, achieved = _diverse_greedy(X, eligible, batch, min_distance, propose)
     mean, std = _moments(model, picks)

@@ -22,6 +22,7 @@ be reproduced. ``predict`` and ``status`` read it back, checking the hash.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,17 +102,33 @@ def fit_for_campaign(
     method: str,
 ) -> Calibration:
     """Fit ``method`` on the campaign's measured compositions (see the module docstring)."""
+    mean_now, std_now = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
+    index = {f: i for i, f in enumerate(formulas)}
+    now = {f: (float(mean_now[i]), float(std_now[i])) for f, i in index.items()}
+    typical = float(abs(np.median(mean_now))) or 1.0
+    return fit_on(session, campaign_ids, spec, sc.elements, now, typical, method)
+
+
+def fit_on(
+    session: Session,
+    campaign_ids: list[int],
+    spec: CampaignSpec,
+    elements: tuple[str, ...],
+    now: Mapping[str, tuple[float, float]],
+    typical: float,
+    method: str,
+) -> Calibration:
+    """:func:`fit_for_campaign` from what it reads of the screen: the current ensemble's (mean,
+    σ) of the primary objective per formula of the space (at least the measured ones), and
+    ``typical``, the absolute median of that mean over the space (the fallback prior's scale)."""
     from drxlab.workflow.screening import features
 
     values = measured(session, campaign_ids, spec)
-    index = {f: i for i, f in enumerate(formulas)}
-    mean_now, std_now = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
     per_formula: dict[str, list[tuple[float, float, float, np.ndarray]]] = {}
     prospective = []
     for sid, y in values.items():
         smp = queries.sample(session, sid)
         mat = queries.material(session, smp.material_id)
-        i = index.get(mat.formula)
         sug = queries.suggestion_of_sample(session, sid)
         if sug is not None:
             prospective.append((y - sug.predicted) ** 2 - sug.predicted_std**2)
@@ -119,25 +136,32 @@ def fit_for_campaign(
             sug = None  # the GP corrects the current ensemble
         if sug is not None:
             mu, sd = sug.predicted, sug.predicted_std
-        elif i is not None:
-            mu, sd = float(mean_now[i]), float(std_now[i])
+        elif mat.formula in now:
+            mu, sd = now[mat.formula]
         else:
             continue  # outside the space and never predicted: no residual to learn from
-        x = features(sc.elements, json.loads(mat.amounts_json))
+        x = features(elements, json.loads(mat.amounts_json))
         per_formula.setdefault(mat.formula, []).append((y, mu, sd, x))
     # one row per composition: replicate cells of one composition average into one residual
     rows = [
         (np.mean([v[0] - v[1] for v in vs]), np.mean([v[2] for v in vs]), vs[0][3])
         for vs in per_formula.values()
     ]
-    typical = float(abs(np.median(mean_now))) or 1.0
     if not rows:
-        return fit(method, np.zeros((0, sc.X.shape[1] + 1)), np.zeros(0), np.zeros(0), typical=typical)
+        return fit(method, np.zeros((0, len(elements) + 1)), np.zeros(0), np.zeros(0), typical=typical)
     r, s, X = (np.array(c) for c in zip(*rows))
     # a GP on a fine-tuned ensemble's residuals sees small errors; its prior variance is kept
     # at least at the excess error the ensemble showed before each measurement
     excess = float(np.mean(prospective)) if len(prospective) >= MIN_POINTS else None
     return fit(method, X, r, s, typical=typical, excess_variance=excess)
+
+
+def measured_formulas(session: Session, campaign_ids: list[int], spec: CampaignSpec) -> set[str]:
+    """Formulas of the campaign's samples with a measured primary objective."""
+    return {
+        queries.material(session, queries.sample(session, sid).material_id).formula
+        for sid in measured(session, campaign_ids, spec)
+    }
 
 
 def save(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix
+from drxlab.acquisition.feasibility import FeasibilityModel, features
+from drxlab.acquisition.posterior import FeasibilityMap
 from drxlab.chem.constants import balanced_states
 from drxlab.store import queries
 from drxlab.vocabulary import FailureReason, SampleStatus
@@ -59,20 +60,29 @@ def labelled(
 
 def for_screen(session: Session, sc: Screen, campaign_ids: Sequence[int] | None = None) -> Feasibility:
     """Fit the feasibility model on the store's syntheses and predict every screened candidate."""
+    fitted, note = fit_map(session, sc.elements, sc.species, campaign_ids)
+    return Feasibility(None if fitted is None else fitted.predict(sc.X, sc.species_amounts), note)
+
+
+def fit_map(
+    session: Session,
+    elements: Sequence[str],
+    species: Sequence[str],
+    campaign_ids: Sequence[int] | None = None,
+) -> tuple[FeasibilityMap | None, str]:
+    """The feasibility model fitted on the store's syntheses, ready to predict candidates of a
+    screen with these element and species columns (``None`` when it cannot be fitted), and a
+    line saying what was done."""
     data = labelled(session, campaign_ids)
     n_bad = sum(not ok for _, _, ok in data)
     if n_bad == 0:
-        return Feasibility(None, NO_FAILURES)
+        return None, NO_FAILURES
     if n_bad == len(data):
-        return Feasibility(
-            None, f"feasibility: {n_bad} failed and no successful synthesis yet; ranking without it"
-        )
-    extra = sorted({el for a, _, _ in data for el in a} - set(sc.elements))
-    elements = list(sc.elements) + extra
-    A = np.array([[a.get(el, 0.0) for el in elements] for a, _, _ in data])
-    S = np.array([[s.get(el, 0.0) for el in elements] for _, s, _ in data])
-    F, names = features(elements, A, S)
+        return None, f"feasibility: {n_bad} failed and no successful synthesis yet; ranking without it"
+    extra = sorted({el for a, _, _ in data for el in a} - set(elements))
+    all_elements = list(elements) + extra
+    A = np.array([[a.get(el, 0.0) for el in all_elements] for a, _, _ in data])
+    S = np.array([[s.get(el, 0.0) for el in all_elements] for _, s, _ in data])
+    F, names = features(all_elements, A, S)
     model = FeasibilityModel.fit(F, np.array([ok for _, _, ok in data]), names=names)
-    Xc = np.hstack([sc.X, np.zeros((len(sc.X), len(extra)))])
-    Fc, _ = features(elements, Xc, state_matrix(elements, sc.species, sc.species_amounts))
-    return Feasibility(model.predict(Fc), f"feasibility: {model.describe()}")
+    return FeasibilityMap(model, tuple(all_elements), tuple(species)), f"feasibility: {model.describe()}"

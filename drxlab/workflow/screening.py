@@ -27,6 +27,8 @@ class Screen:
         X: ``n x d`` element amounts per formula unit.
         Y: ``s x n x m`` member predictions per objective (spec order; objective units).
         species: species labels; ``species_amounts``: ``n x k`` balancing assignment (per f.u.).
+        chunk: candidates per block the space was predicted in (the round's posterior transform
+            is applied in the same blocks; see :mod:`drxlab.acquisition.posterior`).
     """
 
     elements: tuple[str, ...]
@@ -34,6 +36,7 @@ class Screen:
     Y: np.ndarray
     species: tuple[str, ...]
     species_amounts: np.ndarray
+    chunk: int = 20_000
 
     @property
     def size(self) -> int:
@@ -82,7 +85,9 @@ def screen(
         sps.append(block.species_units * block.step)
         if on_chunk:
             on_chunk(len(block))
-    return Screen(elements, np.concatenate(xs), np.concatenate(ys, axis=1), species, np.concatenate(sps))
+    return Screen(
+        elements, np.concatenate(xs), np.concatenate(ys, axis=1), species, np.concatenate(sps), chunk
+    )
 
 
 def features(elements: tuple[str, ...], amounts: dict[str, float]) -> np.ndarray:

@@ -10,8 +10,6 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition import domain
-from drxlab.acquisition.calibration import calibrated_members
-from drxlab.acquisition.pending import believe, distance_to
 from drxlab.acquisition.select import select_batch
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem import compositions
@@ -19,10 +17,10 @@ from drxlab.exceptions import CampaignError
 from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
 from drxlab.vocabulary import AcquisitionKind, SampleStatus
-from drxlab.workflow import calibrate, campaigns, models
+from drxlab.workflow import calibrate, campaigns, models, posterior
 from drxlab.workflow.feasibility import Feasibility
-from drxlab.workflow.feasibility import for_screen as feasibility_for
 from drxlab.workflow.ingest import material
+from drxlab.workflow.posterior import FEASIBILITY_OFF
 from drxlab.workflow.screening import Screen, features, screen
 
 
@@ -143,10 +141,6 @@ def suggest(
     taken = queries.made_or_suggested_formulas(session, ids, tested_in=data_campaigns)
     formulas = [compositions.format_formula(dict(zip(sc.elements, row))) for row in sc.X.tolist()]
     exclude = np.fromiter((f in taken for f in formulas), bool, len(formulas))
-    waiting = {
-        m.formula for smp, m in queries.samples_of_campaign(session, ids) if SampleStatus(smp.status).pending
-    }
-    pend = np.flatnonzero([f in waiting for f in formulas])
     if exclude.all():
         raise CampaignError(
             f"every one of the {sc.size} candidates of campaign {camp.name!r} is already "
@@ -163,24 +157,43 @@ def suggest(
         # nothing measured yet at these conditions: improve on a typical candidate of the space
         best_f = sc.primary_median()
     seed_ = int(acq.seed if acq.seed is not None else 0)
-    cal = calibrate.fit_for_campaign(session, ids, spec, sc, formulas, acq.calibration)
+    use_feasibility = acq.feasibility if feasibility is None else feasibility
+    fitted = getattr(sc, "fitted", None)  # a distributed screen: fitted and applied by its workers
+    if fitted is None:
+        screened = posterior.Rows.of_screen(sc, formulas, posterior.wanted(session, ids, spec))
+        fitted = posterior.fit(
+            session,
+            spec,
+            ids,
+            elements=sc.elements,
+            species=sc.species,
+            rows=screened,
+            typical=abs(sc.primary_median()) or 1.0,
+            calibration=acq.calibration,
+            feasibility=use_feasibility,
+            min_distance=acq.min_distance,
+            data_campaigns=data_campaigns,
+        )
+        applied = posterior.apply_to_screen(fitted.transform, sc)
+    else:
+        applied = sc.applied
+        shipped_off = fitted.feasibility == FEASIBILITY_OFF
+        if fitted.calibration.method != acq.calibration or shipped_off == use_feasibility:
+            raise CampaignError(
+                f"the candidates were ranked with calibration {fitted.calibration.method!r} and "
+                f"{fitted.feasibility!r}, but this round asks for calibration {acq.calibration!r} "
+                f"with feasibility {'on' if use_feasibility else 'off'}; screen them again"
+            )
+    cal, pend_n = fitted.calibration, fitted.pending
     mean_raw, std_raw = sc.Y[..., 0].mean(0), sc.Y[..., 0].std(0)
-    Y = sc.Y
     if cal.method != "none":
-        mean_cal, std_cal = cal.apply(X, mean_raw, std_raw)
-        Y = sc.Y.copy()
-        Y[..., 0] = calibrated_members(sc.Y[..., 0], mean_cal, std_cal)
         calibrate.save(session, version, camp.name, spec, sc, cal)
-    feas = Feasibility(None, "feasibility: off")
-    if acq.feasibility if feasibility is None else feasibility:
-        feas = feasibility_for(session, sc, data_campaigns)
-    posterior = Y  # calibrated (or raw), before pending samples are fantasised into it
-    Y = believe(posterior, X, pend) if len(pend) else posterior
-    for i in pend:
-        exclude |= np.abs(X - X[i]).sum(axis=1) < acq.min_distance
+    feas = Feasibility(applied.p_feasible, fitted.feasibility)
+    posterior_Y = applied.posterior  # calibrated (or raw), before pending samples are fantasised
+    exclude |= applied.near_pending
     sel = select_batch(
         X,
-        Y,
+        applied.rank,
         kind=acq.kind,
         batch=acq.batch,
         kappa=acq.kappa,
@@ -190,9 +203,10 @@ def suggest(
         exclude=exclude,
         seed=seed_,
         feasibility=feas.p,
+        feasibility_floor=getattr(sc, "floor", None),
     )
     # record the posterior's own moments, not the fantasised ones the ranking used
-    sel_mean, sel_std = posterior[:, sel.indices].mean(0), posterior[:, sel.indices].std(0)
+    sel_mean, sel_std = posterior_Y[:, sel.indices].mean(0), posterior_Y[:, sel.indices].std(0)
     near_idx, near_d = domain.nearest_known(X[sel.indices], known_X)
     sig_thr = domain.SIGMA_FACTOR * sc.sigma_median()
     samples = queries.samples_of_campaign(session, ids)
@@ -204,7 +218,7 @@ def suggest(
         "xi": acq.xi,
         "best_f": best_f,
         "feasibility": feas.note,
-        "pending": len(pend),
+        "pending": pend_n,
         "spec_sha256": spec.sha256,
         "revision": camp.revision,
         "calibration": cal.method,
@@ -290,8 +304,8 @@ def suggest(
             "summary": cal.summary(),
         },
         feas.note,
-        len(pend),
-        distance_to(X, sel.indices, pend) if len(pend) else None,
+        pend_n,
+        fitted.transform.believer.distance(X[sel.indices]) if fitted.transform.believer else None,
     )
 
 
