@@ -59,7 +59,7 @@ from drxlab.acquisition.feasibility import weight_scores
 from drxlab.exceptions import CampaignError
 from drxlab.vocabulary import AcquisitionKind, values
 
-__all__ = ["CHUNK", "KINDS", "Selection", "hypervolume_contributions", "select_batch"]
+__all__ = ["CHUNK", "KINDS", "Selection", "hypervolume_contributions", "score_block", "select_batch"]
 
 KINDS: tuple[str, ...] = values(AcquisitionKind)
 """The acquisition kinds :func:`select_batch` accepts (:class:`~drxlab.vocabulary.AcquisitionKind`)."""
@@ -121,7 +121,7 @@ def select_batch(
     seed: int = 0,
     ref_point: np.ndarray | None = None,
     feasibility: np.ndarray | None = None,
-    feasibility_floor: float | None = None,
+    scores: np.ndarray | None = None,
 ) -> Selection:
     """Pick up to ``batch`` diverse candidates by the acquisition ``kind``.
 
@@ -139,8 +139,9 @@ def select_batch(
         ref_point: ``(m,)`` hypervolume reference point for pareto (maximisation).
         feasibility: ``(n,)`` P(synthesis succeeds) weighting ucb/logei/pi/greedy/explore scores
             (:func:`drxlab.acquisition.feasibility.weight_scores`); ``None`` for no weighting.
-        feasibility_floor: the weighting's floor when ``X`` holds only part of the space (the
-            lowest eligible score over all of it); default the lowest eligible score in ``X``.
+        scores: ``(n,)`` acquisition values already computed (ucb, logei, pi, greedy, explore),
+            ``-inf`` where not eligible: :func:`score_block` block by block, as the local round
+            and a distributed screen's workers compute them; ``feasibility`` still weights them.
 
     Returns:
         A :class:`Selection`; fewer than ``batch`` picks only when the distance rule or the
@@ -164,11 +165,9 @@ def select_batch(
         acq = np.random.default_rng(seed).random(X.shape[0])
         propose = _ordered(acq)
     else:
-        primary = PrecomputedEnsembleModel(Y[..., :1])
-        threshold = None if best_f is None else best_f + xi
-        acq = _evaluate(_acquisition_function(primary, kind, kappa, threshold), eligible)
+        acq = score_block(Y, eligible, kind, kappa, best_f, xi) if scores is None else np.asarray(scores)
         if feasibility is not None:
-            acq = weight_scores(acq, feasibility, kind, feasibility_floor)
+            acq = weight_scores(acq, feasibility, kind)
         propose = _ordered(acq)
     picks, achieved = _diverse_greedy(X, eligible, batch, min_distance, propose)
     mean, std = _moments(model, picks)
@@ -246,6 +245,18 @@ def _validate(
             f"no candidates left: all {X.shape[0]} compositions are already made or suggested"
         )
     return X, Y, eligible
+
+
+def score_block(
+    Y: np.ndarray, eligible: np.ndarray, kind: str, kappa: float, best_f: float | None, xi: float
+) -> np.ndarray:
+    """Acquisition values ``(n,)`` of a single-objective ``kind`` from member predictions
+    ``s x n x m`` (objective 0), ``-inf`` where ``eligible`` is False. Each value depends only on
+    its candidate's predictions, but the library's vectorised arithmetic can round the last bit
+    differently for another batch shape: callers that must agree score the same blocks."""
+    primary = PrecomputedEnsembleModel(np.asarray(Y)[..., :1])
+    threshold = None if best_f is None else best_f + xi
+    return _evaluate(_acquisition_function(primary, kind, kappa, threshold), eligible)
 
 
 def _acquisition_function(

@@ -210,16 +210,8 @@ def suggest(
         spec = campaigns.spec_of(s, ref)
         version, ensemble = models.resolve(s, model_ref, spec.name)
         if executor.is_ray:
-            from drxlab.executors import ExecutorError
-            from drxlab.workflow.ray_screen import screen_for_round, unsupported_posterior
+            from drxlab.workflow.ray_screen import screen_for_round
 
-            why = unsupported_posterior(s, spec, calibration=calibration, feasibility=not no_feasibility)
-            if why:
-                raise ExecutorError(
-                    f"--executor ray ranks by the raw ensemble posterior only, but {why}; run this round "
-                    "with --executor local (or, for the raw ranking, --calibration none --no-feasibility "
-                    "with no pending samples); nothing written"
-                )
             scored = screen_for_round(
                 s,
                 spec,
@@ -229,6 +221,8 @@ def suggest(
                 kind=kind,
                 kappa=kappa,
                 min_distance=min_distance,
+                calibration=calibration,
+                feasibility=False if no_feasibility else None,
                 on_chunk=bar.update,
             )
         else:

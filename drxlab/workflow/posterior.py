@@ -17,8 +17,10 @@ import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition.calibration import Calibration
+from drxlab.acquisition.feasibility import weight_scores
 from drxlab.acquisition.pending import Believer
 from drxlab.acquisition.posterior import Applied, PosteriorTransform, with_rest
+from drxlab.acquisition.select import score_block
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.store import queries
 from drxlab.vocabulary import SampleStatus
@@ -35,19 +37,29 @@ class Rows:
 
     Attributes:
         formulas: ``n`` formulas; X: ``n x d`` element amounts; Y: ``s x n x m`` member
-            predictions; species_amounts: ``n x k`` (per f.u.).
+            predictions; species_amounts: ``n x k`` (per f.u.); elements, species: the screen's
+            column labels of ``X`` and ``species_amounts``.
     """
 
     formulas: tuple[str, ...]
     X: np.ndarray
     Y: np.ndarray
     species_amounts: np.ndarray
+    elements: tuple[str, ...] = ()
+    species: tuple[str, ...] = ()
 
     @classmethod
     def of_screen(cls, sc: Screen, formulas: Sequence[str], wanted: frozenset[str]) -> Rows:
         """The rows of ``sc`` (whose formulas are ``formulas``) that ``wanted`` names."""
         idx = np.array([i for i, f in enumerate(formulas) if f in wanted], dtype=np.int64)
-        return cls(tuple(formulas[i] for i in idx), sc.X[idx], sc.Y[:, idx], sc.species_amounts[idx])
+        return cls(
+            tuple(formulas[i] for i in idx),
+            sc.X[idx],
+            sc.Y[:, idx],
+            sc.species_amounts[idx],
+            sc.elements,
+            sc.species,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,3 +140,30 @@ def _pending(session: Session, campaign_ids: list[int]) -> set[str]:
         for smp, m in queries.samples_of_campaign(session, campaign_ids)
         if SampleStatus(smp.status).pending
     }
+
+
+def score_screen(
+    applied: Applied,
+    chunk: int,
+    eligible: np.ndarray,
+    *,
+    kind: str,
+    kappa: float,
+    best_f: float | None,
+    xi: float,
+) -> np.ndarray:
+    """Acquisition values ``(n,)`` of a whole screen, ``-inf`` where not eligible, weighted by
+    P(feasible) when ``applied`` has it: block by block (``chunk`` candidates), with the whole
+    space's lowest eligible score as the weighting's floor, as the Ray workers compute them."""
+    blocks = [slice(i, i + chunk) for i in range(0, len(eligible), chunk)]
+    scores = [
+        score_block(np.ascontiguousarray(applied.rank[:, b]), eligible[b], kind, kappa, best_f, xi)
+        for b in blocks
+    ]
+    if applied.p_feasible is None:
+        return np.concatenate(scores)
+    finite = [s[np.isfinite(s)] for s in scores]
+    floor = min((float(f.min()) for f in finite if len(f)), default=np.inf)
+    return np.concatenate(
+        [weight_scores(s, applied.p_feasible[b], kind, floor) for s, b in zip(scores, blocks)]
+    )

@@ -67,8 +67,9 @@ from pathlib import Path
 
 import numpy as np
 
-from drxlab.acquisition.botorch_model import PrecomputedEnsembleModel
-from drxlab.acquisition.select import _acquisition_function, _evaluate
+from drxlab.acquisition.feasibility import weight_scores
+from drxlab.acquisition.posterior import Applied, PosteriorTransform
+from drxlab.acquisition.select import score_block
 from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.chem.compositions import format_formula
@@ -77,10 +78,12 @@ from drxlab.executors import Executor, ExecutorError, ray_session, worker_count
 from drxlab.model.ensemble import Ensemble
 from drxlab.threads import apply_threads
 from drxlab.vocabulary import AcquisitionKind
+from drxlab.workflow.posterior import Fitted, Rows
 from drxlab.workflow.screening import Screen, objective_values
+from drxlab.workflow.suggest import BLOCKWISE
 
 BLOCK = 20_000  # candidates per block: screen()'s default chunk, so model batches are identical
-SUPPORTED = ("ucb", "logei", "pi", "greedy", "explore")
+SUPPORTED = BLOCKWISE
 FIRST_K = 16  # rows per worker on the first request, on top of 4 x batch
 
 
@@ -109,6 +112,9 @@ class TopScreen(Screen):
     mean_median: float = float("nan")
     sigma_med: float = float("nan")
     workers: int = 0  # Ray workers that screened
+    fitted: Fitted | None = None  # the posterior transform the workers applied (None: raw ensemble)
+    applied: Applied | None = None  # these rows' transformed posterior, as the workers computed it
+    scores: np.ndarray | None = None  # these rows' acquisition values as the workers ranked them
 
     @property
     def size(self) -> int:
@@ -131,11 +137,13 @@ class _Worker:
         threads: int,
         block: int = BLOCK,
         crash_marker: str | None = None,
+        wanted: frozenset[str] = frozenset(),
     ) -> None:
         apply_threads(threads)
         self.ensemble: Ensemble | None = None  # loaded on the first block (see screen)
         self.spec, self.taken, self.size = spec, taken, block
         self.crash_marker = crash_marker
+        self.wanted = wanted  # formulas whose rows the posterior's fits read (measured, pending)
         self.blocks: dict[int, dict] = {}
         self._gen = None
         self._next = 0  # index of the block self._gen yields next
@@ -178,6 +186,7 @@ class _Worker:
         Y = np.stack([objective_values(self.ensemble, comps, o) for o in self.spec.objectives], axis=-1)
         formulas = [format_formula(dict(zip(elements, row))) for row in amounts.tolist()]
         small = np.int8 if round(2 / block.step) <= 127 else np.int16  # grid units fit
+        want = np.array([j for j, f in enumerate(formulas) if f in self.wanted], dtype=np.int64)
         self.blocks[b] = {
             "Y": Y,
             "units": block.units[:n].astype(small),
@@ -187,6 +196,13 @@ class _Worker:
             "elements": elements,
             "species_labels": block.species,
             "n_grid": round(2 / block.step),
+            "wanted": {
+                "index": start + want,
+                "formulas": [formulas[j] for j in want],
+                "X": amounts[want],
+                "Y": Y[:, want],
+                "species": block.species_units[want] * block.step,
+            },
         }
         self._sorted.clear()
         return n
@@ -205,20 +221,65 @@ class _Worker:
             self._sorted[which] = np.sort(np.concatenate(parts)) if parts else np.zeros(0)
         return int(np.searchsorted(self._sorted[which], x, side="right"))
 
-    def score(self, acq: Acquisition) -> int:
-        """Score every held block; returns the number of eligible candidates."""
+    def rows(self) -> dict | None:
+        """The held rows the posterior's fits read, with the element and species labels."""
+        if not self.blocks:
+            return None
+        parts = [d["wanted"] for d in self.blocks.values()]
+        first = next(iter(self.blocks.values()))
+        return {
+            "elements": first["elements"],
+            "species": first["species_labels"],
+            "index": np.concatenate([p["index"] for p in parts]),
+            "formulas": [f for p in parts for f in p["formulas"]],
+            "X": np.concatenate([p["X"] for p in parts]),
+            "Y": np.concatenate([p["Y"] for p in parts], axis=1),
+            "species_amounts": np.concatenate([p["species"] for p in parts]),
+        }
+
+    def score(self, acq: Acquisition, transform: PosteriorTransform) -> tuple[int, float]:
+        """Apply the round's posterior transform to every held block (the local round's function,
+        on the same blocks) and score it; returns the number of eligible candidates and their
+        lowest score (``inf`` when none)."""
+        lowest = np.inf
         for d in self.blocks.values():
-            primary = PrecomputedEnsembleModel(d["Y"][..., :1])
-            threshold = None if acq.best_f is None else acq.best_f + acq.xi
-            acqf = _acquisition_function(primary, acq.kind, acq.kappa, threshold)
-            d["acq"] = _evaluate(acqf, d["eligible"])
-        return int(sum(d["eligible"].sum() for d in self.blocks.values()))
+            Y = d["Y"]
+            if transform.moves_members or transform.feasibility is not None:
+                applied = transform.apply(self._amounts(d), Y, self._species(d))
+                d["rank"] = None if applied.rank is Y else applied.rank
+                d["post"] = None if applied.posterior is Y else applied.posterior
+                d["p"] = applied.p_feasible
+                d["ok"] = d["eligible"] & ~applied.near_pending
+            else:
+                d["rank"] = d["post"] = d["p"] = None
+                d["ok"] = d["eligible"]
+            rank = Y if d["rank"] is None else d["rank"]
+            d["acq"] = score_block(rank, d["ok"], acq.kind, acq.kappa, acq.best_f, acq.xi)
+            finite = d["acq"][np.isfinite(d["acq"])]
+            if len(finite):
+                lowest = min(lowest, float(finite.min()))
+        return int(sum(d["ok"].sum() for d in self.blocks.values())), lowest
+
+    def weight(self, kind: str, floor: float) -> None:
+        """Weight the scores by P(feasible) with the whole space's lowest eligible score."""
+        for d in self.blocks.values():
+            d["acq"] = weight_scores(d["acq"], d["p"], kind, floor)
+
+    @staticmethod
+    def _amounts(d: dict) -> np.ndarray:
+        # the generator's own arithmetic ((units * 2) / n), so the bits equal its amounts
+        return d["units"].astype(np.int32) * 2 / d["n_grid"]
+
+    @staticmethod
+    def _species(d: dict) -> np.ndarray:
+        return d["species"].astype(np.int32) * d["step"]
 
     def top(self, k: int) -> dict:
-        """The ``k`` best eligible candidates (score desc, index asc) with what the round records."""
+        """The ``k`` best eligible candidates (score desc, index asc) with what the round records:
+        raw predictions ``Y``, the posterior ranked by, the one recorded and P(feasible)."""
         keys, idx, where = [], [], []
         for b, d in self.blocks.items():
-            ok = np.flatnonzero(d["eligible"])
+            ok = np.flatnonzero(d["ok"])
             keys.append(d["acq"][ok])
             idx.append(b * self.size + ok)
             where.append(np.stack([np.full(len(ok), b), ok], axis=1))
@@ -229,13 +290,21 @@ class _Worker:
         rows = [self.blocks[int(b)] for b, _ in loc[order]]
         pos = loc[order, 1]
         any_block = next(iter(self.blocks.values()))
+
+        def pick(key: str) -> np.ndarray:
+            got = [(r["Y"] if r[key] is None else r[key])[:, j] for r, j in zip(rows, pos)]
+            if not got:
+                return np.zeros((any_block["Y"].shape[0], 0, any_block["Y"].shape[2]))
+            return np.stack(got, axis=1)
+
         return {
             "index": index[order],
             "acq": acq[order],
             "more": len(acq) > k,
-            "Y": np.stack([r["Y"][:, j] for r, j in zip(rows, pos)], axis=1)
-            if len(rows)
-            else np.zeros((any_block["Y"].shape[0], 0, any_block["Y"].shape[2])),
+            "Y": pick("Y"),
+            "rank": pick("rank"),
+            "post": pick("post"),
+            "p": None if any_block["p"] is None else np.array([r["p"][j] for r, j in zip(rows, pos)]),
             "X": np.array([r["units"][j].astype(np.int32) * 2 / r["n_grid"] for r, j in zip(rows, pos)]),
             "species": np.array([r["species"][j].astype(np.int32) * r["step"] for r, j in zip(rows, pos)]),
             "elements": any_block["elements"],
@@ -335,6 +404,8 @@ def ray_screen(
     block: int = BLOCK,
     on_chunk: Callable[[int], None] | None = None,
     crash_marker: str | None = None,
+    wanted: frozenset[str] = frozenset(),
+    fit: Callable[[Rows, float], Fitted] | None = None,
 ) -> TopScreen:
     """Screen ``spec``'s space (its first ``limit`` candidates) on Ray; the top rows for ``acq``.
 
@@ -342,6 +413,8 @@ def ray_screen(
     per worker (a private Ray instance gets as many CPUs as :func:`drxlab.threads.decide` allows).
     ``block``: candidates per block (screen()'s chunk: the same value gives bit-identical
     predictions). ``crash_marker``: tests only; a worker dies once mid-block unless this file exists.
+    ``fit``: fits the round's posterior transform from the screened ``wanted`` rows and the
+    absolute median of the primary mean (``None``: the raw ensemble).
     """
     if acq.kind not in SUPPORTED:
         raise ExecutorError(
@@ -354,7 +427,7 @@ def ray_screen(
         n_workers = worker_count(ray)
         actor = ray.remote(max_restarts=2, max_task_retries=2, num_cpus=1)(_Worker)
         ens_ref = ray.put(ensemble)
-        args = (spec, taken, threads, block, crash_marker)
+        args = (spec, taken, threads, block, crash_marker, wanted)
         workers = [actor.remote(*args) for _ in range(n_workers)]
         assigned: dict[int, list[int]] = {a: [] for a in range(n_workers)}
         n_total = 0
@@ -378,15 +451,29 @@ def ray_screen(
         pids = ray.get([w.pid.remote() for w in workers])
         sigma_median = _median(ray, workers, "sigma", n_total)
         mean_median = float("nan")
-        if acq.best_f is None and AcquisitionKind(acq.kind).needs_best:
+        needs_median = acq.best_f is None and AcquisitionKind(acq.kind).needs_best
+        if needs_median or fit is not None:
             mean_median = _median(ray, workers, "mean", n_total)
+        if needs_median:
             acq = dataclasses.replace(acq, best_f=mean_median)
-        n_eligible = sum(ray.get([w.score.remote(acq) for w in workers]))
+        fitted = (
+            None
+            if fit is None
+            else fit(_rows(ray.get([w.rows.remote() for w in workers])), abs(mean_median) or 1.0)
+        )
+        transform = PosteriorTransform() if fitted is None else fitted.transform
+        counts = ray.get([w.score.remote(acq, transform) for w in workers])
+        n_eligible = sum(n for n, _ in counts)
         if n_eligible == 0:
             raise CampaignError(
                 f"every one of the {n_total} candidates of campaign {spec.name!r} is already "
                 "made or suggested; widen the space in the campaign file"
             )
+        floor = None
+        if transform.feasibility is not None:
+            # weight_scores' floor is the lowest eligible score of the whole space: the min of mins
+            floor = min(low for _, low in counts)
+            ray.get([w.weight.remote(acq.kind, floor) for w in workers])
         parts = _merge(ray, workers, acq)
         if ray.get([w.pid.remote() for w in workers]) != pids:
             # a worker restarted after screening lost its blocks: its counts and lists were partial
@@ -398,17 +485,41 @@ def ray_screen(
             ray.kill(w)
     index = np.concatenate([p["index"] for p in parts])
     order = np.argsort(index, kind="stable")
+
+    def joined(key: str) -> np.ndarray:
+        return np.concatenate([p[key] for p in parts], axis=1)[:, order]
+
+    p_rows = None if parts[0]["p"] is None else np.concatenate([p["p"] for p in parts])[order]
     return TopScreen(
         elements=parts[0]["elements"],
         X=np.concatenate([p["X"] for p in parts])[order],
-        Y=np.concatenate([p["Y"] for p in parts], axis=1)[:, order],
+        Y=joined("Y"),
         species=parts[0]["species_labels"],
         species_amounts=np.concatenate([p["species"] for p in parts])[order],
+        chunk=block,
         index=index[order],
         n_total=n_total,
         mean_median=mean_median,
         sigma_med=sigma_median,
         workers=n_workers,
+        fitted=fitted,
+        applied=Applied(joined("rank"), joined("post"), p_rows, np.zeros(len(index), bool)),
+        scores=np.concatenate([p["acq"] for p in parts])[order],
+    )
+
+
+def _rows(got: list[dict | None]) -> Rows:
+    """The workers' wanted rows as one :class:`Rows`, in candidate order."""
+    parts = [g for g in got if g is not None]
+    order = np.argsort(np.concatenate([p["index"] for p in parts]), kind="stable")
+    formulas = [f for p in parts for f in p["formulas"]]
+    return Rows(
+        tuple(formulas[i] for i in order),
+        np.concatenate([p["X"] for p in parts])[order],
+        np.ascontiguousarray(np.concatenate([p["Y"] for p in parts], axis=1)[:, order]),
+        np.concatenate([p["species_amounts"] for p in parts])[order],
+        tuple(parts[0]["elements"]),
+        tuple(parts[0]["species"]),
     )
 
 
@@ -416,30 +527,6 @@ def _cpus() -> int:
     from drxlab.threads import decide, requested_threads
 
     return decide(requested_threads()).threads
-
-
-def unsupported_posterior(
-    session, spec: CampaignSpec, *, calibration: str | None, feasibility: bool
-) -> str | None:
-    """Why this round's posterior is not the raw ensemble's (which is all Ray screening ranks
-    by), or ``None`` when it is: calibration on, failed syntheses to learn feasibility from, or
-    pending samples of the campaign."""
-    from drxlab.store import queries
-    from drxlab.vocabulary import SampleStatus
-    from drxlab.workflow.feasibility import labelled
-
-    method = calibration if calibration is not None else spec.acquisition.calibration
-    if method != "none":
-        return f"the round would rank by the '{method}'-calibrated posterior"
-    if feasibility and spec.acquisition.feasibility and any(not ok for _, _, ok in labelled(session)):
-        return "the round would weight by P(feasible) learned from failed syntheses"
-    ids = queries.campaign_ids(session, spec.name)
-    pending = [
-        smp.id for smp, _ in queries.samples_of_campaign(session, ids) if SampleStatus(smp.status).pending
-    ]
-    if pending:
-        return f"{len(pending)} pending sample(s) of the campaign would be fantasised (kriging believer)"
-    return None
 
 
 def screen_for_round(
@@ -452,17 +539,44 @@ def screen_for_round(
     kind: str | None = None,
     kappa: float | None = None,
     min_distance: float | None = None,
+    calibration: str | None = None,
+    feasibility: bool | None = None,
     **kwargs,
 ) -> TopScreen:
     """:func:`ray_screen` with the round's settings as :func:`drxlab.workflow.suggest.suggest`
-    resolves them (campaign file, overridden by these arguments) and the campaign's made or
-    suggested formulas; the result goes to ``suggest(..., scored=)``."""
+    resolves them (campaign file, overridden by these arguments), the campaign's made or
+    suggested formulas and the round's posterior transform (calibration, pending samples,
+    P(feasible)) fitted from the store; the result goes to ``suggest(..., scored=)`` with the
+    same settings."""
     from drxlab.store import queries
+    from drxlab.workflow import posterior
     from drxlab.workflow.suggest import best_measured
 
-    over = {"kind": kind, "kappa": kappa, "batch": n, "min_distance": min_distance}
+    over = {
+        "kind": kind,
+        "kappa": kappa,
+        "batch": n,
+        "min_distance": min_distance,
+        "calibration": calibration,
+    }
     a = dataclasses.replace(spec.acquisition, **{k: v for k, v in over.items() if v is not None})
     ids = queries.campaign_ids(session, spec.name)
     acq = Acquisition(a.kind, a.batch, a.kappa, a.xi, a.min_distance, best_measured(session, ids, spec))
     taken = frozenset(queries.made_or_suggested_formulas(session, ids))
-    return ray_screen(spec, ensemble, executor, acq, taken=taken, **kwargs)
+
+    def fit(rows: Rows, typical: float) -> Fitted:
+        return posterior.fit(
+            session,
+            spec,
+            ids,
+            elements=rows.elements,
+            species=rows.species,
+            rows=rows,
+            typical=typical,
+            calibration=a.calibration,
+            feasibility=a.feasibility if feasibility is None else feasibility,
+            min_distance=a.min_distance,
+        )
+
+    wanted = posterior.wanted(session, ids, spec)
+    return ray_screen(spec, ensemble, executor, acq, taken=taken, wanted=wanted, fit=fit, **kwargs)

@@ -23,6 +23,8 @@ from drxlab.workflow.ingest import material
 from drxlab.workflow.posterior import FEASIBILITY_OFF
 from drxlab.workflow.screening import Screen, features, screen
 
+BLOCKWISE = ("ucb", "logei", "pi", "greedy", "explore")  # scored per candidate, block by block
+
 
 @dataclass(frozen=True)
 class Suggested:
@@ -191,6 +193,11 @@ def suggest(
     feas = Feasibility(applied.p_feasible, fitted.feasibility)
     posterior_Y = applied.posterior  # calibrated (or raw), before pending samples are fantasised
     exclude |= applied.near_pending
+    scores = getattr(sc, "scores", None)  # a distributed screen: the workers' values
+    if scores is None and acq.kind in BLOCKWISE:
+        scores = posterior.score_screen(
+            applied, sc.chunk, ~exclude, kind=acq.kind, kappa=acq.kappa, best_f=best_f, xi=acq.xi
+        )
     sel = select_batch(
         X,
         applied.rank,
@@ -202,8 +209,8 @@ def suggest(
         min_distance=acq.min_distance,
         exclude=exclude,
         seed=seed_,
-        feasibility=feas.p,
-        feasibility_floor=getattr(sc, "floor", None),
+        feasibility=None if scores is not None else feas.p,  # scores are weighted already
+        scores=scores,
     )
     # record the posterior's own moments, not the fantasised ones the ranking used
     sel_mean, sel_std = posterior_Y[:, sel.indices].mean(0), posterior_Y[:, sel.indices].std(0)
