@@ -10,11 +10,32 @@ candidate ever crosses the network). The worker keeps its blocks' predictions an
 counts; the driver then asks for
 
 * the two medians the round needs (the primary objective's σ over the space for the domain
-  flag and, when nothing is measured yet, its mean as logEI / PI's ``best_f``): an exact
+  flag, and its mean: logEI / PI's ``best_f`` when nothing is measured yet and the scale of the
+  calibration's fallback prior): an exact
   distributed selection, a binary search over the 64-bit order of float64 values in which each
   worker answers "how many of your values are ≤ x" (64 rounds of one integer per worker);
-* each worker's top ``k`` eligible candidates (not made or suggested yet) by the acquisition
-  score, ordered by (score descending, candidate index ascending), with their predictions.
+* the predictions at the campaign's measured and pending compositions (a few rows, kept as
+  each block is predicted), from which the driver fits the round's posterior transform
+  (:mod:`drxlab.workflow.posterior`: the calibration, the pending samples' kriging believer,
+  the feasibility model; a picklable value of a few hundred floats) exactly as the local round
+  fits it from its own screen's rows;
+* a scoring pass: every worker applies that transform to each held block
+  (:meth:`~drxlab.acquisition.posterior.PosteriorTransform.apply`, the function the local round
+  applies to the same blocks), drops candidates within ``min_distance`` of a pending one, and
+  scores each block with :func:`~drxlab.acquisition.select.score_block`; with P(feasible) the
+  driver takes the min of the workers' lowest eligible scores (the local weighting's floor, an
+  exact min) and the workers weight their scores with it;
+* each worker's top ``k`` eligible candidates by that score, ordered by (score descending,
+  candidate index ascending), with their raw, calibrated and ranked predictions and P(feasible).
+
+Why the scores are the local ones, bit for bit. After the transform is fitted, the score of a
+candidate depends only on that candidate (its predictions, element and species amounts) and on
+what was shipped (the transform, ``best_f``, the floor): the calibrated mean and σ, the believer's
+gain and P(feasible) are per-candidate formulas. A library routine (the GP posterior, a matrix
+product, torch's vectorised acquisition arithmetic) may still round the last bit differently for
+another batch shape, so the local round computes them in the same blocks (its screen's
+``chunk``, the workers' ``block``), and the driver never recomputes a score: the rows it hands
+to the recording step carry the workers' values.
 
 Why the merged top lists give exactly the local batch. The local rule
 (:func:`drxlab.acquisition.select.select_batch`) walks all eligible candidates in the order
@@ -30,8 +51,7 @@ candidate, so a large enough ``k`` always suffices; the driver starts with a sma
 when the condition fails (or the merged list runs out before the batch is full), asks the
 workers concerned for four times as many rows (from their cached scores: the model is not run
 again) until it holds. The rows handed to the recording step are then sorted by candidate index
-so ties break as they would locally; scores, means and σ are computed per candidate, so they are
-the same numbers.
+so ties break as they would locally.
 
 Fault tolerance: workers are restarted by Ray after a crash (``max_restarts``) and the call is
 retried (``max_task_retries``); a restarted worker has lost the blocks it held, so before
@@ -47,12 +67,9 @@ Supported acquisition kinds: those scoring each candidate alone (ucb, logei, pi,
 explore). thompson, pareto and random need the whole space at once and run with
 ``--executor local``.
 
-Supported posteriors: the raw ensemble only. A calibrated σ (:mod:`drxlab.workflow.calibrate`),
-P(feasible) weighting (:mod:`drxlab.workflow.feasibility`) and pending samples fantasised by the
-kriging believer (:mod:`drxlab.acquisition.pending`) are each a per-candidate transform of the
-predictions and could run in the workers, but their fits read the whole screen today; until they
-are shipped to the workers, :func:`unsupported_posterior` names what a round would need, and the
-caller refuses rather than rank by a different posterior than the local executor.
+Supported posteriors: all of the local round's (raw or calibrated ensemble, pending samples,
+P(feasible)); :func:`screen_for_round` fits them with the round's settings, and
+``suggest(scored=)`` refuses a screen ranked with another calibration or feasibility setting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""--executor ray: the same suggestions as the local executor, crash retries and clear refusals.
+"""--executor ray: the same suggestions as the local executor (raw, calibrated, P(feasible)-weighted,
+with pending samples), crash retries and clear refusals.
 
 One private Ray instance serves the session (``ray_local`` in conftest); the space (2,841
 candidates) is cut into blocks of 500 so two workers share several blocks each.
