@@ -3,9 +3,11 @@
 Each task runs :func:`drxlab.workflow.simulate.run_simulation` for its one strategy and seed in a
 private SQLite store (the campaign spec travels as text, the oracle through the object store)
 and returns the run and the store's file. When every task has succeeded the files are written
-to ``OUT/campaigns/<campaign>.sqlite`` (each openable with ``--db``); when any fails nothing is
-written. A task whose worker died is run again from its seed (``max_retries``), with the same
-result.
+to ``OUT/campaigns/<campaign>.sqlite`` (each openable with ``--db``) and merged, in the local
+executor's order, into ``OUT/simulation.sqlite`` (:func:`drxlab.store.merge.merge_stores`: new
+ids, one row per material and model version), the store the local executor writes; when any
+task or the merge fails nothing is written. A task whose worker died is run again from its
+seed (``max_retries``), with the same result.
 
 Semantics: each campaign is isolated: it sees only its own seed's starting data and its own
 measurements. The local executor runs every campaign in one store one after the other and keeps
@@ -26,6 +28,7 @@ from drxlab.candidates.spec import load_spec
 from drxlab.executors import Executor, ray_session
 from drxlab.lab.oracle import Oracle
 from drxlab.store.db import open_store
+from drxlab.store.merge import merge_stores
 from drxlab.workflow.simulate import Run, SimulationResult, run_simulation
 
 MAX_RETRIES = 2
@@ -83,8 +86,12 @@ def simulate_on_ray(
     target = Path(out) / "campaigns"
     staging = Path(tempfile.mkdtemp(prefix=".campaigns-", dir=out))
     try:
-        for (strat, seed), (_, blob) in done.items():
-            (staging / f"{name}-{strat}-s{seed}.sqlite").write_bytes(blob)
+        files = []
+        for strat, seed in plan:
+            files.append(staging / f"{name}-{strat}-s{seed}.sqlite")
+            files[-1].write_bytes(done[(strat, seed)][1])
+        say(f"  merging {len(files)} campaign stores into {Path(out) / 'simulation.sqlite'}")
+        merge_stores(files, Path(out) / "simulation.sqlite")
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

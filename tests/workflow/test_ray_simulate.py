@@ -39,3 +39,27 @@ def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> No
         with sqlite3.connect(db) as con:
             (n,) = con.execute("select count(*) from suggestion").fetchone()
         assert n == 4  # 2 rounds x 2, recorded in the campaign's own store
+    # and merged into OUT/simulation.sqlite: the local store's campaigns, samples, tests, suggestions
+    assert _content(tmp_path / "simulation.sqlite") == _content(tmp_path / "local.sqlite")
+
+
+def _content(db: Path) -> dict[str, list[str]]:
+    """What the campaigns made, by name and formula (ids differ between the two stores)."""
+    of_sample = (
+        "from sample s join material m on m.id = s.material_id left join campaign c on c.id = s.campaign_id"
+    )
+    sql = {
+        "campaign": "select name, revision, spec_hash from campaign",
+        "sample": f"select c.name, m.formula, s.status, s.round, s.failure_reason {of_sample}",
+        "test": "select c.name, m.formula, t.rate, t.v_low, t.v_high, t.virtual, "
+        "(select group_concat(p.capacity) from profile p where p.test_id = t.id) "
+        "from electrochemtest t join sample s on s.id = t.sample_id join material m on m.id = s.material_id "
+        "left join campaign c on c.id = s.campaign_id",
+        "suggestion": "select c.name, m.formula, g.rank, g.predicted, g.predicted_std, g.acq_value "
+        "from suggestion g join sample s on s.id = g.sample_id join material m on m.id = s.material_id "
+        "join campaign c on c.id = g.campaign_id",
+    }
+    with sqlite3.connect(db) as con:
+        got = {k: sorted(map(repr, con.execute(q))) for k, q in sql.items()}
+    assert got["sample"] and got["test"] and got["suggestion"]
+    return got
