@@ -130,9 +130,16 @@ def _finetune_report(res: training.TrainResult) -> None:
 @click.option("--include-virtual", is_flag=True, help="Also use virtual-lab tests (new data and replay).")
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
+@executor_option
 @pass_ctx
 def finetune(
-    obj: Context, campaign: str, epochs: int, seed: int, include_virtual: bool, as_json: bool
+    obj: Context,
+    campaign: str,
+    epochs: int,
+    seed: int,
+    include_virtual: bool,
+    as_json: bool,
+    executor: Executor,
 ) -> None:
     """Update the current ensemble with the profiles it has not seen (with replay of old data);
     registers a new version whose parent is the current one. Virtual-lab tests are left out
@@ -142,7 +149,13 @@ def finetune(
         store = obj.store(create=False)
         with store.reader() as s:
             fitted = training.fit_finetune(
-                s, scope=campaign, epochs=epochs, seed=seed, include_virtual=include_virtual, progress=bar
+                s,
+                scope=campaign,
+                epochs=epochs,
+                seed=seed,
+                include_virtual=include_virtual,
+                progress=bar,
+                executor=executor,
             )
         with store.transaction() as s:
             res = training.commit(s, fitted, campaign)

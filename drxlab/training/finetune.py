@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from drxlab.exceptions import NothingToFinetuneError, TrainingError
+from drxlab.executors import Executor
 from drxlab.model.ensemble import Ensemble
 from drxlab.profiles.records import TestRecord
 from drxlab.training.dataset import PointSet, to_points
@@ -138,6 +139,7 @@ def finetune_ensemble(
     threads: int | None = 1,
     min_batches: int = MIN_FT_BATCHES,
     l2sp: float = 0.0,
+    executor: Executor | None = None,
 ) -> Ensemble:
     """A new ensemble: each member of ``ensemble`` fine-tuned on ``new`` mixed with ``replay``.
 
@@ -164,6 +166,7 @@ def finetune_ensemble(
         l2sp: weight of the L2-SP penalty ``l2sp * Σ (θ − θ_parent)²`` over the fine-tuned
             parameters (0: none). It anchors each member to its parent's weights, so what one
             new composition teaches stays local instead of repainting every prediction.
+        executor: a Ray executor fine-tunes one member per task (the same weights on CPU).
     """
     if not new:
         raise NothingToFinetuneError("nothing to fine-tune on: no new tests given")
@@ -184,6 +187,8 @@ def finetune_ensemble(
             replay_targets=replay_targets,
             min_batches=min_batches,
             l2sp=l2sp,
+            executor=executor,
+            threads=threads,
         )
 
 
@@ -202,6 +207,8 @@ def _finetune(
     replay_targets: ReplayTargets,
     min_batches: int = 0,
     l2sp: float = 0.0,
+    executor: Executor | None = None,
+    threads: int | None = 1,
 ) -> Ensemble:
     if l2sp < 0:
         raise TrainingError(f"{l2sp=} must be >= 0")
@@ -209,60 +216,103 @@ def _finetune(
         raise TrainingError(f"{replay_targets=} must be 'data' or 'parent'")
     new_pts = to_points(new)
     replay_pts = to_points(replay) if replay else None
-    replay_n = replay_pts.n if replay_pts is not None else 0
-    tuned = []
-    for k, parent in enumerate(ensemble.members):
-        anchor = replay_pts
-        if replay_pts is not None and replay_targets == "parent":
-            anchor = parent_targets(parent, replay_pts)
-        points = _concat(new_pts, anchor)
-        model = copy.deepcopy(parent)
-        model.train()
-        _freeze_batchnorm(model)
-        if trainable is not None:
-            for name, p in model.named_parameters():
-                if not any(name.startswith(t) for t in trainable):
-                    p.requires_grad_(False)
-        params = [p for p in model.parameters() if p.requires_grad]
-        start = [p.detach().clone() for p in params]
-        # L2-SP replaces weight decay: decay pulls every weight towards 0, i.e. away from the parent
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=0.0 if l2sp else WEIGHT_DECAY)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_GAMMA)
-        gen = torch.Generator().manual_seed(seed * 1000 + k)
-        for epoch in range(epochs):
-            # like training, an epoch is at least MIN_BATCHES batches: a few new profiles are
-            # one or two batches, too few steps to move the composition representation
-            idx = _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
-            idx = torch.cat(
-                [idx]
-                + [
-                    _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
-                    for _ in range(-(-min_batches * batch // len(idx)) - 1)
-                ]
-            )
-            total = 0.0
-            for lo in range(0, len(idx), batch):
-                b = idx[lo : lo + batch]
-                loss, _ = batch_loss(model, points.batch(b))
-                if l2sp:
-                    loss = loss + l2sp * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b)
-            sched.step()
-            if progress is not None:
-                progress(
-                    {
-                        "member": k + 1,
-                        "members": len(ensemble),
-                        "epoch": epoch + 1,
-                        "epochs": epochs,
-                        "total": len(ensemble) * epochs,
-                        "loss": total / len(idx),
-                    }
-                )
-        for p in model.parameters():
-            p.requires_grad_(True)
-        tuned.append(model.eval())
+    kw = {
+        "members": len(ensemble),
+        "epochs": epochs,
+        "lr": lr,
+        "seed": seed,
+        "batch": batch,
+        "replay_ratio": replay_ratio,
+        "trainable": trainable,
+        "replay_targets": replay_targets,
+        "min_batches": min_batches,
+        "l2sp": l2sp,
+    }
+    if executor is not None and executor.is_ray:
+        from drxlab.training.ray_members import finetune_members_ray
+
+        tuned = finetune_members_ray(
+            executor, ensemble.members, new_pts, replay_pts, threads=threads, progress=progress, **kw
+        )
+    else:
+        tuned = [
+            finetune_member(k, parent, new_pts, replay_pts, progress=progress, **kw)
+            for k, parent in enumerate(ensemble.members)
+        ]
     return Ensemble(tuned, strategy=ensemble.strategy)
+
+
+def finetune_member(
+    k: int,
+    parent: nn.Module,
+    new_pts: PointSet,
+    replay_pts: PointSet | None,
+    *,
+    members: int,
+    epochs: int,
+    lr: float,
+    seed: int,
+    batch: int,
+    replay_ratio: float,
+    trainable: Sequence[str] | None,
+    replay_targets: ReplayTargets,
+    min_batches: int,
+    l2sp: float,
+    progress: Progress | None = None,
+) -> nn.Module:
+    """Member ``k`` (of ``members``) fine-tuned from ``parent`` (deep-copied); depends on nothing
+    but its arguments, so a Ray task (:mod:`drxlab.training.ray_members`) returns the same weights."""
+    replay_n = replay_pts.n if replay_pts is not None else 0
+    anchor = replay_pts
+    if replay_pts is not None and replay_targets == "parent":
+        anchor = parent_targets(parent, replay_pts)
+    points = _concat(new_pts, anchor)
+    model = copy.deepcopy(parent)
+    model.train()
+    _freeze_batchnorm(model)
+    if trainable is not None:
+        for name, p in model.named_parameters():
+            if not any(name.startswith(t) for t in trainable):
+                p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in params]
+    # L2-SP replaces weight decay: decay pulls every weight towards 0, i.e. away from the parent
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=0.0 if l2sp else WEIGHT_DECAY)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_GAMMA)
+    gen = torch.Generator().manual_seed(seed * 1000 + k)
+    for epoch in range(epochs):
+        # like training, an epoch is at least MIN_BATCHES batches: a few new profiles are
+        # one or two batches, too few steps to move the composition representation
+        idx = _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
+        idx = torch.cat(
+            [idx]
+            + [
+                _epoch_indices(new_pts.n, replay_n, replay_ratio, gen)
+                for _ in range(-(-min_batches * batch // len(idx)) - 1)
+            ]
+        )
+        total = 0.0
+        for lo in range(0, len(idx), batch):
+            b = idx[lo : lo + batch]
+            loss, _ = batch_loss(model, points.batch(b))
+            if l2sp:
+                loss = loss + l2sp * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        sched.step()
+        if progress is not None:
+            progress(
+                {
+                    "member": k + 1,
+                    "members": members,
+                    "epoch": epoch + 1,
+                    "epochs": epochs,
+                    "total": members * epochs,
+                    "loss": total / len(idx),
+                }
+            )
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model.eval()

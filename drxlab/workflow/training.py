@@ -298,9 +298,11 @@ def fit_finetune(
     retired_samples: Collection[int] = (),
     progress: Progress | None = None,
     campaign_ids: Collection[int] | None = None,
+    executor: Executor | None = None,
 ) -> Fitted:
     """Warm-start every member from the current version on tests it has not seen, with replay.
 
+    ``executor``: a Ray executor fine-tunes one member per task (the same weights on CPU).
     ``campaign_ids``: only tests of samples of these campaigns (new and replay), e.g. one simulated
     campaign and its starting data, so campaigns sharing a store do not learn from each other.
 
@@ -365,6 +367,7 @@ def fit_finetune(
         min_batches=FINETUNE_MIN_BATCHES_DATA if old else 0,
         l2sp=0.0 if old else FINETUNE_L2SP_PARENT,
         replay_ratio=REPLAY_RATIO if old else PARENT_REPLAY_RATIO,
+        executor=executor,
     )
     from drxlab.workflow.drift import drift
 
