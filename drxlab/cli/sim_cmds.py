@@ -92,7 +92,8 @@ def simulate(
     and compare how fast each finds the true top 1 % of the candidate space.
 
     The campaigns are recorded in OUT/simulation.sqlite (one campaign per strategy × seed; with
-    --executor ray each campaign runs alone in OUT/campaigns/CAMPAIGN.sqlite); a drxnet oracle
+    --executor ray each campaign runs alone in OUT/campaigns/CAMPAIGN.sqlite and the stores are
+    merged into OUT/simulation.sqlite when every campaign has finished); a drxnet oracle
     (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
     from drxlab.candidates.spec import load_spec
     from drxlab.lab.oracle import synthetic_oracle
@@ -121,6 +122,7 @@ def simulate(
         "batch": batch,
         "start_from": start_from,
         "n_start": n_start,
+        "start_epochs": start_epochs,
         "calibration": calibration,
         "feasibility": not no_feasibility,
         "synthesis": SynthesisRules() if synthesis_failures else None,
@@ -137,7 +139,6 @@ def simulate(
             strategies=strat,
             seeds=list(range(seeds)),
             say=say,
-            start_epochs=start_epochs,
             **plan,
         )
     else:
@@ -147,7 +148,6 @@ def simulate(
             orc,
             strategies=strat,
             seeds=list(range(seeds)),
-            start_epochs=start_epochs,
             say=say,
             bars=bars(enabled=not obj.quiet),
             **plan,
