@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix
+from drxlab.acquisition.feasibility import FeasibilityModel, features, prior_for, state_matrix
 from drxlab.chem.constants import balanced_states
 from drxlab.store import queries
 from drxlab.vocabulary import FailureReason, SampleStatus
@@ -72,7 +72,10 @@ def for_screen(session: Session, sc: Screen, campaign_ids: Sequence[int] | None 
     A = np.array([[a.get(el, 0.0) for el in elements] for a, _, _ in data])
     S = np.array([[s.get(el, 0.0) for el in elements] for _, s, _ in data])
     F, names = features(elements, A, S)
-    model = FeasibilityModel.fit(F, np.array([ok for _, _, ok in data]), names=names)
     Xc = np.hstack([sc.X, np.zeros((len(sc.X), len(extra)))])
     Fc, _ = features(elements, Xc, state_matrix(elements, sc.species, sc.species_amounts))
+    # standardised on the candidate space: what the history never varied stays uncertain there
+    model = FeasibilityModel.fit(
+        F, np.array([ok for _, _, ok in data]), names=names, prior_precision=prior_for(names), reference=Fc
+    )
     return Feasibility(model.predict(Fc), f"feasibility: {model.describe()}")
