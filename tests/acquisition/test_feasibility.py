@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix, weight_scores
+from drxlab.acquisition.feasibility import (
+    CHEMISTRY,
+    FeasibilityModel,
+    features,
+    prior_for,
+    state_matrix,
+    weight_scores,
+)
 from drxlab.exceptions import CampaignError
 from drxlab.lab.synthesis import SynthesisRules
 
@@ -71,6 +78,60 @@ def test_features_mean_state_mn3_and_high_valent() -> None:
     assert row["mean_state"] == pytest.approx((2 * 1.8 + 0.2 - 1.2) / 0.8)
     assert row["Mn3+"] == pytest.approx(0.4) and row["high_valent"] == pytest.approx(0.2)
     assert row["Li_excess*F"] == pytest.approx(0.2 * 0.2)
+    # d0: Ti4+ and Nb5+; shares are of the 0.8 non-Li metal; no 2+ cation
+    assert row["d0"] == pytest.approx(0.4) and row["d0_share"] == pytest.approx(0.5)
+    assert row["Mn3+_share"] == pytest.approx(0.5) and row["low_valent"] == 0.0
+    assert names[: len(CHEMISTRY)] == CHEMISTRY and names[len(CHEMISTRY) :] == ("Mn", "Ti", "Nb")
+    assert list(prior_for(names)) == [3.0] * len(CHEMISTRY) + [30.0] * 3
+
+
+def _random_space(rng: np.random.Generator, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Random balanced Li-Mn(2+/3+)-Cr(3+)-Ti(4+)-Nb(5+)-O-F compositions: elements, amounts, states."""
+    elements = ["Li", "Mn", "Cr", "Ti", "Nb", "O", "F"]
+    rows, states = [], []
+    while len(rows) < n:
+        li, f = rng.choice([1.1, 1.15, 1.2, 1.25, 1.3]), rng.choice([0.0, 0.1, 0.2, 0.3])
+        cr, ti, nb = rng.choice([0, 0.1, 0.2, 0.3]), rng.choice([0, 0.1, 0.2, 0.3]), rng.choice([0, 0.1, 0.2])
+        mn = round(2 - li - cr - ti - nb, 2)
+        if mn <= 0.05:
+            continue
+        s_mn = (2 * (2 - f) + f - li - 3 * cr - 4 * ti - 5 * nb) / mn
+        if not 2 <= s_mn <= 4:
+            continue
+        rows.append([li, mn, cr, ti, nb, 2 - f, f])
+        states.append([1, s_mn, 3, 4, 5, -2, -1])
+    return elements, np.array(rows), np.array(states, dtype=float)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # not the virtual lab's rules: a d0-share limit, and a mechanism tied to one element (Cr)
+        lambda a, f: f["d0_share"] > 0.35,
+        lambda a, f: (a["Cr"] >= 0.2) & (a["F"] >= 0.2),
+    ],
+)
+def test_learns_other_failure_mechanisms_from_the_data(rule) -> None:
+    rng = np.random.default_rng(3)
+    elements, A, S = _random_space(rng, 600)
+    F, names = features(elements, A, S)
+    fail = rule(dict(zip(elements, A.T)), dict(zip(names, F.T)))
+    m = FeasibilityModel.fit(F[:300], ~fail[:300], names=names, prior_precision=prior_for(names), reference=F)
+    p = m.predict(F[300:])
+    assert 0.1 < fail.mean() < 0.9 and ((p > 0.5) == ~fail[300:]).mean() > 0.85
+
+
+def test_a_direction_the_history_never_varied_stays_uncertain_on_the_space_scale() -> None:
+    rng = np.random.default_rng(4)
+    space = rng.normal(size=(2000, 2))
+    hist = np.column_stack([rng.normal(size=40), np.zeros(40)])  # feature b never varied
+    ok = hist[:, 0] < 0.5
+    far = np.array([[-1.0, 3.0]])  # feasible along a, far out along b
+    narrow = FeasibilityModel.fit(hist, ok, names=("a", "b"))
+    spaced = FeasibilityModel.fit(hist, ok, names=("a", "b"), reference=space)
+    # standardised on the history, b looks certain; on the space it keeps its prior uncertainty
+    assert spaced.predict(far)[0] < narrow.predict(far)[0] - 0.05
+    assert spaced.predict(far)[0] > 0.5
 
 
 def test_fit_needs_both_outcomes_and_matching_shapes() -> None:
