@@ -24,9 +24,10 @@ failed synthesis by (:data:`CHEMISTRY`):
   tied to one element is learned only when the chemistry features cannot explain it.
 
 The features are standardised on the candidate space, not on the labelled samples: a campaign
-starts from a narrow history (e.g. 2-metal compositions without Nb), and standardising on it
-makes a direction the history never varied look certain. On the space's scale, such a direction
-keeps its prior uncertainty and the probit moderation pulls P(feasible) there toward 1/2.
+starts from a narrow history (e.g. 2-metal compositions with little Nb), and on its scale the
+prior lets a feature the history barely varied take a steep weight from a few samples' noise,
+which is then extrapolated across the whole space. On the space's scale the prior means the same
+everywhere the model predicts.
 
 Why these choices (``drxlab simulate``-style emulated UCB campaigns on he-drx-1e4, 4 rounds × 8,
 16 seeds, P(feasible) from the campaign's own syntheses and a 2TM starting history): median failed

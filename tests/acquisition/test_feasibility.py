@@ -121,37 +121,14 @@ def test_learns_other_failure_mechanisms_from_the_data(rule) -> None:
     assert 0.1 < fail.mean() < 0.9 and ((p > 0.5) == ~fail[300:]).mean() > 0.85
 
 
-def test_a_direction_the_history_never_varied_stays_uncertain_on_the_space_scale() -> None:
-    rng = np.random.default_rng(4)
+def test_a_direction_the_history_barely_varied_is_not_extrapolated_on_the_space_scale() -> None:
+    rng = np.random.default_rng(0)
     space = rng.normal(size=(2000, 2))
-    hist = np.column_stack([rng.normal(size=40), np.zeros(40)])  # feature b never varied
-    ok = hist[:, 0] < 0.5
-    far = np.array([[-1.0, 3.0]])  # feasible along a, far out along b
-    narrow = FeasibilityModel.fit(hist, ok, names=("a", "b"))
-    spaced = FeasibilityModel.fit(hist, ok, names=("a", "b"), reference=space)
-    # standardised on the history, b looks certain; on the space it keeps its prior uncertainty
-    assert spaced.predict(far)[0] < narrow.predict(far)[0] - 0.05
-    assert spaced.predict(far)[0] > 0.5
-
-
-def test_fit_needs_both_outcomes_and_matching_shapes() -> None:
-    F = np.zeros((4, 2))
-    with pytest.raises(CampaignError, match="both successful and failed.*got 4 and 0"):
-        FeasibilityModel.fit(F, np.ones(4, bool), names=("a", "b"))
-    with pytest.raises(CampaignError, match="k = 3 names"):
-        FeasibilityModel.fit(F, np.array([1, 0, 1, 0], bool), names=("a", "b", "c"))
-    with pytest.raises(CampaignError, match="finite"):
-        FeasibilityModel.fit(np.full((4, 2), np.nan), np.array([1, 0, 1, 0], bool), names=("a", "b"))
-
-
-def test_weighting_by_kind() -> None:
-    s = np.array([300.0, 250.0, 200.0, -np.inf])
-    p = np.array([0.2, 1.0, 1.0, 1.0])
-    w = weight_scores(s, p, "ucb")  # floor + p (score - floor): the unlikely best drops below
-    assert list(np.argsort(-w)[:3]) == [1, 0, 2] and w[0] == pytest.approx(200 + 0.2 * 100)
-    assert w[3] == -np.inf
-    log_ei = np.array([-1.0, -2.0])
-    assert weight_scores(log_ei, np.array([0.1, 1.0]), "logei") == pytest.approx([-1 + np.log(0.1), -2.0])
-    assert weight_scores(s, p, "random") is s
-    with pytest.raises(CampaignError, match="shape"):
-        weight_scores(s, p[:2], "ucb")
+    hist = np.column_stack([rng.normal(size=40), 0.05 * rng.normal(size=40)])  # b barely varied
+    ok = hist[:, 0] < 0.5  # b plays no part
+    x = np.array([[-1.0, 0.0], [-1.0, 3.0], [-1.0, -3.0]])  # feasible along a; out along b
+    narrow = FeasibilityModel.fit(hist, ok, names=("a", "b")).predict(x)
+    spaced = FeasibilityModel.fit(hist, ok, names=("a", "b"), reference=space).predict(x)
+    # on the history's scale the noise along b becomes a steep trend across the space
+    assert np.abs(narrow[1:] - narrow[0]).max() > 0.2
+    assert np.abs(spaced[1:] - spaced[0]).max() < 0.1 and spaced.min() > 0.8
