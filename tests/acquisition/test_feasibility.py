@@ -132,3 +132,26 @@ def test_a_direction_the_history_barely_varied_is_not_extrapolated_on_the_space_
     # on the history's scale the noise along b becomes a steep trend across the space
     assert np.abs(narrow[1:] - narrow[0]).max() > 0.2
     assert np.abs(spaced[1:] - spaced[0]).max() < 0.1 and spaced.min() > 0.8
+
+
+def test_fit_needs_both_outcomes_and_matching_shapes() -> None:
+    F = np.zeros((4, 2))
+    with pytest.raises(CampaignError, match="both successful and failed.*got 4 and 0"):
+        FeasibilityModel.fit(F, np.ones(4, bool), names=("a", "b"))
+    with pytest.raises(CampaignError, match="k = 3 names"):
+        FeasibilityModel.fit(F, np.array([1, 0, 1, 0], bool), names=("a", "b", "c"))
+    with pytest.raises(CampaignError, match="finite"):
+        FeasibilityModel.fit(np.full((4, 2), np.nan), np.array([1, 0, 1, 0], bool), names=("a", "b"))
+
+
+def test_weighting_by_kind() -> None:
+    s = np.array([300.0, 250.0, 200.0, -np.inf])
+    p = np.array([0.2, 1.0, 1.0, 1.0])
+    w = weight_scores(s, p, "ucb")  # floor + p (score - floor): the unlikely best drops below
+    assert list(np.argsort(-w)[:3]) == [1, 0, 2] and w[0] == pytest.approx(200 + 0.2 * 100)
+    assert w[3] == -np.inf
+    log_ei = np.array([-1.0, -2.0])
+    assert weight_scores(log_ei, np.array([0.1, 1.0]), "logei") == pytest.approx([-1 + np.log(0.1), -2.0])
+    assert weight_scores(s, p, "random") is s
+    with pytest.raises(CampaignError, match="shape"):
+        weight_scores(s, p[:2], "ucb")
