@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from drxlab.acquisition.calibration import Calibration, calibrated_members
-from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix
+from drxlab.acquisition.feasibility import FeasibilityModel, Moments, features, state_matrix
 from drxlab.acquisition.pending import Believer
 
 __all__ = ["Applied", "FeasibilityMap", "PosteriorTransform", "with_rest"]
@@ -58,17 +58,24 @@ class FeasibilityMap:
         species: the screen's species labels (columns of the species amounts).
     """
 
-    model: FeasibilityModel
+    model: FeasibilityModel | None  # None: the columns only, before the fit (moments)
     elements: tuple[str, ...]
     species: tuple[str, ...]
 
-    def predict(self, X: np.ndarray, species_amounts: np.ndarray) -> np.ndarray:
-        """P(feasible) ``(n,)`` of candidates with element amounts ``X`` (``n x d``, the screen's
+    def features(self, X: np.ndarray, species_amounts: np.ndarray) -> np.ndarray:
+        """Features ``n x k`` of candidates with element amounts ``X`` (``n x d``, the screen's
         elements) and species amounts ``n x k`` (per f.u.)."""
         elements = list(self.elements)
         Xc = np.hstack([X, np.zeros((len(X), len(elements) - X.shape[1]))])
         F, _ = features(elements, Xc, state_matrix(elements, self.species, species_amounts))
-        return self.model.predict(F)
+        return F
+
+    def moments(self, X: np.ndarray, species_amounts: np.ndarray) -> Moments:
+        return Moments.of(self.features(X, species_amounts))
+
+    def predict(self, X: np.ndarray, species_amounts: np.ndarray) -> np.ndarray:
+        """P(feasible) ``(n,)`` of candidates (as :meth:`features`)."""
+        return self.model.predict(self.features(X, species_amounts))
 
 
 @dataclass(frozen=True, eq=False)

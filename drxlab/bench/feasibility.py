@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix
+from drxlab.acquisition.feasibility import FeasibilityModel, Moments, features, prior_for, state_matrix
 from drxlab.acquisition.select import select_batch
 from drxlab.lab.synthesis import SynthesisRules
 
@@ -40,7 +40,9 @@ def bench_feasibility(
         ok[0] = not ok[0]
     t1 = time.perf_counter()
     F, names = features(elements, X, state_matrix(elements, species, species_amounts))
-    model = FeasibilityModel.fit(F[idx], ok, names=names)
+    model = FeasibilityModel.fit(
+        F[idx], ok, names=names, prior_precision=prior_for(names), reference=Moments.of(F)
+    )
     t_fit = time.perf_counter() - t1
     p = model.predict(F)
     t_pred = time.perf_counter() - t1 - t_fit

@@ -153,6 +153,7 @@ def _show_real(real: RealResult) -> None:
             r["rate"],
             r["predicted"],
             r["sigma"],
+            r["sigma_calibrated"],
             r["paper"],
             r["predicted"] - r["paper"],
         )
@@ -167,12 +168,14 @@ def _show_real(real: RealResult) -> None:
                 "rate (mA/g)",
                 "predicted (mAh/g)",
                 "σ_Q (mAh/g)",
+                "σ calibrated (mAh/g)",
                 "paper (mAh/g)",
                 "difference (mAh/g)",
             ],
-            [0, 0, 0, 1, 1, 0, 1],
+            [0, 0, 0, 1, 1, 1, 0, 1],
         )
     )
+    click.echo(f"    {real.calibration_note}")
     if not real.lmto:
         return
     click.echo(
@@ -181,7 +184,16 @@ def _show_real(real: RealResult) -> None:
         f"{real.finetuned_version}"
     )
     rows = [
-        (r["cycle"], r["measured"], r["before"], r["sigma_before"], r["after"], r["sigma_after"])
+        (
+            r["cycle"],
+            r["measured"],
+            r["before"],
+            r["sigma_before"],
+            r["sigma_cal_before"],
+            r["after"],
+            r["sigma_after"],
+            r["sigma_cal_after"],
+        )
         for r in real.lmto
     ]
     click.echo(
@@ -192,11 +204,14 @@ def _show_real(real: RealResult) -> None:
                 "measured (mAh/g)",
                 "released (mAh/g)",
                 "σ_Q (mAh/g)",
+                "σ calibrated (mAh/g)",
                 "fine-tuned (mAh/g)",
                 "σ_Q after (mAh/g)",
+                "σ calibrated after (mAh/g)",
             ],
         )
     )
+    click.echo(f"    {real.calibration_note}")
     click.echo(
         f"    cycles 2–{real.lmto[-1]['cycle']} (never shown to the model): MAE "
         f"{real.mae_before:.1f} → {real.mae_after:.1f} mAh/g after logging cycle 1 and fine-tuning"

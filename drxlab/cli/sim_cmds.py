@@ -54,6 +54,13 @@ from drxlab.vocabulary import AcquisitionKind, CalibrationMethod, values
     "coverage are reported whatever it is.",
 )
 @click.option(
+    "--kappa",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="UCB exploration weight: score = mean + kappa × σ (the calibrated σ unless --calibration none).",
+)
+@click.option(
     "--no-feasibility",
     is_flag=True,
     help="Rank without P(synthesis succeeds) learned from the campaign's failed syntheses.",
@@ -82,6 +89,7 @@ def simulate(
     n_start: int,
     start_epochs: int,
     calibration: str | None,
+    kappa: float,
     no_feasibility: bool,
     synthesis_failures: bool,
     out: str,
@@ -124,6 +132,7 @@ def simulate(
         "n_start": n_start,
         "start_epochs": start_epochs,
         "calibration": calibration,
+        "kappa": kappa,
         "feasibility": not no_feasibility,
         "synthesis": SynthesisRules() if synthesis_failures else None,
     }

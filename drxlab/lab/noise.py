@@ -169,6 +169,12 @@ def measure(
     if noise.failure_rate and rng.random() < noise.failure_rate:
         reason = FAILURE_REASONS[int(rng.integers(len(FAILURE_REASONS)))]
         return Measurement(nominal, sample, rate, v_low, v_high, (), True, reason)
+    dead = _dead_cycle(curves)
+    if dead is not None:
+        # a cell that delivers nothing has no average voltage to record (an oracle's edge case,
+        # e.g. a DRXNet member's Q(V) below zero): the cycler run counts as a dead cell
+        reason = f"cell delivered no discharge capacity on cycle {dead} (dead cell)"
+        return Measurement(nominal, sample, rate, v_low, v_high, (), True, reason)
     if noise.is_off:
         return Measurement(nominal, sample, rate, v_low, v_high, tuple(curves))
     q_first = max(float(curves[int(np.argmin(cycles))][2][-1]), 1.0)
@@ -181,4 +187,19 @@ def measure(
         profiles.append((c, v_noisy, np.maximum(q_noisy, 0.0)))
     if not all(np.all(np.isfinite(v)) and np.all(np.isfinite(q)) for _, v, q in profiles):
         raise OracleError(f"the oracle returned non-finite points for {nominal!r}")
+    dead = _dead_cycle(profiles)
+    if dead is not None:
+        reason = f"cell delivered no discharge capacity on cycle {dead} (dead cell)"
+        return Measurement(nominal, sample, rate, v_low, v_high, (), True, reason)
     return Measurement(nominal, sample, rate, v_low, v_high, tuple(profiles))
+
+
+DEAD_CELL_CAPACITY = 1.0  # mAh/g: a discharge below this is no discharge
+
+
+def _dead_cycle(curves: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> int | None:
+    """The first cycle whose discharge delivers less than :data:`DEAD_CELL_CAPACITY`, or None."""
+    for c, _, q in curves:
+        if not np.nanmax(q, initial=0.0) >= DEAD_CELL_CAPACITY:
+            return c
+    return None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlmodel import Session
 
+from drxlab.acquisition.calibration import FALLBACK_REL, MIN_POINTS, conservative_prior
 from drxlab.exceptions import DrxlabError
 from drxlab.model.ensemble import Ensemble
 from drxlab.profiles.importers import read_file
@@ -42,6 +43,8 @@ class RealResult:
     origin: str
     he: list[dict] = field(default_factory=list)
     lmto: list[dict] = field(default_factory=list)  # per cycle: measured, before ± σ, after ± σ
+    # what the calibrated σ of the tables is (the real store holds too few measured compositions)
+    calibration_note: str = ""
     lmto_file: Path | None = None
     cycle1_file: Path | None = None
     finetuned_version: int | None = None
@@ -111,6 +114,10 @@ def run_real(
     with bars("predicting", len(PAPER_HE) * 2, "condition") as bar:
         for rate in (20.0, 1000.0):
             pred = ensemble.predict_curves([f for _, f, _ in PAPER_HE], rate, 1.5, 4.8, 1)
+            # no measured composition: the calibrated σ `drxlab predict` shows for the same call
+            _, sd_cal = conservative_prior(pred.capacity_mean).apply(
+                np.zeros((len(PAPER_HE), 1)), pred.capacity_mean, pred.capacity_std
+            )
             for i, (name, formula, paper) in enumerate(PAPER_HE):
                 res.he.append(
                     {
@@ -119,11 +126,18 @@ def run_real(
                         "rate": rate,
                         "predicted": float(pred.capacity_mean[i]),
                         "sigma": float(pred.capacity_std[i]),
+                        "sigma_calibrated": float(sd_cal[i]),
                         "paper": paper[rate],
                     }
                 )
                 bar({})
     res.he.sort(key=lambda r: (r["name"], r["rate"]))
+    measured = " (none before the LMTO log, one after)" if lmto is not None else " (none)"
+    res.calibration_note = (
+        f"σ calibrated: fewer than {MIN_POINTS} measured compositions in this store{measured}, so "
+        f"calibration is not fitted and the documented conservative prior is used: "
+        f"σ = √(σ_Q² + ({FALLBACK_REL:g} × predicted)²), never below σ_Q (as `drxlab predict` shows)"
+    )
     lap("HE-1/HE-2")
     if lmto is not None:
         _lmto(store, res, ensemble, lmto, out, seed, say, bars)
@@ -154,11 +168,18 @@ def _lmto(
         f"cycles {cycles[0]}–{cycles[-1]}): predict, log cycle 1 only, fine-tune, predict again …"
     )
 
-    def predict(ens: Ensemble) -> tuple[np.ndarray, np.ndarray]:
+    def predict(ens: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, σ_Q and calibrated σ per cycle; one or no measured composition in the store: the
+        conservative prior of each cycle's prediction, as `drxlab predict` gives it cycle by cycle."""
         q = ens.predict_capacity(
             [test.formula] * len(cycles), test.rate, test.v_low, test.v_high, np.array(cycles)
         )
-        return q.mean(0), q.std(0)
+        mean, sd = q.mean(0), q.std(0)
+        cal = [
+            conservative_prior(mean[i : i + 1]).apply(np.zeros((1, 1)), mean[i : i + 1], sd[i : i + 1])
+            for i in range(len(cycles))
+        ]
+        return mean, sd, np.array([c[1][0] for c in cal])
 
     with bars("predicting", None, "curve") as bar:
         before = predict(ensemble)
@@ -189,8 +210,10 @@ def _lmto(
             "measured": measured[c],
             "before": float(before[0][i]),
             "sigma_before": float(before[1][i]),
+            "sigma_cal_before": float(before[2][i]),
             "after": float(after[0][i]),
             "sigma_after": float(after[1][i]),
+            "sigma_cal_after": float(after[2][i]),
         }
         for i, c in enumerate(cycles)
     ]

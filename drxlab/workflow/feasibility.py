@@ -7,14 +7,15 @@ reason says the composition did not form (every :class:`~drxlab.vocabulary.Failu
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.acquisition.feasibility import FeasibilityModel, features
+from drxlab.acquisition.feasibility import FeasibilityModel, Moments, features, prior_for
 from drxlab.acquisition.posterior import FeasibilityMap
 from drxlab.chem.constants import balanced_states
 from drxlab.store import queries
@@ -58,21 +59,21 @@ def labelled(
     return out
 
 
-def for_screen(session: Session, sc: Screen, campaign_ids: Sequence[int] | None = None) -> Feasibility:
-    """Fit the feasibility model on the store's syntheses and predict every screened candidate."""
-    fitted, note = fit_map(session, sc.elements, sc.species, campaign_ids)
-    return Feasibility(None if fitted is None else fitted.predict(sc.X, sc.species_amounts), note)
-
-
 def fit_map(
     session: Session,
     elements: Sequence[str],
     species: Sequence[str],
+    space: Callable[[FeasibilityMap], Moments],
     campaign_ids: Sequence[int] | None = None,
 ) -> tuple[FeasibilityMap | None, str]:
     """The feasibility model fitted on the store's syntheses, ready to predict candidates of a
     screen with these element and species columns (``None`` when it cannot be fitted), and a
-    line saying what was done."""
+    line saying what was done.
+
+    ``space``: the feature moments of the whole candidate space in the columns of the map it is
+    given (its model not fitted yet), which the model is standardised on, so that what the history
+    never varied stays uncertain over the space.
+    """
     data = labelled(session, campaign_ids)
     n_bad = sum(not ok for _, _, ok in data)
     if n_bad == 0:
@@ -84,5 +85,25 @@ def fit_map(
     A = np.array([[a.get(el, 0.0) for el in all_elements] for a, _, _ in data])
     S = np.array([[s.get(el, 0.0) for el in all_elements] for _, s, _ in data])
     F, names = features(all_elements, A, S)
-    model = FeasibilityModel.fit(F, np.array([ok for _, _, ok in data]), names=names)
-    return FeasibilityMap(model, tuple(all_elements), tuple(species)), f"feasibility: {model.describe()}"
+    columns = FeasibilityMap(None, tuple(all_elements), tuple(species))
+    model = FeasibilityModel.fit(
+        F,
+        np.array([ok for _, _, ok in data]),
+        names=names,
+        prior_precision=prior_for(names),
+        reference=space(columns),
+    )
+    return dataclasses.replace(columns, model=model), f"feasibility: {model.describe()}"
+
+
+def screen_moments(sc: Screen) -> Callable[[FeasibilityMap], Moments]:
+    """``fit_map``'s ``space`` for a screen held here: block by block as it was predicted, so
+    the sums are the ones Ray workers return for the same blocks."""
+
+    def of(columns: FeasibilityMap) -> Moments:
+        return Moments.combine(
+            columns.moments(sc.X[i : i + sc.chunk], sc.species_amounts[i : i + sc.chunk])
+            for i in range(0, len(sc.X), sc.chunk)
+        )
+
+    return of

@@ -10,16 +10,16 @@ its workers, so the fitted transform is the same value on both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sqlmodel import Session
 
 from drxlab.acquisition.calibration import Calibration
-from drxlab.acquisition.feasibility import weight_scores
+from drxlab.acquisition.feasibility import Moments, weight_scores
 from drxlab.acquisition.pending import Believer
-from drxlab.acquisition.posterior import Applied, PosteriorTransform, with_rest
+from drxlab.acquisition.posterior import Applied, FeasibilityMap, PosteriorTransform, with_rest
 from drxlab.acquisition.select import score_block
 from drxlab.candidates.spec import CampaignSpec
 from drxlab.store import queries
@@ -91,14 +91,16 @@ def fit(
     calibration: str,
     feasibility: bool,
     min_distance: float,
+    space: Callable[[FeasibilityMap], Moments],
     data_campaigns: Sequence[int] | None = None,
 ) -> Fitted:
     """Fit the round's transforms (calibration ``calibration``, the believer of the campaign's
     pending samples, P(feasible) when ``feasibility``) on the store and ``rows``.
 
     ``typical``: absolute median over the space of the primary objective's ensemble mean (1 when
-    it is 0). ``data_campaigns``: the campaigns whose syntheses the feasibility model learns from
-    (default all).
+    it is 0). ``space``: the candidate space's feature moments in a map's columns (the feasibility
+    model is standardised on them). ``data_campaigns``: the campaigns whose syntheses the
+    feasibility model learns from (default all).
     """
     mean, std = rows.Y[..., 0].mean(0), rows.Y[..., 0].std(0)
     now = {f: (float(m), float(s)) for f, m, s in zip(rows.formulas, mean, std)}
@@ -111,7 +113,7 @@ def fit(
         Yp = PosteriorTransform(cal).calibrated(rows.X[pend], np.ascontiguousarray(rows.Y[:, pend]))
         believer = Believer.fit(Yp, with_rest(rows.X[pend]))
     feas, note = (
-        fit_map(session, elements, species, data_campaigns) if feasibility else (None, FEASIBILITY_OFF)
+        fit_map(session, elements, species, space, data_campaigns) if feasibility else (None, FEASIBILITY_OFF)
     )
     return Fitted(PosteriorTransform(cal, believer, feas, min_distance), cal, note, len(pend))
 

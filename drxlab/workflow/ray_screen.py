@@ -84,8 +84,8 @@ from pathlib import Path
 
 import numpy as np
 
-from drxlab.acquisition.feasibility import weight_scores
-from drxlab.acquisition.posterior import Applied, PosteriorTransform
+from drxlab.acquisition.feasibility import Moments, weight_scores
+from drxlab.acquisition.posterior import Applied, FeasibilityMap, PosteriorTransform
 from drxlab.acquisition.select import score_block
 from drxlab.candidates.generator import iter_candidates
 from drxlab.candidates.spec import CampaignSpec
@@ -253,6 +253,11 @@ class _Worker:
             "Y": np.concatenate([p["Y"] for p in parts], axis=1),
             "species_amounts": np.concatenate([p["species"] for p in parts]),
         }
+
+    def moments(self, columns: FeasibilityMap) -> dict[int, Moments]:
+        """Feature moments of each held block in ``columns`` (the feasibility model's
+        standardisation over the space; the local round sums the same blocks)."""
+        return {b: columns.moments(self._amounts(d), self._species(d)) for b, d in self.blocks.items()}
 
     def score(self, acq: Acquisition, transform: PosteriorTransform) -> tuple[int, float]:
         """Apply the round's posterior transform to every held block (the local round's function,
@@ -422,7 +427,7 @@ def ray_screen(
     on_chunk: Callable[[int], None] | None = None,
     crash_marker: str | None = None,
     wanted: frozenset[str] = frozenset(),
-    fit: Callable[[Rows, float], Fitted] | None = None,
+    fit: Callable[[Rows, float, Callable[[FeasibilityMap], Moments]], Fitted] | None = None,
 ) -> TopScreen:
     """Screen ``spec``'s space (its first ``limit`` candidates) on Ray; the top rows for ``acq``.
 
@@ -473,10 +478,17 @@ def ray_screen(
             mean_median = _median(ray, workers, "mean", n_total)
         if needs_median:
             acq = dataclasses.replace(acq, best_f=mean_median)
+
+        def space(columns: FeasibilityMap) -> Moments:
+            held: dict[int, Moments] = {}
+            for got in ray.get([w.moments.remote(columns) for w in workers]):
+                held.update(got)
+            return Moments.combine(held[b] for b in sorted(held))  # the local round's order
+
         fitted = (
             None
             if fit is None
-            else fit(_rows(ray.get([w.rows.remote() for w in workers])), abs(mean_median) or 1.0)
+            else fit(_rows(ray.get([w.rows.remote() for w in workers])), abs(mean_median) or 1.0, space)
         )
         transform = PosteriorTransform() if fitted is None else fitted.transform
         counts = ray.get([w.score.remote(acq, transform) for w in workers])
@@ -581,7 +593,7 @@ def screen_for_round(
     acq = Acquisition(a.kind, a.batch, a.kappa, a.xi, a.min_distance, best_measured(session, ids, spec))
     taken = frozenset(queries.made_or_suggested_formulas(session, ids))
 
-    def fit(rows: Rows, typical: float) -> Fitted:
+    def fit(rows: Rows, typical: float, space: Callable[[FeasibilityMap], Moments]) -> Fitted:
         return posterior.fit(
             session,
             spec,
@@ -593,6 +605,7 @@ def screen_for_round(
             calibration=a.calibration,
             feasibility=a.feasibility if feasibility is None else feasibility,
             min_distance=a.min_distance,
+            space=space,
         )
 
     wanted = posterior.wanted(session, ids, spec)

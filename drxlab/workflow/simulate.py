@@ -64,7 +64,16 @@ class Run:
         rows = [p for p in self.predictions if p["round"] > COVERAGE_FROM_ROUND and posterior in p]
         if not rows:
             return None
-        return float(np.mean([abs(p["measured"] - p[posterior][0]) <= k * p[posterior][1] for p in rows]))
+        return _within(rows, k, posterior)
+
+    def coverage_in_round(self, k: float, posterior: str, rnd: int) -> float | None:
+        """Share of round ``rnd``'s measurements within ``k`` σ of ``posterior``'s prediction."""
+        rows = [p for p in self.predictions if p["round"] == rnd and posterior in p]
+        return _within(rows, k, posterior) if rows else None
+
+
+def _within(rows: list[dict], k: float, posterior: str) -> float:
+    return float(np.mean([abs(p["measured"] - p[posterior][0]) <= k * p[posterior][1] for p in rows]))
 
 
 POSTERIORS = ("raw", "calibrated", "scale", "gp")  # whose coverage a simulation reports
@@ -85,6 +94,9 @@ class StrategySummary:
     failed_syntheses: tuple[int, ...]  # per seed
     random_over_median: float | None  # exact random median / this median; None if not reached
     coverage: dict[int, dict[str, float | None]]  # k -> posterior -> share within k sigma, after round 3
+    # per round (1, 2, ...): k -> posterior -> share within k sigma of that round's measurements
+    coverage_by_round: tuple[dict[int, dict[str, float | None]], ...] = ()
+    measured_by_round: tuple[int, ...] = ()  # measurements behind each round's figures, all seeds
 
     @property
     def failed_syntheses_median(self) -> float:
@@ -106,6 +118,15 @@ class StrategySummary:
             # None where the strategy's median campaign never reached the top 1 %
             "random_expected_over_median": self.random_over_median,
             **{f"coverage_{k}sigma": dict(v) for k, v in self.coverage.items()},
+            # prospective coverage round by round (median over seeds), to see when calibration sets in
+            "coverage_per_round": [
+                {
+                    "round": i + 1,
+                    "measurements": n,
+                    **{f"coverage_{k}sigma": dict(v) for k, v in cov.items()},
+                }
+                for i, (cov, n) in enumerate(zip(self.coverage_by_round, self.measured_by_round))
+            ],
         }
 
 
@@ -151,6 +172,20 @@ class SimulationResult:
                     k: {post: _median([r.coverage(k, post) for r in rs]) for post in POSTERIORS}
                     for k in (1, 2)
                 },
+                coverage_by_round=tuple(
+                    {
+                        k: {
+                            post: _median([r.coverage_in_round(k, post, rnd) for r in rs])
+                            for post in POSTERIORS
+                        }
+                        for k in (1, 2)
+                    }
+                    for rnd in range(1, self.rounds + 1)
+                ),
+                measured_by_round=tuple(
+                    sum(p["round"] == rnd for r in rs for p in r.predictions)
+                    for rnd in range(1, self.rounds + 1)
+                ),
             )
         return out
 

@@ -18,7 +18,7 @@ from drxlab.store import queries
 from drxlab.store.tables import Suggestion, dumps
 from drxlab.vocabulary import AcquisitionKind, SampleStatus
 from drxlab.workflow import calibrate, campaigns, models, posterior
-from drxlab.workflow.feasibility import Feasibility
+from drxlab.workflow.feasibility import Feasibility, screen_moments
 from drxlab.workflow.ingest import material
 from drxlab.workflow.posterior import FEASIBILITY_OFF
 from drxlab.workflow.screening import Screen, features, screen
@@ -174,6 +174,7 @@ def suggest(
             calibration=acq.calibration,
             feasibility=use_feasibility,
             min_distance=acq.min_distance,
+            space=screen_moments(sc),
             data_campaigns=data_campaigns,
         )
         applied = posterior.apply_to_screen(fitted.transform, sc)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drxlab.acquisition.feasibility import FeasibilityModel, features, state_matrix, weight_scores
+from drxlab.acquisition.feasibility import (
+    CHEMISTRY,
+    FeasibilityModel,
+    Moments,
+    features,
+    prior_for,
+    state_matrix,
+    weight_scores,
+)
 from drxlab.exceptions import CampaignError
 from drxlab.lab.synthesis import SynthesisRules
 
@@ -71,6 +79,62 @@ def test_features_mean_state_mn3_and_high_valent() -> None:
     assert row["mean_state"] == pytest.approx((2 * 1.8 + 0.2 - 1.2) / 0.8)
     assert row["Mn3+"] == pytest.approx(0.4) and row["high_valent"] == pytest.approx(0.2)
     assert row["Li_excess*F"] == pytest.approx(0.2 * 0.2)
+    # d0: Ti4+ and Nb5+; shares are of the 0.8 non-Li metal; no 2+ cation
+    assert row["d0"] == pytest.approx(0.4) and row["d0_share"] == pytest.approx(0.5)
+    assert row["Mn3+_share"] == pytest.approx(0.5) and row["low_valent"] == 0.0
+    assert names[: len(CHEMISTRY)] == CHEMISTRY and names[len(CHEMISTRY) :] == ("Mn", "Ti", "Nb")
+    assert list(prior_for(names)) == [3.0] * len(CHEMISTRY) + [30.0] * 3
+
+
+def _random_space(rng: np.random.Generator, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Random balanced Li-Mn(2+/3+)-Cr(3+)-Ti(4+)-Nb(5+)-O-F compositions: elements, amounts, states."""
+    elements = ["Li", "Mn", "Cr", "Ti", "Nb", "O", "F"]
+    rows, states = [], []
+    while len(rows) < n:
+        li, f = rng.choice([1.1, 1.15, 1.2, 1.25, 1.3]), rng.choice([0.0, 0.1, 0.2, 0.3])
+        cr, ti, nb = rng.choice([0, 0.1, 0.2, 0.3]), rng.choice([0, 0.1, 0.2, 0.3]), rng.choice([0, 0.1, 0.2])
+        mn = round(2 - li - cr - ti - nb, 2)
+        if mn <= 0.05:
+            continue
+        s_mn = (2 * (2 - f) + f - li - 3 * cr - 4 * ti - 5 * nb) / mn
+        if not 2 <= s_mn <= 4:
+            continue
+        rows.append([li, mn, cr, ti, nb, 2 - f, f])
+        states.append([1, s_mn, 3, 4, 5, -2, -1])
+    return elements, np.array(rows), np.array(states, dtype=float)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # not the virtual lab's rules: a d0-share limit, and a mechanism tied to one element (Cr)
+        lambda a, f: f["d0_share"] > 0.35,
+        lambda a, f: (a["Cr"] >= 0.2) & (a["F"] >= 0.2),
+    ],
+)
+def test_learns_other_failure_mechanisms_from_the_data(rule) -> None:
+    rng = np.random.default_rng(3)
+    elements, A, S = _random_space(rng, 600)
+    F, names = features(elements, A, S)
+    fail = rule(dict(zip(elements, A.T)), dict(zip(names, F.T)))
+    m = FeasibilityModel.fit(
+        F[:300], ~fail[:300], names=names, prior_precision=prior_for(names), reference=Moments.of(F)
+    )
+    p = m.predict(F[300:])
+    assert 0.1 < fail.mean() < 0.9 and ((p > 0.5) == ~fail[300:]).mean() > 0.85
+
+
+def test_a_direction_the_history_barely_varied_is_not_extrapolated_on_the_space_scale() -> None:
+    rng = np.random.default_rng(0)
+    space = rng.normal(size=(2000, 2))
+    hist = np.column_stack([rng.normal(size=40), 0.05 * rng.normal(size=40)])  # b barely varied
+    ok = hist[:, 0] < 0.5  # b plays no part
+    x = np.array([[-1.0, 0.0], [-1.0, 3.0], [-1.0, -3.0]])  # feasible along a; out along b
+    narrow = FeasibilityModel.fit(hist, ok, names=("a", "b")).predict(x)
+    spaced = FeasibilityModel.fit(hist, ok, names=("a", "b"), reference=Moments.of(space)).predict(x)
+    # on the history's scale the noise along b becomes a steep trend across the space
+    assert np.abs(narrow[1:] - narrow[0]).max() > 0.2
+    assert np.abs(spaced[1:] - spaced[0]).max() < 0.1 and spaced.min() > 0.8
 
 
 def test_fit_needs_both_outcomes_and_matching_shapes() -> None:

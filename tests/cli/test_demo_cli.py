@@ -86,18 +86,33 @@ def test_demo_with_released_model_and_lmto(upstream: Path, tmp_path: Path) -> No
     assert text.index("PART 1 — REAL") < text.index("PART 2 — VIRTUAL")
     assert "simulated data, not measurements" in text and "MEASURED" in text
     he = _rows(text, "name ")
-    assert [(row[0], row[2], row[5]) for row in he] == [
+    assert [(row[0], row[2], row[6]) for row in he] == [
         ("HE-1", "20", "276"),
         ("HE-1", "1000", "196"),
         ("HE-2", "20", "266"),
         ("HE-2", "1000", "171"),
     ]
     assert all(
-        abs(float(row[3]) - float(row[5])) < 5 for row in he
+        abs(float(row[3]) - float(row[6])) < 5 for row in he
     )  # the released model reproduces the paper
+    header = next(ln for ln in text.splitlines() if ln.startswith("name "))
+    assert "σ_Q (mAh/g)  σ calibrated (mAh/g)" in header
+    for row in he:
+        # nothing measured: the conservative prior, 0.15 × the typical prediction of its rate
+        typical = np.median([float(r[3]) for r in he if r[2] == row[2]])
+        assert float(row[5]) == pytest.approx(np.hypot(float(row[4]), 0.15 * typical), abs=0.11)
     lmto = _rows(text, "cycle  measured (mAh/g)")
     assert [int(row[0]) for row in lmto] == list(range(1, 11))
     assert float(lmto[0][1]) == pytest.approx(250.3, abs=0.05)
+    for row in lmto:  # cycle, measured, released, σ_Q, σ calibrated, fine-tuned, σ_Q, σ calibrated
+        for mean, sd, cal in ((2, 3, 4), (5, 6, 7)):
+            assert float(row[cal]) == pytest.approx(
+                np.hypot(float(row[sd]), 0.15 * float(row[mean])), abs=0.11
+            )
+    # the released model's calibrated σ at cycle 1 covers (at 2σ) the error it shows on the real cell
+    assert abs(float(lmto[0][1]) - float(lmto[0][2])) <= 2 * float(lmto[0][4])
+    assert text.count("fewer than 5 measured compositions in this store") == 2
+    assert "documented conservative prior" in text
     before_p, after_p = map(
         float, re.search(r"MAE ([\d.]+) → ([\d.]+) mAh/g after logging cycle 1", text).groups()
     )

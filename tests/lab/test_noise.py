@@ -97,3 +97,17 @@ def test_oracle_errors_are_not_cell_failures():
 def test_noise_model_rejects_invalid_settings(field, value):
     with pytest.raises(ConditionError, match=field):
         NoiseModel(**{field: value})
+
+
+@pytest.mark.parametrize("noise", [NoiseModel.off(), NO_FAIL])
+def test_a_cycle_without_discharge_capacity_is_a_dead_cell_not_a_profile(noise):
+    from drxlab.vocabulary import FailureReason
+
+    def oracle(amts, rate, lo, hi, cycle):  # e.g. a DRXNet member whose Q(V) falls below zero by cycle 5
+        v, q = synthetic_raw_profile(amts, rate, lo, hi, cycle)
+        return v, (q if cycle < 5 else np.minimum(q, 0.0) - 3.0)
+
+    m = measure(oracle, LMTO, 20.0, 1.5, 4.8, (1, 5), noise, np.random.default_rng(0))
+    assert m.failed and m.profiles == () and "no discharge capacity on cycle 5" in m.reason
+    assert FailureReason.parse(m.reason)[0] is FailureReason.CELL  # says nothing about the material
+    assert not measure(oracle, LMTO, 20.0, 1.5, 4.8, (1, 2), noise, np.random.default_rng(0)).failed
