@@ -171,7 +171,7 @@ def seed_compositions(
             acquisition=AcquisitionSpec(AcquisitionKind.UCB),
         )
         rows = []
-        for block in iter_candidates(spec, chunk=100_000):
+        for block in iter_candidates(spec, chunk=100_000, species=False):
             take = rng.random(len(block)) < min(1.0, 20.0 * n / max(len(block), 1))
             rows.extend(
                 {el: a for el, a in zip(block.elements, r) if a > 0} for r in block.amounts[take].tolist()
