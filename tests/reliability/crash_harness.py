@@ -43,13 +43,20 @@ from typing import Literal
 Mode = Literal["ready", "exec"]
 READY = b"R"
 GO = b"G"
-# commands import their modules (and torch) only when run: load them before saying "ready", so the
-# delay is spent in the command's own work, as it was when the CLI imported everything at start-up
+# commands import their modules (and torch) only when run: load the command's module before saying
+# "ready" (what the lazy CLI does first), so the delay is spent in the command's own work. For the
+# commands that run the model also torch, the workflow modules and torch._dynamo (with sympy; what
+# torch.func's vmap/jvp import on their first call): ~5 s of a boot on 2 cores that would otherwise
+# be spent inside the command. Other commands (`import`) boot without torch, as they do for users.
+MODEL_COMMANDS = ("train", "suggest", "log", "finetune", "predict", "evaluate", "simulate", "demo", "bench")
 CLI_BOOT = (
     "import importlib, os, sys\n"
     "from drxlab.cli.main import COMMANDS, cli\n"
-    "for m in sorted({mod for mod, _ in COMMANDS.values()}): importlib.import_module('drxlab.cli.' + m)\n"
-    "import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening, drxlab.model.io\n"
+    "cmd = sys.argv[3] if len(sys.argv) > 3 else ''\n"  # argv: -c --db DB CMD ...
+    "if cmd in COMMANDS: importlib.import_module('drxlab.cli.' + COMMANDS[cmd][0])\n"
+    f"if cmd in {MODEL_COMMANDS!r}:\n"
+    "    import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening\n"
+    "    import drxlab.model.io, torch._dynamo\n"
     "quiet = os.open(os.devnull, os.O_WRONLY)\n"
     f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
     "if os.environ.get('DRXLAB_HARNESS_GO'): os.read(0, 1)\n"
@@ -278,8 +285,9 @@ def kill_trials(
                 run.go()
             else:
                 run = _start(args, mode, env, timeout)
-            time.sleep(max(0.0, delay - (time.perf_counter() - run.t0)))
-            if run.proc.poll() is None:
+            try:  # a command that ends before its kill time ends the wait (no idle sleep)
+                run.proc.wait(timeout=max(0.0, delay - (time.perf_counter() - run.t0)))
+            except subprocess.TimeoutExpired:
                 run.kill()
             code = run.wait()
             finished = code != -signal.SIGKILL
