@@ -43,20 +43,26 @@ from typing import Literal
 Mode = Literal["ready", "exec"]
 READY = b"R"
 GO = b"G"
-# commands import their modules (and torch) only when run: load the command's module before saying
-# "ready" (what the lazy CLI does first), so the delay is spent in the command's own work. For the
-# commands that run the model also torch, the workflow modules and torch._dynamo (with sympy; what
-# torch.func's vmap/jvp import on their first call): ~5 s of a boot on 2 cores that would otherwise
-# be spent inside the command. Other commands (`import`) boot without torch, as they do for users.
+# commands import their modules (and torch) only when run: load them before saying "ready", so the
+# delay is spent in the command's own work, as it was when the CLI imported everything at start-up.
+# Commands that run the model load every command module and the workflow (torch, BoTorch); those
+# that fine-tune also torch._dynamo (with sympy, ~1.5 s on 2 cores), which torch.func's jvp imports
+# on its first call (the parent's replay curves). Other commands (`import`) load their own module
+# only, as for a user: ~1 s instead of ~4 s, and their trials wait for the next boot.
 MODEL_COMMANDS = ("train", "suggest", "log", "finetune", "predict", "evaluate", "simulate", "demo", "bench")
+FINETUNE_COMMANDS = ("log", "finetune")
 CLI_BOOT = (
     "import importlib, os, sys\n"
     "from drxlab.cli.main import COMMANDS, cli\n"
     "cmd = sys.argv[3] if len(sys.argv) > 3 else ''\n"  # argv: -c --db DB CMD ...
-    "if cmd in COMMANDS: importlib.import_module('drxlab.cli.' + COMMANDS[cmd][0])\n"
+    f"mods = {{mod for mod, _ in COMMANDS.values()}} if cmd in {MODEL_COMMANDS!r} else "
+    "{COMMANDS[cmd][0]} if cmd in COMMANDS else set()\n"
+    "for m in sorted(mods): importlib.import_module('drxlab.cli.' + m)\n"
     f"if cmd in {MODEL_COMMANDS!r}:\n"
     "    import drxlab.workflow.suggest, drxlab.workflow.training, drxlab.workflow.screening\n"
-    "    import drxlab.model.io, torch._dynamo\n"
+    "    import drxlab.model.io\n"
+    f"if cmd in {FINETUNE_COMMANDS!r}:\n"
+    "    import torch._dynamo\n"
     "quiet = os.open(os.devnull, os.O_WRONLY)\n"
     f"os.write(1, {READY!r}); os.dup2(quiet, 1)\n"
     "if os.environ.get('DRXLAB_HARNESS_GO'): os.read(0, 1)\n"
