@@ -15,8 +15,10 @@ Only what a user brings is replaced:
 Heavy commands run with reduced sizes, the README keeping the documented ones: ``train`` and
 ``evaluate`` with 1 epoch, 2 members, the small network; ``simulate`` on a 1-round, 1-seed,
 2-strategy campaign over a small space; ``bench`` with 64 compositions, a 500-candidate space and
-1 epoch. ``suggest`` screens the whole he-drx space (54,297 candidates) as written; the
-fine-tunes run at their defaults.
+1 epoch; the fine-tunes of the released ensemble (``log --finetune``, ``finetune``) with 2 epochs
+(at their defaults, 20 and 8, they were most of this test's time; what they learn is tested in
+tests/workflow/test_first_cycle_finetune.py). ``suggest`` screens the whole he-drx space (54,297
+candidates) as written.
 """
 
 from __future__ import annotations
@@ -168,6 +170,10 @@ class Lab:
             argv = [*argv, "--size", "500"]
         elif cmd == "bench finetune":
             argv = [*argv, "--epochs", "1"]
+        elif argv[0] == "log" and "--finetune" in argv:
+            argv = [*argv, "--finetune-epochs", "2"]
+        elif argv[0] == "finetune":
+            argv = _set(argv, "--epochs", "2")
         return argv
 
 

@@ -86,8 +86,14 @@ class Candidate:
         return composition_class(self.amounts)
 
 
-def iter_candidates(spec: CampaignSpec, chunk: int = DEFAULT_CHUNK) -> Iterator[CandidateChunk]:
+def iter_candidates(
+    spec: CampaignSpec, chunk: int = DEFAULT_CHUNK, *, species: bool = True
+) -> Iterator[CandidateChunk]:
     """Stream the candidates of ``spec`` in chunks of at most ``chunk`` rows, in a fixed order.
+
+    ``species=False`` leaves ``species_units`` empty (``n x 0``): rebuilding the oxidation-state
+    split of every row is most of the walk's cost, and a caller that only needs the element
+    amounts (seeding, counting) gets the same rows in the same order ~2.5x faster.
 
     Raises :class:`CampaignError` (on the first ``next``) naming the constraint that empties the
     space when there is no candidate.
@@ -99,7 +105,7 @@ def iter_candidates(spec: CampaignSpec, chunk: int = DEFAULT_CHUNK) -> Iterator[
         raise CampaignError(f"campaign {spec.name!r}: {message}")
     space = _Space(spec)
     n = 0
-    for block in space.blocks(chunk):
+    for block in space.blocks(chunk, species=species):
         n += len(block)
         yield block
     if n == 0:
@@ -108,12 +114,12 @@ def iter_candidates(spec: CampaignSpec, chunk: int = DEFAULT_CHUNK) -> Iterator[
 
 def count_candidates(spec: CampaignSpec) -> int:
     """Number of candidates (enumerates them chunk by chunk; memory stays bounded)."""
-    return sum(len(c) for c in iter_candidates(spec))
+    return sum(len(c) for c in iter_candidates(spec, species=False))
 
 
 def count_branch(spec: CampaignSpec, branch: int) -> int:
     """Candidates whose first metal element has ``branch`` grid units (0: none of it)."""
-    return sum(1 for _ in _Space(spec)._walk(branch))
+    return sum(1 for _ in _Space(spec)._walk(branch, species=False))
 
 
 def branches(spec: CampaignSpec) -> list[int]:
@@ -197,11 +203,11 @@ class _Space:
                 table.setdefault(a, {})[x] = split
         return dict(sorted(table.items()))
 
-    def blocks(self, chunk: int) -> Iterator[CandidateChunk]:
+    def blocks(self, chunk: int, species: bool = True) -> Iterator[CandidateChunk]:
         """The walk's rows packed into chunks of ``chunk`` rows (the last may be shorter)."""
         rows: list[tuple[int, ...]] = []
         sps: list[list[int]] = []
-        for row, sp in self._walk():
+        for row, sp in self._walk(species=species):
             rows.append(row)
             sps.append(sp)
             if len(rows) >= chunk:
@@ -222,51 +228,67 @@ class _Space:
             step=self.spec.step,
         )
 
-    def _walk(self, branch: int | None = None) -> Iterator[_Row]:
+    def _walk(self, branch: int | None = None, species: bool = True) -> Iterator[_Row]:
         """Depth-first over metal elements; ``d`` is the bit set of reachable excesses so far.
 
         ``branch``: only the subtree where the first metal has this many grid units (0: absent);
         the subtrees of :meth:`branches` partition the space (a distributed count's tasks).
+        ``species=False``: every row's species split is ``[]`` (not rebuilt).
         """
         e = len(self.metals)
         amt = [0] * e
         dstack = [0] * e
         spec = self.spec
-
-        def node(i: int, u: int, k: int, d: int) -> Iterator[_Row]:
-            r_lo = max(0, self.m_lo - u)
-            r_hi = min(self.cap_rem[i], self.m_hi - u)
-            if r_lo > r_hi or k + (e - i) < spec.min_metals or (r_lo > 0 and k >= spec.max_metals):
-                return
-            lo = max(0, self.t_lo - self.emax[i] * r_hi)
-            hi = self.t_hi - self.emin[i] * r_lo
+        min_metals, max_metals = spec.min_metals, spec.max_metals
+        m_lo, m_hi, t_lo, t_hi = self.m_lo, self.m_hi, self.t_lo, self.t_hi
+        cap_rem, emin, emax, tables = self.cap_rem, self.emin, self.emax, self.tables
+        leaf = self._leaf if species else self._leaf_amounts
+        # An explicit stack, not nested generators: a row yielded from depth e of recursive
+        # generators is passed up through every level, which cost most of the walk.
+        # Node: (metal index i, metal units so far u, metals present k, reachable excesses d,
+        # units of metal i - 1 chosen by the parent); children are pushed in reverse, so they are
+        # visited in the order of the recursive walk (absent first, then increasing amounts).
+        stack = [(0, 0, 0, 1, 0)]
+        while stack:
+            i, u, k, d, a = stack.pop()
+            if i:
+                amt[i - 1] = a  # deeper entries are set before any leaf below reads them
+            r_lo = max(0, m_lo - u)
+            r_hi = min(cap_rem[i], m_hi - u)
+            if r_lo > r_hi or k + (e - i) < min_metals or (r_lo > 0 and k >= max_metals):
+                continue
+            lo = max(0, t_lo - emax[i] * r_hi)
+            hi = t_hi - emin[i] * r_lo
             if hi < lo:
-                return
+                continue
             d &= ((1 << (hi + 1)) - 1) ^ ((1 << lo) - 1)
             if not d:
-                return
+                continue
             if i == e:
-                yield from self._leaf(u, d, amt, dstack)
-                return
+                yield from leaf(u, d, amt, dstack)
+                continue
             dstack[i] = d
-            amt[i] = 0
-            if i or branch in (None, 0):
-                yield from node(i + 1, u, k, d)
-            if k >= spec.max_metals:
-                return
-            for a, charges in self.tables[i].items():
-                if a > r_hi:
-                    break
-                if i == 0 and branch not in (None, a):
-                    continue
-                amt[i] = a
-                nd = 0
-                for x in charges:
-                    nd |= d << x
-                yield from node(i + 1, u + a, k + 1, nd)
-            amt[i] = 0
+            children = [(i + 1, u, k, d, 0)] if i or branch in (None, 0) else []
+            if k < max_metals:
+                for a, charges in tables[i].items():
+                    if a > r_hi:
+                        break
+                    if i == 0 and branch not in (None, a):
+                        continue
+                    nd = 0
+                    for x in charges:
+                        nd |= d << x
+                    children.append((i + 1, u + a, k + 1, nd, a))
+            stack.extend(reversed(children))
 
-        yield from node(0, 0, 0, 1)
+    def _leaf_amounts(self, u: int, d: int, amt: list[int], dstack: list[int]) -> Iterator[_Row]:
+        """:meth:`_leaf`'s rows without their species split."""
+        n = self.n
+        while d:
+            low = d & -d
+            d ^= low
+            f = n - (low.bit_length() - 1)
+            yield (n - u, *amt, n - f, f), []
 
     def _leaf(self, u: int, d: int, amt: list[int], dstack: list[int]) -> Iterator[_Row]:
         """Rows for every target excess in ``d``; the species split is rebuilt walking back."""

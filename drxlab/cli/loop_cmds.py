@@ -201,6 +201,13 @@ def finetune(
 )
 @click.option("--replace", is_flag=True, help="Replace earlier results of the sample (kept as history).")
 @click.option("--finetune", "then_finetune", is_flag=True, help="Fine-tune the model on it right away.")
+@click.option(
+    "--finetune-epochs",
+    type=click.IntRange(min=1),
+    default=training.FINETUNE_EPOCHS,
+    show_default=True,
+    help="Epochs of that fine-tune (fewer: quicker, learns less from the new result).",
+)
 @click.option("--allow-unbalanced", is_flag=True)
 @click.option(
     "--force",
@@ -227,6 +234,7 @@ def log(
     reason: str,
     replace: bool,
     then_finetune: bool,
+    finetune_epochs: int,
     allow_unbalanced: bool,
     force: bool,
     as_json: bool,
@@ -237,7 +245,9 @@ def log(
     from drxlab.workflow.log_results import log_results
 
     if sheet:
-        return _log_batch(obj, Path(sheet), keep_initial_discharge, replace, then_finetune, as_json)
+        return _log_batch(
+            obj, Path(sheet), keep_initial_discharge, replace, then_finetune, finetune_epochs, as_json
+        )
     if failed:
         if sample_id is None:
             raise DrxlabError("--failed needs --sample ID")
@@ -278,7 +288,7 @@ def log(
 
     then_finetune = then_finetune and not failed
     with ProgressBar("fine-tuning", unit="epoch", enabled=then_finetune and not obj.quiet) as bar:
-        out = log_results(obj.store(), prepare, finetune=then_finetune, progress=bar)
+        out = log_results(obj.store(), prepare, finetune=then_finetune, progress=bar, epochs=finetune_epochs)
     (logged,), res = out.logged, out.finetuned
     if as_json:
         return echo_json(
@@ -469,7 +479,13 @@ def evaluate(
 
 
 def _log_batch(
-    obj: Context, sheet: Path, keep_initial: bool, replace: bool, then_finetune: bool, as_json: bool
+    obj: Context,
+    sheet: Path,
+    keep_initial: bool,
+    replace: bool,
+    then_finetune: bool,
+    epochs: int,
+    as_json: bool,
 ) -> None:
     from drxlab.workflow.batch import prepare_batch, write_batch
     from drxlab.workflow.log_results import log_results
@@ -478,7 +494,9 @@ def _log_batch(
         return prepare_batch(s, sheet, keep_initial=keep_initial, replace=replace)
 
     with ProgressBar("fine-tuning", unit="epoch", enabled=then_finetune and not obj.quiet) as bar:
-        out = log_results(obj.store(), prepare, write=write_batch, finetune=then_finetune, progress=bar)
+        out = log_results(
+            obj.store(), prepare, write=write_batch, finetune=then_finetune, progress=bar, epochs=epochs
+        )
     logged, res = out.logged, out.finetuned
     rows = [
         {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sqlmodel import Session
 
-from drxlab.candidates.generator import iter_candidates
+from drxlab.candidates.generator import check_feasible, iter_candidates
 from drxlab.candidates.spec import AcquisitionSpec, CampaignSpec, Objective, Species
 from drxlab.chem import compositions
 from drxlab.chem.constants import STANDARD_RATE, STANDARD_WINDOW
@@ -140,6 +141,64 @@ def measure_one(
     return test, m
 
 
+class _SeedSpace:
+    """The candidate blocks of one seed space, enumerated once per process and kept as grid units
+    (int16, ~3 MB per 100 000 rows): a fine-tune of the released ensemble draws three seed
+    samples (replay, held-out, drift set) from the same space, each enumerating ~300 000 rows."""
+
+    BLOCK = 100_000
+
+    def __init__(self, spec: CampaignSpec) -> None:
+        self.n = round(2 / spec.step)
+        self.elements: tuple[str, ...] = ()
+        self.units: list[np.ndarray] = []
+        self._gen = iter_candidates(spec, chunk=self.BLOCK, species=False)
+        self._lock = threading.Lock()
+
+    def blocks(self) -> Iterator[tuple[tuple[str, ...], np.ndarray]]:
+        """(elements, amounts) of each block, in enumeration order (amounts as the walk makes them)."""
+        i = 0
+        while True:
+            with self._lock:
+                if i == len(self.units):
+                    block = next(self._gen, None)
+                    if block is None:
+                        return
+                    self.elements = block.elements
+                    self.units.append(block.units.astype(np.int16))
+                units = self.units[i]
+            yield self.elements, (units.astype(np.int32) * 2) / self.n
+            i += 1
+
+
+_SEED_SPACES: dict[tuple, _SeedSpace] = {}
+
+
+def _seed_space(klass: str, step: float, species: dict[str, float]) -> _SeedSpace:
+    key = (klass, step, tuple(sorted(species.items())))
+    if key not in _SEED_SPACES:
+        lo, hi = {"2TM": (1, 2), "3TM": (3, 3), "HE": (4, 5)}[klass]
+        spec = CampaignSpec(
+            name=f"seed-{klass}",
+            description="",
+            li_min=1.05,
+            li_max=1.3,
+            f_min=0.0,
+            f_max=0.2,
+            step=step,
+            min_metals=lo,
+            max_metals=hi,
+            species=tuple(Species.parse(label, amount) for label, amount in species.items()),
+            objectives=(Objective("capacity", ObjectiveKind.CAPACITY, STANDARD_RATE, STANDARD_WINDOW),),
+            acquisition=AcquisitionSpec(AcquisitionKind.UCB),
+        )
+        check_feasible(spec)  # an empty space raises here, not half-way through a cached walk
+        if len(_SEED_SPACES) >= 8:  # other species lists (`lab seed --species`): keep a few
+            del _SEED_SPACES[next(iter(_SEED_SPACES))]
+        _SEED_SPACES[key] = _SeedSpace(spec)
+    return _SEED_SPACES[key]
+
+
 def seed_compositions(
     n: int,
     classes: Sequence[str],
@@ -153,29 +212,10 @@ def seed_compositions(
         raise OracleError(f"classes {list(classes)} invalid; expected a subset of 2TM, 3TM, HE")
     pools = []
     for klass in classes:
-        lo, hi = {"2TM": (1, 2), "3TM": (3, 3), "HE": (4, 5)}[klass]
-        spec = CampaignSpec(
-            name=f"seed-{klass}",
-            description="",
-            li_min=1.05,
-            li_max=1.3,
-            f_min=0.0,
-            f_max=0.2,
-            step=step,
-            min_metals=lo,
-            max_metals=hi,
-            species=tuple(
-                Species.parse(label, amount) for label, amount in (species or SEED_SPECIES).items()
-            ),
-            objectives=(Objective("capacity", ObjectiveKind.CAPACITY, STANDARD_RATE, STANDARD_WINDOW),),
-            acquisition=AcquisitionSpec(AcquisitionKind.UCB),
-        )
         rows = []
-        for block in iter_candidates(spec, chunk=100_000):
-            take = rng.random(len(block)) < min(1.0, 20.0 * n / max(len(block), 1))
-            rows.extend(
-                {el: a for el, a in zip(block.elements, r) if a > 0} for r in block.amounts[take].tolist()
-            )
+        for elements, amounts in _seed_space(klass, step, species or SEED_SPECIES).blocks():
+            take = rng.random(len(amounts)) < min(1.0, 20.0 * n / max(len(amounts), 1))
+            rows.extend({el: a for el, a in zip(elements, r) if a > 0} for r in amounts[take].tolist())
             if len(rows) > 50 * n:
                 break
         pools.append(rows)

@@ -53,11 +53,12 @@ def log_results(
     seed: int = 0,
     include_virtual: bool = False,
     progress: Progress | None = None,
+    epochs: int = training.FINETUNE_EPOCHS,
 ) -> LogOutcome:
     """Check the results ``prepare`` reads, fine-tune on the measured ones if asked, write all.
 
-    The fine-tune uses :func:`training.fit_finetune`'s defaults; virtual-lab tests are left out
-    unless ``include_virtual``.
+    The fine-tune uses :func:`training.fit_finetune`'s defaults but ``epochs``; virtual-lab tests
+    are left out unless ``include_virtual``.
     """
     if not finetune:
         with store.transaction() as s:
@@ -71,6 +72,7 @@ def log_results(
             fitted = training.fit_finetune(
                 s,
                 scope=scope,
+                epochs=epochs,
                 seed=seed,
                 include_virtual=include_virtual,
                 pending=[p.record(-(k + 1)) for k, p in enumerate(measured)],

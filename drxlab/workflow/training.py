@@ -266,16 +266,21 @@ def pseudo_replay(ensemble: Ensemble, n: int, seed: int) -> list:
     from drxlab.workflow.lab import seed_compositions
 
     comps = seed_compositions(n, ["2TM", "3TM", "HE"], np.random.default_rng(seed))
+    n_c = len(REPLAY_CYCLES)
+    # one call per rate over every composition x cycle (row k * n_c + j): one graph, not n_c * n
+    rows = [amts for amts in comps for _ in REPLAY_CYCLES]
+    cycles = np.tile(REPLAY_CYCLES, len(comps))
+    preds = {rate: ensemble.predict_curves(rows, rate, *STANDARD_WINDOW, cycles) for rate in REPLAY_RATES}
     out = []
-    for amts in comps:
-        for rate in REPLAY_RATES:
-            n_c = len(REPLAY_CYCLES)
-            pred = ensemble.predict_curves([amts] * n_c, rate, *STANDARD_WINDOW, np.array(REPLAY_CYCLES))
+    for i in range(len(comps)):
+        for rate, pred in preds.items():
+            k = i * n_c
             profiles = {
-                c: (pred.voltage[k], pred.q_mean[k], pred.dqdv_mean[k]) for k, c in enumerate(REPLAY_CYCLES)
+                c: (pred.voltage[k + j], pred.q_mean[k + j], pred.dqdv_mean[k + j])
+                for j, c in enumerate(REPLAY_CYCLES)
             }
             out.append(
-                TestRecord(formula=pred.formulas[0], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
+                TestRecord(formula=pred.formulas[k], rate=rate, v_low=1.5, v_high=4.8, profiles=profiles)
             )
     return out
 

@@ -181,6 +181,18 @@ def test_chunk_size_does_not_change_the_result(size: int) -> None:
         )
 
 
+def test_without_species_the_same_rows_in_the_same_order() -> None:
+    """``species=False`` (seeding, counting) skips the oxidation-state split, nothing else."""
+    spec = load_spec(CAMPAIGNS / "he-drx.toml")
+    full = list(iter_candidates(spec, chunk=7_000))
+    bare = list(iter_candidates(spec, chunk=7_000, species=False))
+    assert [len(c) for c in bare] == [len(c) for c in full]
+    for a, b in zip(full, bare):
+        np.testing.assert_array_equal(a.units, b.units)
+        np.testing.assert_array_equal(a.amounts, b.amounts)
+        assert b.species_units.shape == (len(b), 0)
+
+
 def test_amounts_have_no_float_drift() -> None:
     (c,) = iter_candidates(SMALL[3])
     for x in np.unique(c.amounts):

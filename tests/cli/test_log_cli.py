@@ -315,17 +315,18 @@ def _version_rows(db) -> list[tuple]:
 @pytest.mark.one_backend  # the same path on both backends; the weights are what is compared
 def test_log_finetune_fits_what_log_then_finetune_fits(loop, tmp_path: Path) -> None:
     """The result fine-tuned on before it is written gives the very weights (and recorded test
-    ids) of logging it first and fine-tuning on the stored test."""
+    ids) of logging it first and fine-tuning on the stored test (4 epochs each: ``log
+    --finetune-epochs`` and ``finetune --epochs`` are the same setting)."""
     w = _waiting(loop)
     path = _measured_file(tmp_path, w[0]["formula"], cycles=2)
     twin = tmp_path / "twin.sqlite"
     src, dst = sqlite3.connect(loop.db), sqlite3.connect(twin)
     src.backup(dst)
     src.close(), dst.close()
-    r = loop("log", "--sample", w[0]["sample_id"], path, "--finetune", "--json")
+    r = loop("log", "--sample", w[0]["sample_id"], path, "--finetune", "--finetune-epochs", "4", "--json")
     assert r.exit_code == 0, r.output
     runner = CliRunner()
-    for args in (["log", "--sample", str(w[0]["sample_id"]), str(path)], ["finetune", "--epochs", "20"]):
+    for args in (["log", "--sample", str(w[0]["sample_id"]), str(path)], ["finetune", "--epochs", "4"]):
         r = runner.invoke(cli, ["--db", str(twin), *args], catch_exceptions=False)
         assert r.exit_code == 0, r.output
     one, two = _version_rows(loop.db), _version_rows(twin)

@@ -52,7 +52,7 @@ N_TRIALS = 12
 PG_TRIALS = 8
 AIMED = (0.75, 1.05)  # fractions of the measured run: its final write, and just after
 N_SUGGEST = 3
-TRAIN = ["train", "--members", "2", "--epochs", "2", "--size", "small", "--include-virtual"]
+TRAIN = ["train", "--members", "2", "--epochs", "1", "--size", "small", "--include-virtual"]
 # 533 charge-balanced candidates (2–4 metals): screening takes a few seconds with a tiny ensemble
 CAMPAIGN = campaign_toml(
     "crash-loop", {"Mn3+": 0.4, "Cr3+": 0.2, "Ni2+": 0.2, "Ti4+": 0.4, "Nb5+": 0.2}, f=(0.0, 0.15), batch=3
@@ -295,7 +295,8 @@ def test_log_finetune_survives_sigkill(bases, tmp_path: Path, backend: str, new_
     target = bases["waiting"][0]
     sid = target["sample_id"]
     measured = write_drx_td(tmp_path / "measured.json", composition=amounts(target["formula"]), cycles=3)
-    args = ["log", "--sample", str(sid), str(measured), "--finetune"]
+    # 4 epochs, not 20: the fine-tune's length does not change what is written or when
+    args = ["log", "--sample", str(sid), str(measured), "--finetune", "--finetune-epochs", "4"]
     start = read_state(db)
     assert start.samples[sid] == "proposed" and len(start.versions) == 1
     (parent,) = start.versions
