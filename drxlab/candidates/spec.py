@@ -187,7 +187,7 @@ class AcquisitionSpec:
     """
 
     kind: AcquisitionKind
-    kappa: float = 2.0
+    kappa: float = 1.0  # on the calibrated σ (about 10× σ_Q): the top 1 % on both oracles (README)
     batch: int = 8
     min_distance: float = 0.0
     xi: float = 0.0
@@ -509,7 +509,7 @@ class _Parser:
             s,
             AcquisitionSpec,
             self.string(table, s, "kind"),
-            self.number(table, s, "kappa", default=2.0),
+            self.number(table, s, "kappa", default=AcquisitionSpec.kappa),
             self.integer(table, s, "batch", default=8),
             self.number(table, s, "min_distance", default=0.0),
             self.number(table, s, "xi", default=0.0),

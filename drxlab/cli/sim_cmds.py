@@ -56,9 +56,9 @@ from drxlab.vocabulary import AcquisitionKind, CalibrationMethod, values
 @click.option(
     "--kappa",
     type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="UCB exploration weight: score = mean + kappa × σ (the calibrated σ unless --calibration none).",
+    default=None,
+    help="UCB exploration weight: score = mean + kappa × σ (the calibrated σ unless --calibration none) "
+    "[default: the campaign file's].",
 )
 @click.option(
     "--no-feasibility",
@@ -89,7 +89,7 @@ def simulate(
     n_start: int,
     start_epochs: int,
     calibration: str | None,
-    kappa: float,
+    kappa: float | None,
     no_feasibility: bool,
     synthesis_failures: bool,
     out: str,

@@ -252,7 +252,7 @@ def run_simulation(
     n_start: int = 20,
     start_epochs: int = 15,
     finetune_epochs: int = 4,
-    kappa: float = 2.0,
+    kappa: float | None = None,
     calibration: str | None = None,
     feasibility: bool = True,
     synthesis: SynthesisRules | None = None,

@@ -19,7 +19,7 @@ def test_negative_kappa_is_refused_before_any_work(run, tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize(("args", "expected"), [((), 2.0), (("--kappa", "1"), 1.0)])
+@pytest.mark.parametrize(("args", "expected"), [((), None), (("--kappa", "1"), 1.0)])
 def test_kappa_reaches_the_simulation(run, tmp_path: Path, monkeypatch, args, expected) -> None:
     (tmp_path / "s.toml").write_text(SPEC)
     seen = {}
