@@ -53,12 +53,13 @@ class FeasibilityMap:
     """A fitted feasibility model and the element / species order its features are built in.
 
     Attributes:
-        model: the fitted logistic regression.
+        model: the fitted logistic regression (``None`` before the fit: the columns alone, in
+            which the space's feature moments are computed to standardise the fit on).
         elements: the screen's elements, then elements only the labelled syntheses hold.
         species: the screen's species labels (columns of the species amounts).
     """
 
-    model: FeasibilityModel | None  # None: the columns only, before the fit (moments)
+    model: FeasibilityModel | None
     elements: tuple[str, ...]
     species: tuple[str, ...]
 

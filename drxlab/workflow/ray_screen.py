@@ -18,7 +18,9 @@ counts; the driver then asks for
   each block is predicted), from which the driver fits the round's posterior transform
   (:mod:`drxlab.workflow.posterior`: the calibration, the pending samples' kriging believer,
   the feasibility model; a picklable value of a few hundred floats) exactly as the local round
-  fits it from its own screen's rows;
+  fits it from its own screen's rows; the feasibility model is standardised on the space's
+  feature moments (count, sum, sum of squares), which each worker computes per held block and
+  the driver adds in block order, as the local round adds its own blocks;
 * a scoring pass: every worker applies that transform to each held block
   (:meth:`~drxlab.acquisition.posterior.PosteriorTransform.apply`, the function the local round
   applies to the same blocks), drops candidates within ``min_distance`` of a pending one, and
