@@ -53,7 +53,7 @@ def test_second_batch_without_results_is_diverse_and_ranks_by_the_fantasised_pos
     assert second.pending == len(first.rows) and second.pending_distance == dist >= gap
     # ranked by UCB on the fantasised posterior: same mean, σ shrunk near the pending batch
     Yb = believe(scored.Y, X, pend)
-    ucb = Yb[..., 0].mean(0) + 2.0 * Yb[..., 0].std(0)
+    ucb = Yb[..., 0].mean(0) + second.params["kappa"] * Yb[..., 0].std(0)
     np.testing.assert_allclose([r.acquisition for r in second.rows], ucb[got], rtol=1e-6)
     assert (Yb[..., 0].std(0)[pend] < 0.05 * scored.Y[..., 0].std(0)[pend]).all()
     near = np.abs(X - X[pend[0]]).sum(axis=1) < 0.2

@@ -72,6 +72,7 @@ def test_suggest_gives_the_recorded_batches(tmp_path: Path) -> None:
                 "7",
                 "--calibration",
                 "none",  # recorded on the raw ensemble
+                *(["--kappa", "2"] if kind == "ucb" else []),  # recorded with κ = 2, the default then
                 "--json",
             ],
         )

@@ -125,17 +125,18 @@ def test_best_measured_retention_objective_is_a_ratio_per_sample() -> None:
 
 # ---------------------------------------------------------------- a round
 def test_suggest_records_the_batch_as_proposed_samples(lab: Store, scored: Screen) -> None:
-    rnd = run(lab, scored, seed=7, calibration="none")  # the raw ensemble: UCB is exactly mean + 2 σ_Q
+    rnd = run(lab, scored, seed=7, calibration="none")  # the raw ensemble: UCB is exactly mean + κ σ_Q
     assert (rnd.campaign, rnd.revision, rnd.round, rnd.kind) == ("li-mn-o-f", 1, 1, "ucb")
     assert rnd.n_candidates == len(scored.X) == 294 and rnd.warning is None
     assert len(rnd.rows) == 4  # batch = 4 in the campaign file
+    kappa = rnd.params["kappa"]
     space = set(formulas_of(scored))
     for row in rnd.rows:
         assert row.formula in space and compositions.normalise(row.formula) == row.formula
-        assert row.acquisition == pytest.approx(row.predicted + 2.0 * row.sigma)  # ucb, kappa = 2
+        assert row.acquisition == pytest.approx(row.predicted + kappa * row.sigma)
     acq = [r.acquisition for r in rnd.rows]
     assert acq == sorted(acq, reverse=True)
-    ucb = scored.Y[..., 0].mean(0) + 2.0 * scored.Y[..., 0].std(0)
+    ucb = scored.Y[..., 0].mean(0) + kappa * scored.Y[..., 0].std(0)
     assert rnd.rows[0].formula == formulas_of(scored)[int(np.argmax(ucb))]  # the best of the space first
     with lab.reader() as s:
         ids = queries.campaign_ids(s, "li-mn-o-f")
@@ -148,7 +149,7 @@ def test_suggest_records_the_batch_as_proposed_samples(lab: Store, scored: Scree
                 row.acquisition
             )
             params = json.loads(sug.params_json)
-            assert params["kappa"] == 2.0 and params["spec_sha256"] == load_spec(CAMPAIGN).sha256
+            assert params["kappa"] == kappa and params["spec_sha256"] == load_spec(CAMPAIGN).sha256
             assert json.loads(sug.objectives_json).keys() == {"capacity", "capacity_30"}
 
 
