@@ -6,6 +6,12 @@ two stores are kept once: a material (one per formula), a model version or a sou
 per sha256); the merged store's own ``meta`` rows stay, and the first source's
 ``currentmodel`` row of a scope wins (a per-campaign scope appears in one source only).
 
+A campaign revision can be in several sources: the starting data of a simulated seed are in
+the store of every strategy's task of that seed. It is kept once when its campaign file (spec
+hash) is the same, and so are the rows that hang from it (its samples, their tests and
+profiles), each matched to an identical row already merged (every column but the id and
+timestamps). Rows that differ mean two different campaigns under one name: the merge fails.
+
 All or nothing: the merged store is written to a temporary file next to ``dest`` in one
 transaction and moved into place only when every source has been copied; on any error ``dest``
 is left as it was.
@@ -23,7 +29,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import DateTime, func, insert, select
 from sqlalchemy.engine import Connection
 
 from drxlab.exceptions import StoreError
@@ -61,6 +67,7 @@ def _merge_one(conn: Connection, path: Path) -> None:
     src = open_store(path, create=False)
     try:
         ids: dict[str, dict] = {}
+        shared: dict[str, set[int]] = {}  # merged ids of rows this source shares with an earlier one
         with _snapshot(src) as sconn:
             for table in tables():
                 new_ids = ids.setdefault(table.name, {})
@@ -71,6 +78,20 @@ def _merge_one(conn: Connection, path: Path) -> None:
                         for fk in table.foreign_keys:
                             if d[fk.parent.name] is not None:
                                 d[fk.parent.name] = ids[fk.column.table.name][d[fk.parent.name]]
+                        if table.name == "campaign":
+                            same = _same_campaign(conn, table, d, path)
+                            if same is not None:
+                                new_ids[d["id"]] = same
+                                shared.setdefault(table.name, set()).add(same)
+                                continue
+                        elif any(
+                            d[fk.parent.name] in shared.get(fk.column.table.name, ())
+                            for fk in table.foreign_keys
+                        ):
+                            same = _identical(conn, table, d, path, shared.get(table.name, set()))
+                            new_ids[d["id"]] = same
+                            shared.setdefault(table.name, set()).add(same)
+                            continue
                         found = None
                         if key is not None:
                             col = table.c[key]
@@ -92,6 +113,41 @@ def _merge_one(conn: Connection, path: Path) -> None:
         raise StoreError(f"cannot merge {path}: {type(exc).__name__}: {exc}") from None
     finally:
         src.engine.dispose()
+
+
+def _same_campaign(conn: Connection, table, d: dict, path: Path) -> int | None:
+    """The merged id of this campaign revision when an earlier source brought it (same spec hash)."""
+    found = conn.execute(
+        select(table).where(table.c.name == d["name"], table.c.revision == d["revision"])
+    ).first()
+    if found is None:
+        return None
+    if found.spec_hash != d["spec_hash"]:
+        raise StoreError(
+            f"cannot merge {path}: campaign {d['name']!r} revision {d['revision']} has another "
+            "campaign file than the one already merged"
+        )
+    return found.id
+
+
+def _identical(conn: Connection, table, d: dict, path: Path, claimed: set[int]) -> int:
+    """The merged id of the first row equal to ``d`` (keys already mapped) in every column but
+    the id and timestamps that no earlier row of this source was matched to (two equal samples
+    stay two); a shared campaign's row that differs is an error."""
+    cols = [c for c in table.c if c.name != "id" and not _timestamp(c)]
+    match = [c == d[c.name] for c in cols] + [table.c.id.notin_(claimed)]
+    found = conn.execute(select(table.c.id).where(*match).order_by(table.c.id)).first()
+    if found is None:
+        raise StoreError(
+            f"cannot merge {path}: its {table.name} row {d.get('id')} belongs to a campaign an earlier "
+            "store also holds, but differs from that store's rows"
+        )
+    return found.id
+
+
+def _timestamp(column) -> bool:
+    # a TypeDecorator (SQLModel's UTCDateTime) wraps the DateTime it stores as
+    return isinstance(getattr(column.type, "impl_instance", column.type), DateTime)
 
 
 def _remove(path: Path) -> None:

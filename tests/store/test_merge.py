@@ -57,10 +57,20 @@ def test_ids_are_remapped_and_a_shared_material_is_kept_once(tmp_path: Path) -> 
     assert got["test"] == sorted(want_a["test"] + want_b["test"])  # each test with its 2 profiles
 
 
+def test_a_campaign_in_two_stores_is_kept_once(tmp_path: Path) -> None:
+    # a simulated seed's starting data are in every strategy's store of that seed
+    formulas = ["Li1.2Mn0.8O2", "Li1.1Mn0.9O2"]
+    a = _campaign_store(tmp_path / "a.sqlite", "start-s0", formulas)
+    b = _campaign_store(tmp_path / "b.sqlite", "start-s0", formulas)
+    counts = merge_stores([a, b], tmp_path / "merged.sqlite")
+    assert (counts["campaign"], counts["sample"], counts["electrochemtest"]) == (1, 2, 1)
+    assert _content(tmp_path / "merged.sqlite") == _content(a)
+
+
 def test_a_failed_merge_leaves_nothing(tmp_path: Path) -> None:
     a = _campaign_store(tmp_path / "a.sqlite", "alpha", ["Li1.2Mn0.8O2"])
-    again = _campaign_store(tmp_path / "b.sqlite", "alpha", ["Li1.1Mn0.9O2"])  # the same campaign revision
+    again = _campaign_store(tmp_path / "b.sqlite", "alpha", ["Li1.1Mn0.9O2"])  # same revision, other rows
     dest = tmp_path / "merged.sqlite"
-    with pytest.raises(StoreError, match=r"cannot merge .*b\.sqlite.*IntegrityError"):
+    with pytest.raises(StoreError, match=r"cannot merge .*b\.sqlite.*differs"):
         merge_stores([a, again], dest)
     assert not dest.exists() and list(tmp_path.glob(".merged*")) == []

@@ -27,10 +27,14 @@ def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> No
     # the local executor runs both campaigns in one store: each learns only from its own data
     # (and its starting data), so seed 1 makes what it makes alone in the Ray task's fresh store
     store = open_store(tmp_path / "local.sqlite")
-    local = run_simulation(store, spec, oracle, strategies=["ucb"], seeds=[0, 1], **PLAN).runs
+    # two strategies: each seed's starting data are in both of its tasks' stores, merged once
+    local = run_simulation(store, spec, oracle, strategies=["ucb", "random"], seeds=[0, 1], **PLAN).runs
     store.engine.dispose()
-    res = simulate_on_ray(Executor("ray"), tmp_path, spec, oracle, strategies=["ucb"], seeds=[0, 1], **PLAN)
-    assert [(r.strategy, r.seed) for r in res.runs] == [("ucb", 0), ("ucb", 1)]
+    res = simulate_on_ray(
+        Executor("ray"), tmp_path, spec, oracle, strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+    )
+    assert [(r.strategy, r.seed) for r in res.runs] == [(r.strategy, r.seed) for r in local]
+    assert {(r.strategy, r.seed) for r in res.runs} == {(k, s) for k in ("ucb", "random") for s in (0, 1)}
     assert [r.made for r in res.runs] == [r.made for r in local]
     assert [r.true_best for r in res.runs] == [r.true_best for r in local]
     assert [r.model_mae for r in res.runs] == [r.model_mae for r in local]  # the fine-tuned models agree
