@@ -106,10 +106,16 @@ class Calibration:
             return self.message
         if self.method == "scale":
             return f"σ = {self.scale:.2f} × σ_Q (variance scale fitted on {self.n} measured compositions)"
+        forward = (
+            f"; variance × {self.gp['forward_scale']:.2f} from {self.gp['forward_points']} results "
+            "predicted from earlier rounds"
+            if self.gp.get("forward_points", 0) >= MIN_POINTS
+            else ""
+        )
         return (
             f"residual GP on {self.n} measured compositions "
             f"(prior σ {math.sqrt(self.gp['outputscale']):.1f}, "
-            f"length {self.gp['lengthscale']:.2f}, noise σ {math.sqrt(self.gp['noise']):.1f})"
+            f"length {self.gp['lengthscale']:.2f}, noise σ {math.sqrt(self.gp['noise']):.1f}{forward})"
         )
 
     def apply(self, X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +167,8 @@ def fit(
     std: np.ndarray,
     *,
     typical: float,
-    excess_variance: float | None = None,
+    prospective: tuple[np.ndarray, np.ndarray] | None = None,
+    rounds: np.ndarray | None = None,
 ) -> Calibration:
     """Fit a calibration on measured compositions.
 
@@ -172,9 +179,13 @@ def fit(
         std: ``(n,)`` ensemble σ_Q at those compositions (as predicted before the measurement
             where known: prospective residuals are the honest ones).
         typical: a typical |predicted value| of the space (sets the fallback prior τ₀).
-        excess_variance: for ``gp``, a floor on its prior variance from elsewhere (e.g. the
-            prospective residuals' ``mean(r² − σ_Q²)`` when ``residuals`` are those of a model
-            already fine-tuned on these measurements, which look smaller than its real errors).
+        prospective: for ``gp``, ``(residuals, σ_Q)`` of measurements as predicted *before* each
+            was made, when ``residuals`` are those of a model already fine-tuned on them (which
+            look smaller than its real errors): they floor the GP's prior variance (see
+            :func:`_fit_gp`); ignored with fewer than :data:`MIN_POINTS`.
+        rounds: for ``gp``, ``(n,)`` the round in which each composition was measured (0: logged
+            without a suggestion): each round's residuals predicted from the earlier rounds'
+            scale the GP's predictive variance (see :func:`_fit_gp`). ``None``: no such scale.
 
     Returns:
         A :class:`Calibration`; with fewer than :data:`MIN_POINTS` compositions the conservative
@@ -208,7 +219,8 @@ def fit(
     if method == "scale":
         scale = math.sqrt(max(1.0, float(z2.mean())))
         return Calibration("scale", n, False, scale=scale)
-    return _fit_gp(X, r, s, typical=float(typical), floor=excess_variance or 0.0)
+    rounds_ = None if rounds is None else np.asarray(rounds, dtype=np.float64).reshape(n)
+    return _fit_gp(X, r, s, typical=float(typical), prospective=prospective, rounds=rounds_)
 
 
 def conservative_prior(predicted: np.ndarray) -> Calibration:
@@ -240,16 +252,39 @@ def _sha(record: dict) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _fit_gp(X: np.ndarray, r: np.ndarray, s: np.ndarray, *, typical: float, floor: float) -> Calibration:
-    """Maximum-likelihood hyperparameters of the residual GP (one Matérn-5/2 length over all
-    elements, output scale, noise), with floors: noise σ ≥ 1 % of ``typical``, prior variance ≥
-    the residuals' excess variance over σ_Q² (what the scale fit would add on average)."""
+def _fit_gp(
+    X: np.ndarray,
+    r: np.ndarray,
+    s: np.ndarray,
+    *,
+    typical: float,
+    prospective: tuple[np.ndarray, np.ndarray] | None,
+    rounds: np.ndarray | None,
+) -> Calibration:
+    """The residual GP: maximum-likelihood hyperparameters (one Matérn-5/2 length over all
+    elements, output scale, noise), then its predictive variance scaled by forward validation.
+
+    1. ML fit with floors: noise σ ≥ 1 % of ``typical``; prior variance ≥ the excess variance
+       over σ_Q² of its own residuals and of the ``prospective`` ones, ``mean(r² − σ_Q²)``.
+    2. Forward validation (with ``rounds``): each round's residuals predicted, with these
+       hyperparameters, from the rounds before it, as the lab saw them; the output scale and
+       the noise are multiplied by ``k = mean(z²)`` of those predictions (the mean is unchanged).
+       Why: a zero-mean GP explains a common bias of the ensemble (on the virtual lab it
+       under-predicts everywhere by 30–55 mAh/g) as local variance, so its σ grows with distance
+       from the data far faster than the errors do; maximum likelihood cannot see that, the
+       campaign's own next rounds can.
+    3. The scaled prior variance is kept ≥ the prospective residuals' spread over σ_Q²,
+       ``var(r) − mean(σ_Q²)`` (their bias is what the scale may remove, not their scatter).
+    """
     import torch
     from botorch import settings
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    excess = max(float(np.mean(r**2 - s**2)), floor, 0.0)
+    pro_r, pro_s = (np.asarray(v, dtype=np.float64) for v in (prospective or (np.zeros(0), np.zeros(0))))
+    honest = len(pro_r) >= MIN_POINTS
+    excess = max(float(np.mean(r**2 - s**2)), float(np.mean(pro_r**2 - pro_s**2)) if honest else 0.0, 0.0)
+    spread = max(float(np.var(pro_r) - np.mean(pro_s**2)), 0.0) if honest else 0.0
     noise_floor = (_NOISE_FLOOR_REL * typical) ** 2
     model = _gp(X, r, lengthscale=0.3, outputscale=max(excess, noise_floor, 1e-6), noise=noise_floor)
     model.likelihood.noise_covar.register_constraint("raw_noise", _greater_than(noise_floor))
@@ -273,17 +308,47 @@ def _fit_gp(X: np.ndarray, r: np.ndarray, s: np.ndarray, *, typical: float, floo
         fitted = (0.3, max(excess, noise_floor), max(noise_floor, float(np.var(r)) / 10))
         note = " (hyperparameter fit degenerate; start values kept)"
     # element amounts live in [0, ~1.3]: lengths outside [0.02, 10] are degenerate fits too
-    lengthscale = min(max(fitted[0], 0.02), 10.0)
-    outputscale = max(fitted[1], excess, noise_floor)
-    noise = max(fitted[2], noise_floor)
     state = {
-        "lengthscale": lengthscale,
-        "outputscale": outputscale,
-        "noise": noise,
+        "lengthscale": min(max(fitted[0], 0.02), 10.0),
+        "outputscale": max(fitted[1], excess, noise_floor),
+        "noise": max(fitted[2], noise_floor),
         "X": X.tolist(),
         "r": r.tolist(),
     }
-    return Calibration("gp", len(r), False, tau=math.sqrt(outputscale), gp=state, message=note.strip())
+    k, m = _forward_scale(state, rounds) if rounds is not None else (1.0, 0)
+    state["outputscale"] = max(state["outputscale"] * k, spread, noise_floor)
+    state["noise"] = max(state["noise"] * k, noise_floor)
+    state["forward_scale"] = k
+    state["forward_points"] = m
+    return Calibration(
+        "gp", len(r), False, tau=math.sqrt(state["outputscale"]), gp=state, message=note.strip()
+    )
+
+
+FORWARD_SCALE_RANGE = (0.1, 10.0)
+"""Bounds of the forward-validation variance scale (σ at most ~3× narrower or wider than ML's)."""
+
+
+def _forward_scale(state: dict, rounds: np.ndarray) -> tuple[float, int]:
+    """``(k, m)``: the mean z² of ``m`` residuals each predicted (GP ``state``'s hyperparameters,
+    noise included) from those of earlier rounds; ``(1, m)`` with fewer than :data:`MIN_POINTS`.
+
+    A round is predicted only from at least :data:`MIN_POINTS` earlier compositions, as a fit
+    would have been then; round 0 (results logged without a suggestion) only predicts others.
+    """
+    X, r = np.asarray(state["X"]), np.asarray(state["r"])
+    z2: list[np.ndarray] = []
+    for rnd in np.unique(rounds[rounds > 0]):
+        before, now = rounds < rnd, rounds == rnd
+        if before.sum() < MIN_POINTS:
+            continue
+        m, v = _gp_posterior({**state, "X": X[before], "r": r[before]}, X[now])
+        z2.append((r[now] - m) ** 2 / np.maximum(v, 1e-12))
+    z = np.concatenate(z2) if z2 else np.zeros(0)
+    if len(z) < MIN_POINTS:
+        return 1.0, len(z)
+    lo, hi = FORWARD_SCALE_RANGE
+    return min(max(float(z.mean()), lo), hi), len(z)
 
 
 def _greater_than(value: float):

@@ -9,9 +9,10 @@ second ago counts, with no training). Which residuals:
   suggestion uses the current ensemble's prediction (leave-one-composition-out with the ensemble
   fixed: the ensemble was not trained on the campaign's own tests unless it was fine-tuned).
 - ``gp`` corrects the *current* ensemble, so its targets are the measured values minus the
-  current ensemble mean at the objective's conditions; its prior variance is kept at least at
-  the prospective residuals' excess variance (a fine-tuned ensemble fits its own training
-  compositions, so its current residuals understate its errors elsewhere).
+  current ensemble mean at the objective's conditions; its prior variance is floored by the
+  prospective residuals (a fine-tuned ensemble fits its own training compositions, so its
+  current residuals understate its errors elsewhere), and its predictive variance is scaled by
+  predicting each suggestion round's residuals from the rounds before it (``Sample.round``).
 
 Where the record lives: in the model version's ``metrics_json["calibration"][campaign]`` (the
 record, its sha256, the element order of its composition vectors and the objective), refreshed
@@ -124,14 +125,14 @@ def fit_on(
     from drxlab.workflow.screening import features
 
     values = measured(session, campaign_ids, spec)
-    per_formula: dict[str, list[tuple[float, float, float, np.ndarray]]] = {}
+    per_formula: dict[str, list[tuple[float, float, float, np.ndarray, int]]] = {}
     prospective = []
     for sid, y in values.items():
         smp = queries.sample(session, sid)
         mat = queries.material(session, smp.material_id)
         sug = queries.suggestion_of_sample(session, sid)
         if sug is not None:
-            prospective.append((y - sug.predicted) ** 2 - sug.predicted_std**2)
+            prospective.append((y - sug.predicted, sug.predicted_std))
         if method == "gp":
             sug = None  # the GP corrects the current ensemble
         if sug is not None:
@@ -141,19 +142,20 @@ def fit_on(
         else:
             continue  # outside the space and never predicted: no residual to learn from
         x = features(elements, json.loads(mat.amounts_json))
-        per_formula.setdefault(mat.formula, []).append((y, mu, sd, x))
+        # the round it was suggested in orders the GP's forward validation (0: logged by hand)
+        per_formula.setdefault(mat.formula, []).append((y, mu, sd, x, smp.round or 0))
     # one row per composition: replicate cells of one composition average into one residual
     rows = [
-        (np.mean([v[0] - v[1] for v in vs]), np.mean([v[2] for v in vs]), vs[0][3])
+        (np.mean([v[0] - v[1] for v in vs]), np.mean([v[2] for v in vs]), vs[0][3], min(v[4] for v in vs))
         for vs in per_formula.values()
     ]
     if not rows:
         return fit(method, np.zeros((0, len(elements) + 1)), np.zeros(0), np.zeros(0), typical=typical)
-    r, s, X = (np.array(c) for c in zip(*rows))
+    r, s, X, rounds = (np.array(c) for c in zip(*rows))
     # a GP on a fine-tuned ensemble's residuals sees small errors; its prior variance is kept
     # at least at the excess error the ensemble showed before each measurement
-    excess = float(np.mean(prospective)) if len(prospective) >= MIN_POINTS else None
-    return fit(method, X, r, s, typical=typical, excess_variance=excess)
+    pro = tuple(np.array(c) for c in zip(*prospective)) if len(prospective) >= MIN_POINTS else None
+    return fit(method, X, r, s, typical=typical, prospective=pro, rounds=rounds)
 
 
 def measured_formulas(session: Session, campaign_ids: list[int], spec: CampaignSpec) -> set[str]:
