@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -129,3 +132,77 @@ def test_gp_on_unstructured_residuals_stays_finite() -> None:
     cal = fit("gp", X, rng.normal(0, 30, 40), np.full(40, 3.0), typical=200.0)
     m, s = cal.apply(rng.dirichlet(np.ones(D), size=500) * 1.2, np.full(500, 200.0), np.full(500, 3.0))
     assert np.isfinite(m).all() and np.isfinite(s).all() and (s >= 3.0).all()
+
+
+def _gp_draw(seed: int, n: int, *, lengthscale: float, outputscale: float, noise: float) -> tuple:
+    """``n`` compositions in 5 rounds and residuals drawn from a GP prior with these hyperparameters."""
+    from drxlab.acquisition.calibration import _gp
+
+    rng = np.random.default_rng(seed)
+    X = rng.dirichlet(np.ones(D), size=n) * 1.2
+    k = _gp(X, np.zeros(n), lengthscale=lengthscale, outputscale=outputscale, noise=noise).covar_module
+    K = k(torch_tensor(X)).to_dense().detach().numpy() + noise * np.eye(n)
+    r = np.linalg.cholesky(K) @ rng.normal(size=n)
+    return X, r, np.repeat(np.arange(1, 6), n // 5)
+
+
+def torch_tensor(X: np.ndarray):
+    import torch
+
+    return torch.as_tensor(X, dtype=torch.float64)
+
+
+def test_forward_validation_scales_a_gp_to_what_its_later_rounds_show() -> None:
+    from drxlab.acquisition.calibration import _forward_scale
+
+    X, r, rounds = _gp_draw(7, 60, lengthscale=0.4, outputscale=400.0, noise=9.0)
+    state = {"lengthscale": 0.4, "outputscale": 400.0, "noise": 9.0, "X": X.tolist(), "r": r.tolist()}
+    k, m = _forward_scale(state, rounds)
+    assert m == 48 and 0.6 < k < 1.6  # the true hyperparameters: z² average about 1
+    wide, _ = _forward_scale({**state, "outputscale": 3600.0, "noise": 81.0}, rounds)
+    assert wide < 0.25  # a 9× too large variance is seen as such by the next rounds
+    few, m = _forward_scale(state, np.r_[np.zeros(56), np.ones(4)])
+    assert (few, m) == (1.0, 4)  # fewer than MIN_POINTS predictions: no scale
+
+
+REPLAY = Path(__file__).with_name("calibration_rounds.json")
+
+
+def _replayed_coverage(oracle: str) -> tuple[float, float]:
+    """Pooled 1σ / 2σ coverage of the picks of rounds 4–6 of recorded UCB campaigns, each predicted
+    by a GP fitted as ``suggest`` fits it on what the campaign had measured before that round.
+
+    The data (``calibration_rounds.json``) come from two ``drxlab simulate`` runs (he-drx-1e4,
+    UCB κ = 1, 6 rounds × 8, 5 seeds; the virtual lab and DRXNet member 0 as truth): per campaign
+    the measured compositions (element amounts in units of 0.05), the round each was suggested
+    in, its prospective residual (measured − the ensemble mean when suggested) and σ_Q then; per
+    round the current (fine-tuned) ensemble's residuals the GP was fitted on and the picks.
+    """
+    z = []
+    for camp in json.loads(REPLAY.read_text())[oracle]:
+        X = np.array(camp["x"]) * 0.05
+        r_then, s, rnd = (np.array(camp[k], dtype=float) for k in ("r", "s", "round"))
+        for R, rec in camp["rounds"].items():
+            rows, picks = np.array(rec["rows"]), np.array(rec["picks"])
+            before = rnd < int(R)
+            cal = fit(
+                "gp",
+                X[rows],
+                np.array(rec["r"]),
+                s[rows],
+                typical=camp["typical"],
+                prospective=(r_then[before], s[before]),
+                rounds=rnd[rows],
+            )
+            m, sd = cal.apply(X[picks], np.zeros(len(picks)), s[picks])
+            assert (sd >= s[picks]).all()
+            z.extend(np.abs(r_then[picks] - m) / sd)
+    z = np.array(z)
+    return float((z <= 1).mean()), float((z <= 2).mean())
+
+
+@pytest.mark.parametrize("oracle", ["virtual_lab", "drxnet_member_0"])
+def test_replayed_campaigns_have_nominal_prospective_coverage(oracle: str) -> None:
+    # the virtual lab's ensemble under-predicts everywhere by 30–55 mAh/g: ML alone gave 86 % / 98 %
+    cov1, cov2 = _replayed_coverage(oracle)
+    assert 0.55 <= cov1 <= 0.80 and 0.85 <= cov2 <= 0.99, (cov1, cov2)  # issue 16's acceptance band
