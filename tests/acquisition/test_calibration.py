@@ -12,6 +12,7 @@ from drxlab.acquisition.calibration import (
     MIN_POINTS,
     Calibration,
     CalibrationError,
+    _sha,
     calibrated_members,
     fit,
 )
@@ -90,6 +91,13 @@ def test_record_roundtrip_reproduces_the_posterior() -> None:
     cal = fit("gp", X[:12], y[:12] - mean[:12], std[:12], typical=200.0)
     again = Calibration.from_record(cal.record(), cal.sha256)
     np.testing.assert_array_equal(np.stack(cal.apply(X, mean, std)), np.stack(again.apply(X, mean, std)))
+    # a record stored before the forward-validation scale (no such keys) still reads and applies
+    old = cal.record()
+    del old["gp"]["forward_scale"], old["gp"]["forward_points"]
+    np.testing.assert_array_equal(
+        np.stack(cal.apply(X, mean, std)),
+        np.stack(Calibration.from_record(old, _sha(old)).apply(X, mean, std)),
+    )
 
 
 @pytest.mark.parametrize(
