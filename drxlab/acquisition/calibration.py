@@ -10,10 +10,16 @@ the ensemble gave them, and both only ever *widen* σ (σ_cal ≥ σ_Q everywher
            ``mean(r² / σ_Q²)`` (each residual N(0, s² σ_Q²)), floored at 1. μ is unchanged.
 ``gp``     a residual Gaussian process (BoTorch ``SingleTaskGP``, zero prior mean, so the prior
            mean of the capacity is the ensemble mean) over element-amount vectors: μ_cal = μ +
-           m_GP(x), σ_cal² = σ_Q² + v_GP(x) (v_GP includes the measurement noise). Near a measured
+           m_GP(x), σ_cal = max(σ_Q, √v_GP(x)) (v_GP includes the measurement noise; the GP
+           models the whole error of μ, so σ_Q is a floor, not an addend: records fitted
+           before the forward scale below kept σ_cal² = σ_Q² + v_GP and still apply so). Near a measured
            composition it corrects the mean and shrinks to the noise; far from every measurement
            it falls back to the prior variance, so a logged result moves only its neighbourhood.
            Conditioning on a new result is a Cholesky update of a few dozen points: no training.
+           Its hyperparameters are maximum likelihood, then its predictive variance is scaled so
+           that each suggestion round's residuals, predicted from the rounds before it, have
+           unit mean z² (forward validation, :func:`_fit_gp`): likelihood alone let a common bias
+           of the ensemble pass for local variance and gave a σ 1.6× too wide near the data.
 ``none``   the raw ensemble (μ, σ_Q).
 
 Which is the default (``gp``, set in the campaign file's ``[acquisition]``): on 5 simulated UCB
@@ -131,7 +137,9 @@ class Calibration:
             var = (self.scale * std) ** 2 + self.tau**2
             return mean.copy(), np.maximum(np.sqrt(var), std)
         m, v = _gp_posterior(self.gp, np.asarray(X, dtype=np.float64))
-        return mean + m, np.maximum(np.sqrt(std**2 + v), std)
+        if self.gp.get("combine", "sum") == "max":
+            return mean + m, np.maximum(np.sqrt(v), std)
+        return mean + m, np.maximum(np.sqrt(std**2 + v), std)  # records before the forward scale
 
     @classmethod
     def from_record(cls, record: object, sha256: str | None = None, *, label: str = "record") -> Calibration:
@@ -157,6 +165,8 @@ class Calibration:
             need = {"lengthscale", "outputscale", "noise", "X", "r"}
             if not need <= set(cal.gp) or len(cal.gp["X"]) != len(cal.gp["r"]):
                 raise CalibrationError(f"calibration {label} is corrupt: GP state lacks {need - set(cal.gp)}")
+            if cal.gp.get("combine", "sum") not in ("sum", "max"):
+                raise CalibrationError(f"calibration {label} is corrupt: GP combine {cal.gp['combine']!r}")
         return cal
 
 
@@ -320,6 +330,8 @@ def _fit_gp(
     state["noise"] = max(state["noise"] * k, noise_floor)
     state["forward_scale"] = k
     state["forward_points"] = m
+    # the GP models the whole error of the ensemble mean: σ_Q is a floor on its σ, not an addend
+    state["combine"] = "max"
     return Calibration(
         "gp", len(r), False, tau=math.sqrt(state["outputscale"]), gp=state, message=note.strip()
     )
