@@ -23,16 +23,17 @@ the ensemble gave them, and both only ever *widen* σ (σ_cal ≥ σ_Q everywher
 ``none``   the raw ensemble (μ, σ_Q).
 
 Which is the default (``gp``, set in the campaign file's ``[acquisition]``): on 5 simulated UCB
-campaigns (he-drx-1e4, virtual lab, 5 rounds of 4) the 39 suggestions of rounds 4–5 fell within
-1σ / 2σ of the prediction made before their synthesis: raw 13 % / 36 %, scale 85 % / 100 %
-(too wide: one factor for all candidates), gp 69 % / 90 % (nominal 68 % / 95 %), and the GP's mean
-correction cut the mean |error| from 25 to 20 mAh/g.
+campaigns (he-drx-1e4, κ = 1, 6 rounds of 8, median over seeds) the suggestions of rounds 4–6
+fell within 1σ / 2σ of the prediction made before their synthesis: with the virtual lab as
+truth raw 0 % / 0 %, scale 30 % / 100 % (one factor for all candidates), gp 67 % / 95 %; with
+DRXNet member 0 raw 0 % / 10 %, scale 50 % / 82 %, gp 79 % / 93 % (nominal 68 % / 95 %). Before
+the forward scale and the σ_Q floor the gp figures were 90 % / 100 % and 76 % / 95 %.
 
 Conservative fallback (fewer than :data:`MIN_POINTS` measured compositions): nothing can be
 fitted, so σ_cal² = σ_Q² + τ₀² with τ₀ = :data:`FALLBACK_REL` × |typical predicted value| (≈ 30
 mAh/g for capacities around 200 mAh/g; the released ensemble's errors on real data are 20–60
 mAh/g), and μ unchanged. The GP uses the same τ₀² as its prior variance until it can be fitted,
-and its fitted prior variance is never below the excess error variance of the residuals.
+and its fitted prior variance is never below the spread of the prospective residuals over σ_Q².
 
 A fit is a :class:`Calibration`: a JSON-serialisable record with its sha256 (stored with the
 model version and with every suggestion), from which :meth:`Calibration.apply` reproduces the

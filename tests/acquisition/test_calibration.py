@@ -211,6 +211,7 @@ def _replayed_coverage(oracle: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize("oracle", ["virtual_lab", "drxnet_member_0"])
 def test_replayed_campaigns_have_nominal_prospective_coverage(oracle: str) -> None:
-    # the virtual lab's ensemble under-predicts everywhere by 30–55 mAh/g: ML alone gave 86 % / 98 %
+    # the virtual lab's ensemble under-predicts everywhere by 30–55 mAh/g: without the forward scale
+    # 84 % / 97 % fall within 1σ / 2σ (86 % / 98 % with σ_Q² added to the GP's variance, as before)
     cov1, cov2 = _replayed_coverage(oracle)
     assert 0.55 <= cov1 <= 0.80 and 0.85 <= cov2 <= 0.99, (cov1, cov2)  # issue 16's acceptance band
