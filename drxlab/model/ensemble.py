@@ -46,7 +46,7 @@ Strategy = Literal["auto", "vmap", "loop"]
 MAX_RATE = 1e5  # mA/g
 MAX_VOLTAGE = 6.0  # V
 MAX_CYCLE = 1e4
-CAPACITY_CHUNK = 256  # compositions per batch in the capacity screening path (cache-friendly)
+CAPACITY_CHUNK = 1024  # compositions per batch in the capacity screening path (see Ensemble.predict_capacity)
 VMAP_MAX_COMPOSITIONS = 64  # "auto": batch members with vmap up to this many compositions
 
 
@@ -175,21 +175,27 @@ def _parsed(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(parse_amounts(text).items())
 
 
-def unique_compositions(
-    compositions: Compositions,
-) -> tuple[list[dict[str, float]], np.ndarray, tuple[str, ...]]:
-    """Distinct compositions of the rows, each row's index into them, and each row's formula.
+def distinct_compositions(compositions: Compositions) -> tuple[list[dict[str, float]], np.ndarray]:
+    """Distinct compositions of the rows and each row's index into them (no formulas: the
+    screening path does not need them, and formatting 10⁵ formulas costs seconds).
 
     Strings are parsed with :func:`drxlab.chem.compositions.amounts`; mappings are taken as
     amounts per rocksalt formula unit (cations sum to 2) as that function returns them.
     """
     keys: dict[tuple[tuple[str, float], ...], int] = {}
     index = np.empty(len(compositions), dtype=np.int64)
-    formulas: dict[int, str] = {}
     for row, comp in enumerate(compositions):
         key = _parsed(comp) if isinstance(comp, str) else tuple((str(k), float(v)) for k, v in comp.items())
         index[row] = keys.setdefault(key, len(keys))
-    uniq = [dict(k) for k in keys]
+    return [dict(k) for k in keys], index
+
+
+def unique_compositions(
+    compositions: Compositions,
+) -> tuple[list[dict[str, float]], np.ndarray, tuple[str, ...]]:
+    """:func:`distinct_compositions` and each row's normalised formula."""
+    uniq, index = distinct_compositions(compositions)
+    formulas: dict[int, str] = {}
     names = tuple(formulas.setdefault(int(i), format_formula(uniq[i])) for i in index)
     return uniq, index, names
 
@@ -282,9 +288,10 @@ class Ensemble:
         v = torch.as_tensor(voltage, dtype=f32)
         if self._use_vmap(graph):
             self._stacked()  # build outside the transforms
-        with torch.no_grad():
-            if not dqdv:
+        if not dqdv:  # inference mode: no autograd bookkeeping at all (~4 % faster than no_grad)
+            with torch.inference_mode():
                 return self._expand(self._capacity(graph, args, v), len(comp_idx)), None
+        with torch.no_grad():
             q, dq = torch.func.jvp(lambda x: self._capacity(graph, args, x), (v,), (torch.ones_like(v),))
         return self._expand(q, len(comp_idx)), self._expand(dq, len(comp_idx))
 
@@ -344,7 +351,10 @@ class Ensemble:
         """Discharge capacity Q(V_low) per member, mAh/g: an ``M x n`` array (no autograd).
 
         The screening path: only the V_low point is evaluated, in chunks of ``chunk_size``
-        compositions. Conditions as in :meth:`predict_curves`.
+        compositions, without autograd (inference mode). Conditions as in :meth:`predict_curves`.
+        The message passing cuts each chunk into cache-sized sub-blocks itself, so larger chunks
+        only spread the per-chunk overhead (graphs, per-node layers) thinner: 1024 was ~9 %
+        faster than 256 on he-drx candidates (released ensemble, 1 thread); beyond it, slower.
         """
         n = len(compositions)
         rate_, vl, vh, cyc = (
@@ -355,7 +365,7 @@ class Ensemble:
         out = np.empty((len(self.members), n), dtype=np.float64)
         for lo in range(0, n, chunk_size):
             sl = slice(lo, min(lo + chunk_size, n))
-            uniq, idx, _ = unique_compositions(compositions[sl])
+            uniq, idx = distinct_compositions(compositions[sl])
             q, _ = self._evaluate(
                 build_graph(uniq), idx, rate_[sl], cyc[sl], vl[sl], vh[sl], vl[sl, None], dqdv=False
             )
@@ -389,6 +399,6 @@ class Ensemble:
             )
         )
         check_conditions(rate_, vl, vh, cyc)
-        uniq, idx, _ = unique_compositions(compositions)
+        uniq, idx = distinct_compositions(compositions)
         q, dq = self._evaluate(build_graph(uniq), idx, rate_, cyc, vl, vh, v[:, None], dqdv=dqdv)
         return q[..., 0].astype(np.float64), None if dq is None else dq[..., 0].astype(np.float64)
