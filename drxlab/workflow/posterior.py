@@ -84,8 +84,6 @@ def fit(
     spec: CampaignSpec,
     campaign_ids: list[int],
     *,
-    elements: tuple[str, ...],
-    species: tuple[str, ...],
     rows: Rows,
     typical: float,
     calibration: str,
@@ -95,7 +93,8 @@ def fit(
     data_campaigns: Sequence[int] | None = None,
 ) -> Fitted:
     """Fit the round's transforms (calibration ``calibration``, the believer of the campaign's
-    pending samples, P(feasible) when ``feasibility``) on the store and ``rows``.
+    pending samples, P(feasible) when ``feasibility``) on the store and ``rows`` (whose element
+    and species labels are the screen's columns).
 
     ``typical``: absolute median over the space of the primary objective's ensemble mean (1 when
     it is 0). ``space``: the candidate space's feature moments in a map's columns (the feasibility
@@ -104,7 +103,7 @@ def fit(
     """
     mean, std = rows.Y[..., 0].mean(0), rows.Y[..., 0].std(0)
     now = {f: (float(m), float(s)) for f, m, s in zip(rows.formulas, mean, std)}
-    cal = calibrate.fit_on(session, campaign_ids, spec, elements, now, typical, calibration)
+    cal = calibrate.fit_on(session, campaign_ids, spec, rows.elements, now, typical, calibration)
     waiting = _pending(session, campaign_ids)
     pend = np.array([i for i, f in enumerate(rows.formulas) if f in waiting], dtype=np.int64)
     believer = None
@@ -113,7 +112,9 @@ def fit(
         Yp = PosteriorTransform(cal).calibrated(rows.X[pend], np.ascontiguousarray(rows.Y[:, pend]))
         believer = Believer.fit(Yp, with_rest(rows.X[pend]))
     feas, note = (
-        fit_map(session, elements, species, space, data_campaigns) if feasibility else (None, FEASIBILITY_OFF)
+        fit_map(session, rows.elements, rows.species, space, data_campaigns)
+        if feasibility
+        else (None, FEASIBILITY_OFF)
     )
     return Fitted(PosteriorTransform(cal, believer, feas, min_distance), cal, note, len(pend))
 

@@ -600,8 +600,6 @@ def screen_for_round(
             session,
             spec,
             ids,
-            elements=rows.elements,
-            species=rows.species,
             rows=rows,
             typical=typical,
             calibration=a.calibration,

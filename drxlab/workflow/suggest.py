@@ -167,8 +167,6 @@ def suggest(
             session,
             spec,
             ids,
-            elements=sc.elements,
-            species=sc.species,
             rows=screened,
             typical=abs(sc.primary_median()) or 1.0,
             calibration=acq.calibration,
