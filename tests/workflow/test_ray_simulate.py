@@ -1,5 +1,6 @@
 """simulate --executor ray: each (strategy, seed) campaign a Ray task, the same syntheses as the
-local executor, which runs every campaign in one store but keeps their data apart."""
+local executor, which runs every campaign in one store but keeps their data apart; the work the
+campaigns share (the truth over the space, each seed's start) is done once, as locally."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from drxlab.executors import Executor
-from drxlab.lab.oracle import synthetic_oracle
+from drxlab.lab.oracle import Oracle, synthetic_oracle
 from drxlab.store.db import open_store
 from drxlab.workflow.ray_simulate import simulate_on_ray
 from drxlab.workflow.simulate import run_simulation
@@ -23,18 +24,24 @@ PLAN = {"rounds": 2, "batch": 2, "n_start": 8, "start_epochs": 1, "finetune_epoc
 def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> None:
     spec = tmp_path / "simtiny.toml"
     spec.write_text(TINY)
-    oracle = synthetic_oracle()
     # the local executor runs both campaigns in one store: each learns only from its own data
     # (and its starting data), so seed 1 makes what it makes alone in the Ray task's fresh store
     store = open_store(tmp_path / "local.sqlite")
     # two strategies: each seed's starting data are in both of its tasks' stores, merged once
-    local = run_simulation(store, spec, oracle, strategies=["ucb", "random"], seeds=[0, 1], **PLAN).runs
+    local = run_simulation(
+        store, spec, _logged(tmp_path / "local.log"), strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+    ).runs
     store.engine.dispose()
+    ray_log = tmp_path / "ray.log"
     res = simulate_on_ray(
-        Executor("ray"), tmp_path, spec, oracle, strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+        Executor("ray"), tmp_path, spec, _logged(ray_log), strategies=["ucb", "random"], seeds=[0, 1], **PLAN
     )
     assert [(r.strategy, r.seed) for r in res.runs] == [(r.strategy, r.seed) for r in local]
     assert {(r.strategy, r.seed) for r in res.runs} == {(k, s) for k in ("ucb", "random") for s in (0, 1)}
+    # the oracle did on Ray exactly the work it did locally: the truth over the space once, each
+    # seed's starting data once (not once per strategy), the same syntheses
+    assert sorted(ray_log.read_text().split()) == sorted((tmp_path / "local.log").read_text().split())
+    assert sum(w.startswith("space:") for w in ray_log.read_text().split()) == 1
     assert [r.made for r in res.runs] == [r.made for r in local]
     assert [r.true_best for r in res.runs] == [r.true_best for r in local]
     assert [r.model_mae for r in res.runs] == [r.model_mae for r in local]  # the fine-tuned models agree
@@ -45,6 +52,23 @@ def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> No
         assert n == 4  # 2 rounds x 2, recorded in the campaign's own store
     # and merged into OUT/simulation.sqlite: the local store's campaigns, samples, tests, suggestions
     assert _content(tmp_path / "simulation.sqlite") == _content(tmp_path / "local.sqlite")
+
+
+def _logged(log: Path) -> Oracle:
+    """The synthetic oracle, writing each call to ``log`` (from any Ray worker: appends of one line)."""
+    base = synthetic_oracle()
+
+    def raw(amts, rate, lo, hi, cyc):
+        with log.open("a") as f:
+            f.write(f"raw:{sorted(amts.items())}:{rate}:{cyc}\n".replace(" ", ""))
+        return base.raw(amts, rate, lo, hi, cyc)
+
+    def capacities(comps, rate, lo, hi, cyc):
+        with log.open("a") as f:
+            f.write(f"space:{len(comps)}\n")
+        return base.capacities(comps, rate, lo, hi, cyc)
+
+    return Oracle("synthetic", raw, capacities)
 
 
 def _content(db: Path) -> dict[str, list[str]]:
