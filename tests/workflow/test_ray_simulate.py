@@ -4,11 +4,14 @@ campaigns share (the truth over the space, each seed's start) is done once, as l
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from drxlab.cli.main import cli
 from drxlab.executors import Executor
 from drxlab.lab.oracle import Oracle, synthetic_oracle
 from drxlab.store.db import open_store
@@ -91,3 +94,20 @@ def _content(db: Path) -> dict[str, list[str]]:
         got = {k: sorted(map(repr, con.execute(q))) for k, q in sql.items()}
     assert got["sample"] and got["test"] and got["suggestion"]
     return got
+
+
+@pytest.mark.slow  # one tiny campaign on each executor (~10 s)
+def test_bench_simulate_times_both_executors_in_one_run(ray_local, tmp_path: Path) -> None:
+    spec = tmp_path / "simtiny.toml"
+    spec.write_text(TINY)
+    args = ["bench", "simulate", "--campaign", spec, "--strategies", "random", "--seeds", "1"]
+    args += ["--rounds", "1", "--batch", "2", "--start-epochs", "1", "--n-start", "8", "--json"]
+    res = CliRunner().invoke(cli, [*map(str, args), "--executor", "ray"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["campaigns"] == 1 and got["same_syntheses"] is True
+    assert got["local_total_s"] > 0 and got["ray_total_s"] > 0
+    assert got["ray_over_local_time"] == pytest.approx(got["ray_total_s"] / got["local_total_s"])
+    # the comparison needs Ray: the local executor alone is refused before any work
+    res = CliRunner().invoke(cli, [*map(str, args), "--executor", "local"])
+    assert res.exit_code != 0 and "pass --executor ray" in res.output
