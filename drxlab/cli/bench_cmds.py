@@ -156,16 +156,34 @@ def bench_suggest_cmd(
     help="Campaign file (TOML) or the name of a shipped one.",
 )
 @click.option("--strategies", default="ucb,logei,random", show_default=True, help="Acquisition kinds.")
-@click.option("--seeds", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--seeds", type=click.IntRange(min=1), default=4, show_default=True, help="Repeats per strategy."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Rounds per campaign."
+)
 @click.option(
     "--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Syntheses per round."
 )
 @click.option(
-    "--start-epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Initial ensemble's."
+    "--start-epochs",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Epochs of the initial ensemble.",
 )
 @click.option(
-    "--n-start", type=click.IntRange(min=1), default=20, show_default=True, help="Starting compositions."
+    "--n-start",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Starting compositions per seed.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Workers of the private Ray instance [default: --threads, the local run's threads].",
 )
 @click.option("--json", "as_json", is_flag=True)
 @threads_option()
@@ -180,6 +198,7 @@ def bench_simulate_cmd(
     batch: int,
     start_epochs: int,
     n_start: int,
+    workers: int | None,
     as_json: bool,
     executor,
 ) -> None:
@@ -207,6 +226,7 @@ def bench_simulate_cmd(
         batch=batch,
         start_epochs=start_epochs,
         n_start=n_start,
+        workers=workers,
         say=(lambda s: None) if as_json or obj.quiet else (lambda s: click.echo(s, err=True)),
     )
     _show(f"bench simulate on {executor.describe()} vs local", res, as_json)

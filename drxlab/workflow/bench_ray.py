@@ -82,14 +82,15 @@ def bench_simulate_ray(
     start_epochs: int,
     n_start: int = 20,
     synthesis: bool = True,
+    workers: int | None = None,
     say: Callable[[str], None] = lambda s: None,
 ) -> dict:
     """Time the same simulation (synthetic oracle) on the local executor and on Ray in one run:
     seconds each, the Ray/local ratio, and whether both made the same syntheses.
 
     The local run uses the command's torch threads (``--threads``); a private Ray instance gets
-    one single-threaded worker per such thread, started before the clock of the Ray run (its
-    start-up is reported apart).
+    ``workers`` single-threaded workers (default: one per such thread), started before the clock
+    of the Ray run (its start-up is reported apart).
     """
     from drxlab.executors import ray_session
     from drxlab.lab.oracle import synthetic_oracle
@@ -119,7 +120,7 @@ def bench_simulate_ray(
         t_local = time.perf_counter() - t0
         store.engine.dispose()
         say(f"local: {t_local:.1f} s; now on {executor.describe()}")
-        cpus = None if executor.address else decide(requested_threads()).threads
+        cpus = None if executor.address else workers or decide(requested_threads()).threads
         t0 = time.perf_counter()
         with ray_session(executor, num_cpus=cpus) as ray:
             t_start = time.perf_counter() - t0
