@@ -180,6 +180,12 @@ def bench_suggest_cmd(
     help="Starting compositions per seed.",
 )
 @click.option(
+    "--synthesis-failures/--no-synthesis-failures",
+    default=True,
+    show_default=True,
+    help="Let virtual syntheses fail, as simulate does by default.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
@@ -198,6 +204,7 @@ def bench_simulate_cmd(
     batch: int,
     start_epochs: int,
     n_start: int,
+    synthesis_failures: bool,
     workers: int | None,
     as_json: bool,
     executor,
@@ -227,6 +234,7 @@ def bench_simulate_cmd(
         start_epochs=start_epochs,
         n_start=n_start,
         workers=workers,
+        synthesis=synthesis_failures,
         say=(lambda s: None) if as_json or obj.quiet else (lambda s: click.echo(s, err=True)),
     )
     _show(f"bench simulate on {executor.describe()} vs local", res, as_json)

@@ -56,6 +56,12 @@ def bench_suggest_ray(
         "ray_candidates_per_s_per_worker": top.size / t_ray / top.workers,
         "ray_rows_returned_to_driver": len(top.X),
         "ray_picked": len(sel),
+        # the driver never runs the model: its memory is the weights it ships, not the model's speed
+        "ensemble_members": len(ensemble),
+        "ensemble_weights_MiB": sum(
+            p.numel() * p.element_size() for m in ensemble.members for p in m.parameters()
+        )
+        / 2**20,
         "driver_peak_rss_before_MiB": rss_start,
         "driver_peak_rss_after_ray_MiB": peak_rss_mib(),
     }
@@ -147,4 +153,8 @@ def bench_simulate_ray(
         "ray_workers": workers,
         "ray_over_local_time": t_ray / t_local,
         "same_syntheses": [r.made for r in res.runs] == [r.made for r in local.runs],
+        # with synthesis failures a local campaign can see the oxidation states another campaign
+        # stored on a shared material row (P(feasible)'s inputs); a Ray campaign sees only its own
+        "campaigns_differing": [a.campaign for a, b in zip(local.runs, res.runs) if a.made != b.made],
+        "synthesis_failures": synthesis,
     }

@@ -9,7 +9,8 @@ Ray starts a campaign as soon as its seed's start and the truth are ready. When 
 succeeded the files are written to ``OUT/campaigns/<campaign>.sqlite`` (each openable with
 ``--db``) and merged, in the local executor's order, into ``OUT/simulation.sqlite``
 (:func:`drxlab.store.merge.merge_stores`: new ids, one row per material and model version),
-the store the local executor writes; when any task or the merge fails nothing is written. A
+the store the local executor writes, or into a lab's PostgreSQL store in one transaction
+(``db``); when any task or the merge fails nothing is written. A
 task whose worker died is run again (``max_retries``) from the same inputs, with the same result.
 
 Semantics: each campaign is isolated: it sees only its own seed's starting data and its own
@@ -33,8 +34,8 @@ from drxlab.exceptions import DrxlabError
 from drxlab.executors import Executor, ray_session
 from drxlab.lab.oracle import Oracle
 from drxlab.lab.synthesis import SynthesisRules
-from drxlab.store.db import open_store
-from drxlab.store.merge import merge_stores
+from drxlab.store.db import display_url, open_store, resolve_url
+from drxlab.store.merge import merge_into_server, merge_stores
 from drxlab.workflow.simulate import (
     Run,
     SimulationResult,
@@ -117,12 +118,16 @@ def simulate_on_ray(
     start_epochs: int = 15,
     synthesis: SynthesisRules | None = None,
     feasibility: bool = True,
+    db: str | None = None,
     say: Callable[[str], None] = lambda s: None,
     **kwargs: Any,
 ) -> SimulationResult:
     """Every strategy × seed campaign as a Ray task; the combined result (runs in the local
     executor's order: by seed, then strategy). ``kwargs``: the rest of :func:`run_campaign`'s plan
-    (``finetune_epochs``, ``kappa``, ``calibration``)."""
+    (``finetune_epochs``, ``kappa``, ``calibration``).
+
+    ``db``: a lab's PostgreSQL store (URL) the campaigns are merged into instead of
+    ``OUT/simulation.sqlite`` (:func:`drxlab.store.merge.merge_into_server`, one transaction)."""
     spec = load_spec(spec_path)
     check_objective(spec)
     check_plan(spec, strategies, rounds, batch, len(seeds), 10**12)  # the space's size: in the truth task
@@ -164,8 +169,12 @@ def simulate_on_ray(
         for strat, seed in plan:
             files.append(staging / f"{spec.name}-{strat}-s{seed}.sqlite")
             files[-1].write_bytes(done[(strat, seed)][1])
-        say(f"  merging {len(files)} campaign stores into {Path(out) / 'simulation.sqlite'}")
-        merge_stores(files, Path(out) / "simulation.sqlite")
+        if db is None:
+            say(f"  merging {len(files)} campaign stores into {Path(out) / 'simulation.sqlite'}")
+            merge_stores(files, Path(out) / "simulation.sqlite")
+        else:
+            say(f"  merging {len(files)} campaign stores into {display_url(resolve_url(db))}")
+            merge_into_server(files, db)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

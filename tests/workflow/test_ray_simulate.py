@@ -15,8 +15,10 @@ from drxlab.cli.main import cli
 from drxlab.executors import Executor
 from drxlab.lab.oracle import Oracle, synthetic_oracle
 from drxlab.store.db import open_store
+from drxlab.store.merge import merge_stores
 from drxlab.workflow.ray_simulate import simulate_on_ray
 from drxlab.workflow.simulate import run_simulation
+from tests.conftest import query, store_digest
 from tests.factories import campaign_toml
 
 TINY = campaign_toml("simtiny", {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}, f=(0.0, 0.1), batch=2)
@@ -105,9 +107,35 @@ def test_bench_simulate_times_both_executors_in_one_run(ray_local, tmp_path: Pat
     res = CliRunner().invoke(cli, [*map(str, args), "--executor", "ray"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)
-    assert got["campaigns"] == 1 and got["same_syntheses"] is True
+    assert got["campaigns"] == 1 and got["same_syntheses"] is True and got["campaigns_differing"] == []
     assert got["local_total_s"] > 0 and got["ray_total_s"] > 0
     assert got["ray_over_local_time"] == pytest.approx(got["ray_total_s"] / got["local_total_s"])
     # the comparison needs Ray: the local executor alone is refused before any work
     res = CliRunner().invoke(cli, [*map(str, args), "--executor", "local"])
     assert res.exit_code != 0 and "pass --executor ray" in res.output
+
+
+@pytest.mark.slow  # two tiny Ray simulations (~20 s)
+def test_ray_campaigns_land_in_a_postgresql_db_all_or_nothing(ray_local, pg_server, tmp_path: Path) -> None:
+    spec = tmp_path / "simtiny.toml"
+    spec.write_text(TINY)
+    url = pg_server.new_database()
+    out = tmp_path / "out"
+    args = ["--db", url, "simulate", "--campaign", spec, "--strategies", "random,ucb", "--seeds", "1"]
+    args += ["--batch", "2", "--n-start", "8", "--start-epochs", "1", "--out", out, "--executor", "ray"]
+    res = CliRunner().invoke(cli, [*map(str, args), "--rounds", "1"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "campaigns merged into postgresql" in res.output and not (out / "simulation.sqlite").exists()
+    merge_stores(sorted((out / "campaigns").glob("*.sqlite")), tmp_path / "merged.sqlite")
+    sql = "select c.name, m.formula, s.status from sample s join material m on m.id = s.material_id "
+    sql += "join campaign c on c.id = s.campaign_id"
+    got = sorted(query(url, sql))
+    assert got == sorted(query(tmp_path / "merged.sqlite", sql))
+    assert {name for name, _, _ in got} == {"start-s0", "simtiny-random-s0", "simtiny-ucb-s0"}
+    # 2 rounds under the same campaign names: other rows than the database holds, so the merge
+    # fails and neither the database nor OUT/campaigns changes
+    before, files = store_digest(url), sorted(p.read_bytes() for p in (out / "campaigns").iterdir())
+    res = CliRunner().invoke(cli, [*map(str, args), "--rounds", "2"])
+    assert res.exit_code != 0 and "Error: cannot merge" in res.output and "differs" in res.output
+    assert store_digest(url) == before
+    assert sorted(p.read_bytes() for p in (out / "campaigns").iterdir()) == files
