@@ -143,8 +143,21 @@ def bench_suggest_cmd(
         from drxlab.workflow.bench_ray import bench_suggest_ray
 
         res = bench_suggest_ray(ens, spec, executor, limit=size, baseline=baseline)
+        _short(res, size, spec_path)
         return _show(f"bench suggest on {executor.describe()} vs local: {what}", res, as_json)
-    _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
+    res = bench_suggest(ens, spec, limit=size)
+    _short(res, size, spec_path)
+    _show(f"bench suggest: {what}", res, as_json)
+
+
+def _short(res: dict, size: int, spec_path: str) -> None:
+    """Say on stderr when the campaign's space, widened as far as it goes, is below --size."""
+    if res["candidates"] < size:
+        click.echo(
+            f"note: {spec_path}'s space widens to {res['candidates']} candidates, fewer than --size "
+            f"{size}; for more use a campaign with a finer step or more species",
+            err=True,
+        )
 
 
 @bench.command("simulate")
