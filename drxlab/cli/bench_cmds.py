@@ -143,8 +143,114 @@ def bench_suggest_cmd(
         from drxlab.workflow.bench_ray import bench_suggest_ray
 
         res = bench_suggest_ray(ens, spec, executor, limit=size, baseline=baseline)
+        _short(res, size, spec_path)
         return _show(f"bench suggest on {executor.describe()} vs local: {what}", res, as_json)
-    _show(f"bench suggest: {what}", bench_suggest(ens, spec, limit=size), as_json)
+    res = bench_suggest(ens, spec, limit=size)
+    _short(res, size, spec_path)
+    _show(f"bench suggest: {what}", res, as_json)
+
+
+def _short(res: dict, size: int, spec_path: str) -> None:
+    """Say on stderr when the campaign's space, widened as far as it goes, is below --size."""
+    if res["candidates"] < size:
+        click.echo(
+            f"note: {spec_path}'s space widens to {res['candidates']} candidates, fewer than --size "
+            f"{size}; for more use a campaign with a finer step or more species",
+            err=True,
+        )
+
+
+@bench.command("simulate")
+@click.option(
+    "--campaign",
+    "spec_path",
+    default="he-drx-1e4",
+    show_default=True,
+    help="Campaign file (TOML) or the name of a shipped one.",
+)
+@click.option("--strategies", default="ucb,logei,random", show_default=True, help="Acquisition kinds.")
+@click.option(
+    "--seeds", type=click.IntRange(min=1), default=4, show_default=True, help="Repeats per strategy."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Rounds per campaign."
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Syntheses per round."
+)
+@click.option(
+    "--start-epochs",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Epochs of the initial ensemble.",
+)
+@click.option(
+    "--n-start",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Starting compositions per seed.",
+)
+@click.option(
+    "--synthesis-failures/--no-synthesis-failures",
+    default=True,
+    show_default=True,
+    help="Let virtual syntheses fail, as simulate does by default.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Workers of the private Ray instance [default: --threads, the local run's threads].",
+)
+@click.option("--json", "as_json", is_flag=True)
+@threads_option()
+@executor_option
+@pass_ctx
+def bench_simulate_cmd(
+    obj: Context,
+    spec_path: str,
+    strategies: str,
+    seeds: int,
+    rounds: int,
+    batch: int,
+    start_epochs: int,
+    n_start: int,
+    synthesis_failures: bool,
+    workers: int | None,
+    as_json: bool,
+    executor,
+) -> None:
+    """Time `simulate` (synthetic oracle) on the local executor and, with --executor ray, on Ray
+    in the same run: seconds each, the Ray / local ratio, and whether both made the same syntheses."""
+    from drxlab.candidates.spec import load_spec
+    from drxlab.executors import ExecutorError
+    from drxlab.workflow.bench_ray import bench_simulate_ray
+    from drxlab.workflow.campaigns import locate_file
+    from drxlab.workflow.simulate import check_plan
+
+    strat = [s.strip() for s in strategies.split(",") if s.strip()]
+    path = locate_file(spec_path)
+    check_plan(load_spec(path), strat, rounds, batch, seeds, 10**12)
+    if not executor.is_ray:
+        raise ExecutorError(
+            "bench simulate compares the local executor with Ray in one run: pass --executor ray[:ADDRESS]"
+        )
+    res = bench_simulate_ray(
+        path,
+        executor,
+        strategies=strat,
+        seeds=seeds,
+        rounds=rounds,
+        batch=batch,
+        start_epochs=start_epochs,
+        n_start=n_start,
+        workers=workers,
+        synthesis=synthesis_failures,
+        say=(lambda s: None) if as_json or obj.quiet else (lambda s: click.echo(s, err=True)),
+    )
+    _show(f"bench simulate on {executor.describe()} vs local", res, as_json)
 
 
 @bench.command("finetune")

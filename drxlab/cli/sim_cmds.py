@@ -101,7 +101,8 @@ def simulate(
 
     The campaigns are recorded in OUT/simulation.sqlite (one campaign per strategy × seed; with
     --executor ray each campaign runs alone in OUT/campaigns/CAMPAIGN.sqlite and the stores are
-    merged into OUT/simulation.sqlite when every campaign has finished); a drxnet oracle
+    merged into OUT/simulation.sqlite when every campaign has finished, or into the lab's
+    PostgreSQL database when --db is one, in one transaction); a drxnet oracle
     (e.g. drxnet:1/0, member 0 of version 1 as truth) comes from --db."""
     from drxlab.candidates.spec import load_spec
     from drxlab.lab.oracle import synthetic_oracle
@@ -147,6 +148,7 @@ def simulate(
             orc,
             strategies=strat,
             seeds=list(range(seeds)),
+            db=_server(obj.db),
             say=say,
             **plan,
         )
@@ -201,5 +203,18 @@ def simulate(
         f"{res.top_count} top-1 % candidates (exact, hypergeometric); 'inf' / '—': not reached in "
         f"{rounds * batch}"
     )
-    stores = outdir / "campaigns" / "*.sqlite" if executor.is_ray else db
+    stores = f"{outdir / 'campaigns' / '*.sqlite'}" if executor.is_ray else db
+    if executor.is_ray and _server(obj.db):
+        from drxlab.store.db import display_url, resolve_url
+
+        stores += f", the campaigns merged into {display_url(resolve_url(obj.db))}"
     click.echo("written: " + ", ".join(map(str, files)) + f", {stores}")
+
+
+def _server(db: str | None) -> str | None:
+    """``--db`` (or $DRXLAB_DB) when it is a PostgreSQL database: where Ray's campaigns are merged."""
+    from drxlab.store.db import resolve_url
+    from drxlab.store.postgres import is_postgres
+
+    url = resolve_url(db)
+    return url if is_postgres(url) else None

@@ -14,7 +14,8 @@ timestamps). Rows that differ mean two different campaigns under one name: the m
 
 All or nothing: the merged store is written to a temporary file next to ``dest`` in one
 transaction and moved into place only when every source has been copied; on any error ``dest``
-is left as it was.
+is left as it was. :func:`merge_into_server` merges into a lab's existing PostgreSQL store in
+one transaction instead, rolled back on any error.
 
 Example::
 
@@ -61,6 +62,25 @@ def merge_stores(sources: Sequence[str | os.PathLike], dest: str | os.PathLike) 
         out.engine.dispose()
         _remove(tmp)
     return counts
+
+
+def merge_into_server(sources: Sequence[str | os.PathLike], url: str) -> dict[str, int]:
+    """Merge the SQLite stores ``sources`` (in this order) into the existing store at ``url``
+    (a lab's PostgreSQL database; created when blank) in one transaction.
+
+    Its rows count as an earlier source: a material or model version it holds is reused, and a
+    campaign revision it already holds is kept once when the rows are the same (merging the same
+    simulation again adds no campaign), else the merge fails. On any error the transaction is
+    rolled back and the database is left as it was. Returns rows per table afterwards.
+    """
+    out = open_store(url)
+    try:
+        with out._writer.begin() as conn:
+            for src in sources:
+                _merge_one(conn, Path(src))
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables()}
+    finally:
+        out.engine.dispose()
 
 
 def _merge_one(conn: Connection, path: Path) -> None:
@@ -140,7 +160,7 @@ def _identical(conn: Connection, table, d: dict, path: Path, claimed: set[int]) 
     if found is None:
         raise StoreError(
             f"cannot merge {path}: its {table.name} row {d.get('id')} belongs to a campaign an earlier "
-            "store also holds, but differs from that store's rows"
+            "store (or the target database) also holds, but differs from that store's rows"
         )
     return found.id
 

@@ -239,6 +239,65 @@ def check_plan(
         )
 
 
+@dataclass(frozen=True)
+class SpaceTruth:
+    """The oracle's noise-free objective over a campaign's whole space (computed once per oracle):
+    what scores every campaign. ``forms``: the candidates the virtual lab's rules let form."""
+
+    formulas: list[str]
+    truth: np.ndarray  # mAh/g, 0 where the oracle cannot measure
+    forms: np.ndarray
+    top: float  # top-1 % threshold of the candidates that form, mAh/g
+
+    @property
+    def true_of(self) -> dict[str, float]:
+        return dict(zip(self.formulas, self.truth.tolist()))
+
+
+def space_truth(
+    spec: CampaignSpec,
+    oracle: Oracle,
+    *,
+    synthesis: SynthesisRules | None = None,
+    check: Callable[[int], None] = lambda n: None,
+    bars: Callable[..., ProgressBar] = silent,
+) -> SpaceTruth:
+    """Enumerate ``spec``'s space (``check`` sees its size before the oracle runs) and score it."""
+    from drxlab.candidates.generator import iter_candidates
+
+    blocks = list(iter_candidates(spec))
+    elements = blocks[0].elements
+    X = np.concatenate([b.amounts for b in blocks])
+    comps = [{el: a for el, a in zip(elements, r) if a > 0} for r in X.tolist()]
+    formulas = [compositions.format_formula(c) for c in comps]
+    check(len(formulas))
+    obj = spec.objectives[0]
+    with bars("virtual truth of every candidate", len(comps), "candidate") as bar:
+        truth = oracle.capacities(comps, obj.rate, obj.window[0], obj.window[1], obj.cycle)
+        bar({"advance": len(comps)})
+    if np.isnan(truth).all():
+        raise DrxlabError(f"oracle {oracle.name} cannot measure any candidate of {spec.name!r}")
+    truth = np.nan_to_num(truth, nan=0.0)
+    forms = np.array([synthesis.feasible(c) for c in comps]) if synthesis else np.ones(len(comps), bool)
+    if not forms.any():
+        raise CampaignError(
+            f"none of the {len(comps)} candidates of {spec.name!r} forms by the virtual lab's synthesis "
+            "rules (drxlab.lab.synthesis)",
+            option="no_synthesis_failures",
+            option_use="to simulate without synthesis failures",
+        )
+    return SpaceTruth(formulas, truth, forms, float(np.quantile(truth[forms], 1 - TOP_FRACTION)))
+
+
+def check_objective(spec: CampaignSpec) -> None:
+    obj = spec.objectives[0]
+    if obj.kind not in ("capacity", "cycle_capacity"):
+        raise CampaignError(
+            f"simulation scores the first objective; {obj.kind!r} objectives are not supported, "
+            "put a capacity objective first"
+        )
+
+
 def run_simulation(
     store: Store,
     spec_path: Path,
@@ -268,158 +327,196 @@ def run_simulation(
     from the campaign's own syntheses and its starting data.
     """
     spec = load_spec(spec_path)
-    obj = spec.objectives[0]
-    if obj.kind not in ("capacity", "cycle_capacity"):
-        raise CampaignError(
-            f"simulation scores the first objective; {obj.kind!r} objectives are not supported, "
-            "put a capacity objective first"
-        )
+    check_objective(spec)
     # the space and its truth, once per oracle
-    from drxlab.candidates.generator import iter_candidates
-
-    blocks = list(iter_candidates(spec))
-    elements = blocks[0].elements
-    X = np.concatenate([b.amounts for b in blocks])
-    comps = [{el: a for el, a in zip(elements, r) if a > 0} for r in X.tolist()]
-    formulas = [compositions.format_formula(c) for c in comps]
-    check_plan(spec, strategies, rounds, batch, len(seeds), len(formulas))
-    with bars("virtual truth of every candidate", len(comps), "candidate") as bar:
-        truth = oracle.capacities(comps, obj.rate, obj.window[0], obj.window[1], obj.cycle)
-        bar({"advance": len(comps)})
-    if np.isnan(truth).all():
-        raise DrxlabError(f"oracle {oracle.name} cannot measure any candidate of {spec.name!r}")
-    truth = np.nan_to_num(truth, nan=0.0)
-    true_of = dict(zip(formulas, truth.tolist()))
-    forms = np.array([synthesis.feasible(c) for c in comps]) if synthesis else np.ones(len(comps), bool)
-    if not forms.any():
-        raise CampaignError(
-            f"none of the {len(comps)} candidates of {spec.name!r} forms by the virtual lab's synthesis "
-            "rules (drxlab.lab.synthesis)",
-            option="no_synthesis_failures",
-            option_use="to simulate without synthesis failures",
-        )
-    top = float(np.quantile(truth[forms], 1 - TOP_FRACTION))
-    if synthesis:
-        say(f"{int((~forms).sum())} of {len(comps)} candidates do not form by the virtual lab's rules")
-    say(f"{len(formulas)} candidates; true best {truth.max():.1f} mAh/g, top-1 % threshold {top:.1f} mAh/g")
+    space = space_truth(
+        spec,
+        oracle,
+        synthesis=synthesis,
+        check=lambda n: check_plan(spec, strategies, rounds, batch, len(seeds), n),
+        bars=bars,
+    )
+    say_truth(space, synthesis, say)
     runs = []
-    cycles = sorted({1, obj.cycle})
     for seed in seeds:
-        start_version = _start(
-            store, oracle, spec_path, start_from, seed, n_start, start_epochs, say, bars, synthesis
+        start_version = start_seed(
+            store, oracle, start_from, seed, n_start, start_epochs, say, bars, synthesis
         )
         for strat in strategies:
-            name = f"{spec.name}-{strat}-s{seed}"
-            run = Run(strat, seed, name)
-            # each campaign is the same spec under its own name: registered from the object, no file
-            text = spec.text.replace(f'name = "{spec.name}"', f'name = "{name}"', 1)
-            mine = dataclasses.replace(
-                spec, name=name, text=text, sha256=hashlib.sha256(text.encode()).hexdigest()
+            run = run_campaign(
+                store,
+                spec,
+                oracle,
+                space,
+                strat,
+                seed,
+                start_version,
+                rounds=rounds,
+                batch=batch,
+                finetune_epochs=finetune_epochs,
+                kappa=kappa,
+                calibration=calibration,
+                feasibility=feasibility,
+                synthesis=synthesis,
+                bars=bars,
             )
-            with store.transaction() as s:
-                queries.set_current_model(s, start_version, name)
-            rng = np.random.default_rng([seed, KINDS.index(strat)])
-            best = -np.inf
-            with bars(f"{strat} seed {seed}", rounds, "round") as bar:
-                for rnd in range(rounds):
-                    with store.transaction() as s:
-                        _, ens = models.current(s, name)
-                        sc = screen(mine, ens)
-                        pred = sc.Y[..., 0].mean(0)
-                        made = set(run.made)
-                        untested = [i for i, f in enumerate(formulas) if f not in made]
-                        pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
-                        run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
-                        own = queries.campaign_ids(s, name) + queries.campaign_ids(s, f"start-s{seed}")
-                        r = suggest(
-                            s,
-                            mine,
-                            n=batch,
-                            kind=strat,
-                            kappa=kappa,
-                            seed=seed * 1000 + rnd,
-                            scored=sc,
-                            calibration=calibration,
-                            feasibility=feasibility,
-                            data_campaigns=own,
-                        )
-                        posteriors = calibrate.compare(
-                            s, queries.campaign_ids(s, name), mine, sc, [row.formula for row in r.rows]
-                        )
-                        for j, row in enumerate(r.rows):
-                            smp = queries.sample(s, row.sample_id)
-                            queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
-                            _, measurement = lab.measure_one(
-                                s,
-                                oracle,
-                                row.formula,
-                                rate=obj.rate,
-                                window=obj.window,
-                                cycles=cycles,
-                                noise=NoiseModel(),
-                                rng=rng,
-                                sample=smp,
-                                synthesis=synthesis,
-                            )
-                            run.made.append(row.formula)
-                            q = [q for c, _, q in measurement.profiles if c == obj.cycle]
-                            if q and obj.rate == measurement.rate:
-                                run.predictions.append(
-                                    {
-                                        "round": rnd + 1,
-                                        "measured": float(np.max(q[0])),
-                                        "calibrated": [row.calibrated, row.sigma_calibrated],
-                                        **{k: v[j] for k, v in posteriors.items()},
-                                    }
-                                )
-                            found = true_of.get(row.formula, 0.0)
-                            if measurement.failed:
-                                why = FailureReason(smp.failure_reason)
-                                run.failures[why.value] = run.failures.get(why.value, 0) + 1
-                                run.failed_syntheses += why.synthesis
-                                found = 0.0 if synthesis else found  # a failed synthesis finds nothing
-                            best = max(best, found)
-                            run.true_best.append(float(best))
-                            if run.syntheses_to_top is None and found >= top:
-                                run.syntheses_to_top = len(run.made)
-                    if rnd < rounds - 1:
-                        # every cell of the round may have failed: then there is nothing new
-                        with store.transaction() as s, contextlib.suppress(NothingToFinetuneError):
-                            training.finetune(
-                                s, scope=name, epochs=finetune_epochs, seed=seed, campaign_ids=own
-                            )
-                    bar({})
-            run.regret = float(truth.max() - best)
-            say(
-                f"  {strat:9s} seed {seed}: best true {best:.1f} mAh/g after {len(run.made)} syntheses; "
-                f"top 1 % {'after ' + str(run.syntheses_to_top) if run.syntheses_to_top else 'not reached'}"
-            )
+            say(run_line(run))
             runs.append(run)
+    return simulation_result(spec, oracle, space, rounds, batch, runs, feasibility, synthesis)
+
+
+def say_truth(space: SpaceTruth, synthesis: SynthesisRules | None, say: Callable[[str], None]) -> None:
+    n = len(space.formulas)
+    if synthesis:
+        say(f"{int((~space.forms).sum())} of {n} candidates do not form by the virtual lab's rules")
+    say(f"{n} candidates; true best {space.truth.max():.1f} mAh/g, top-1 % threshold {space.top:.1f} mAh/g")
+
+
+def run_line(run: Run) -> str:
+    return (
+        f"  {run.strategy:9s} seed {run.seed}: best true {run.true_best[-1]:.1f} mAh/g after "
+        f"{len(run.made)} syntheses; top 1 % "
+        f"{'after ' + str(run.syntheses_to_top) if run.syntheses_to_top else 'not reached'}"
+    )
+
+
+def simulation_result(
+    spec: CampaignSpec,
+    oracle: Oracle,
+    space: SpaceTruth,
+    rounds: int,
+    batch: int,
+    runs: list[Run],
+    feasibility: bool,
+    synthesis: SynthesisRules | None,
+) -> SimulationResult:
     return SimulationResult(
         spec.name,
         oracle.name,
-        len(formulas),
-        float(truth.max()),
-        top,
+        len(space.formulas),
+        float(space.truth.max()),
+        space.top,
         rounds,
         batch,
         runs,
-        top_count=int((truth[forms] >= top).sum()),
+        top_count=int((space.truth[space.forms] >= space.top).sum()),
         feasibility=feasibility,
         synthesis_failures=synthesis is not None,
     )
 
 
-def _start(
+def run_campaign(
+    store: Store,
+    spec: CampaignSpec,
+    oracle: Oracle,
+    space: SpaceTruth,
+    strat: str,
+    seed: int,
+    start_version: int,
+    *,
+    rounds: int,
+    batch: int,
+    finetune_epochs: int = 4,
+    kappa: float | None = None,
+    calibration: str | None = None,
+    feasibility: bool = True,
+    synthesis: SynthesisRules | None = None,
+    bars: Callable[..., ProgressBar] = silent,
+) -> Run:
+    """One strategy's campaign for ``seed`` in ``store``, from the initial ensemble
+    ``start_version`` and the seed's starting data (campaign ``start-s{seed}``)."""
+    obj = spec.objectives[0]
+    cycles = sorted({1, obj.cycle})
+    formulas, truth, top, true_of = space.formulas, space.truth, space.top, space.true_of
+    name = f"{spec.name}-{strat}-s{seed}"
+    run = Run(strat, seed, name)
+    # each campaign is the same spec under its own name: registered from the object, no file
+    text = spec.text.replace(f'name = "{spec.name}"', f'name = "{name}"', 1)
+    mine = dataclasses.replace(spec, name=name, text=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+    with store.transaction() as s:
+        queries.set_current_model(s, start_version, name)
+    rng = np.random.default_rng([seed, KINDS.index(strat)])
+    best = -np.inf
+    with bars(f"{strat} seed {seed}", rounds, "round") as bar:
+        for rnd in range(rounds):
+            with store.transaction() as s:
+                _, ens = models.current(s, name)
+                sc = screen(mine, ens)
+                pred = sc.Y[..., 0].mean(0)
+                made = set(run.made)
+                untested = [i for i, f in enumerate(formulas) if f not in made]
+                pick = rng.choice(untested, size=min(MAE_SAMPLE, len(untested)), replace=False)
+                run.model_mae.append(float(np.abs(pred[pick] - truth[pick]).mean()))
+                own = queries.campaign_ids(s, name) + queries.campaign_ids(s, f"start-s{seed}")
+                r = suggest(
+                    s,
+                    mine,
+                    n=batch,
+                    kind=strat,
+                    kappa=kappa,
+                    seed=seed * 1000 + rnd,
+                    scored=sc,
+                    calibration=calibration,
+                    feasibility=feasibility,
+                    data_campaigns=own,
+                )
+                posteriors = calibrate.compare(
+                    s, queries.campaign_ids(s, name), mine, sc, [row.formula for row in r.rows]
+                )
+                for j, row in enumerate(r.rows):
+                    smp = queries.sample(s, row.sample_id)
+                    queries.set_sample_status(s, smp, SampleStatus.SYNTHESIZED)
+                    _, measurement = lab.measure_one(
+                        s,
+                        oracle,
+                        row.formula,
+                        rate=obj.rate,
+                        window=obj.window,
+                        cycles=cycles,
+                        noise=NoiseModel(),
+                        rng=rng,
+                        sample=smp,
+                        synthesis=synthesis,
+                    )
+                    run.made.append(row.formula)
+                    q = [q for c, _, q in measurement.profiles if c == obj.cycle]
+                    if q and obj.rate == measurement.rate:
+                        run.predictions.append(
+                            {
+                                "round": rnd + 1,
+                                "measured": float(np.max(q[0])),
+                                "calibrated": [row.calibrated, row.sigma_calibrated],
+                                **{k: v[j] for k, v in posteriors.items()},
+                            }
+                        )
+                    found = true_of.get(row.formula, 0.0)
+                    if measurement.failed:
+                        why = FailureReason(smp.failure_reason)
+                        run.failures[why.value] = run.failures.get(why.value, 0) + 1
+                        run.failed_syntheses += why.synthesis
+                        found = 0.0 if synthesis else found  # a failed synthesis finds nothing
+                    best = max(best, found)
+                    run.true_best.append(float(best))
+                    if run.syntheses_to_top is None and found >= top:
+                        run.syntheses_to_top = len(run.made)
+            if rnd < rounds - 1:
+                # every cell of the round may have failed: then there is nothing new
+                with store.transaction() as s, contextlib.suppress(NothingToFinetuneError):
+                    training.finetune(s, scope=name, epochs=finetune_epochs, seed=seed, campaign_ids=own)
+            bar({})
+    run.regret = float(truth.max() - best)
+    return run
+
+
+def start_seed(
     store: Store,
     oracle: Oracle,
-    spec_path: Path,
     start_from: str,
     seed: int,
     n_start: int,
     epochs: int,
-    say: Callable[[str], None],
-    bars: Callable[..., ProgressBar],
+    say: Callable[[str], None] = lambda s: None,
+    bars: Callable[..., ProgressBar] = silent,
     synthesis: SynthesisRules | None = None,
 ) -> int:
     """Starting data (shared by every strategy of a seed) and the initial ensemble's version id."""

@@ -1,4 +1,5 @@
-"""Merging per-campaign stores (overlapping ids) into one: keys remapped, shared rows once, all or nothing."""
+"""Merging per-campaign stores (overlapping ids) into one, or into a lab's PostgreSQL database: keys
+remapped, shared rows once, all or nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 from drxlab.exceptions import StoreError
 from drxlab.store import queries
 from drxlab.store.db import open_store
-from drxlab.store.merge import merge_stores
+from drxlab.store.merge import merge_into_server, merge_stores
 from drxlab.vocabulary import SampleStatus
 from drxlab.workflow import campaigns
 from drxlab.workflow.ingest import material
+from tests.conftest import query, store_digest
 from tests.factories import add_tested, campaign_toml
 
 SPECIES = {"Mn3+": 0.3, "Ti4+": 0.3}
@@ -74,3 +76,39 @@ def test_a_failed_merge_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"cannot merge .*b\.sqlite.*differs"):
         merge_stores([a, again], dest)
     assert not dest.exists() and list(tmp_path.glob(".merged*")) == []
+
+
+def _server_content(url: str) -> dict[str, list[str]]:
+    """:func:`_content` of any store, in SQL both backends run."""
+    sql = {
+        "sample": "select c.name, m.formula, s.status, s.round from sample s join material m "
+        "on m.id = s.material_id left join campaign c on c.id = s.campaign_id",
+        "test": "select c.name, m.formula, t.rate, (select count(*) from profile p where p.test_id = t.id) "
+        "from electrochemtest t join sample s on s.id = t.sample_id join material m on m.id = s.material_id "
+        "left join campaign c on c.id = s.campaign_id",
+        "material": "select formula from material",
+    }
+    return {k: sorted(repr(tuple(map(str, r))) for r in query(url, q)) for k, q in sql.items()}
+
+
+def test_stores_merge_into_a_lab_postgresql_database_all_or_nothing(pg_server, tmp_path: Path) -> None:
+    a = _campaign_store(tmp_path / "a.sqlite", "alpha", ["Li1.2Mn0.8O2", "Li1.1Mn0.9O2"])
+    b = _campaign_store(tmp_path / "b.sqlite", "beta", ["Li1.1Mn0.9O2", "Li1.3Mn0.7O2"])
+    url = pg_server.new_database()
+    lab = _campaign_store(tmp_path / "lab.sqlite", "lab", ["Li1.3Mn0.7O2"])  # the lab's own data first
+    merge_into_server([lab], url)
+    counts = merge_into_server([a, b], url)
+    assert counts["campaign"] == 3 and counts["sample"] == 5 and counts["material"] == 3
+    merge_stores([lab, a, b], tmp_path / "merged.sqlite")
+    assert _server_content(url) == _server_content(str(tmp_path / "merged.sqlite"))
+    # the same stores again add no data (a simulation merged twice; the audit log records each
+    # write); other rows under a campaign the database holds fail the merge and change nothing
+    again_counts = merge_into_server([a, b], url)
+    assert {k: v for k, v in again_counts.items() if k != "auditlog"} == {
+        k: v for k, v in counts.items() if k != "auditlog"
+    }
+    before = store_digest(url)
+    again = _campaign_store(tmp_path / "c.sqlite", "alpha", ["Li1.3Mn0.7O2"])
+    with pytest.raises(StoreError, match=r"cannot merge .*c\.sqlite.*differs"):
+        merge_into_server([b, again], url)
+    assert store_digest(url) == before

@@ -1,18 +1,24 @@
 """simulate --executor ray: each (strategy, seed) campaign a Ray task, the same syntheses as the
-local executor, which runs every campaign in one store but keeps their data apart."""
+local executor, which runs every campaign in one store but keeps their data apart; the work the
+campaigns share (the truth over the space, each seed's start) is done once, as locally."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from drxlab.cli.main import cli
 from drxlab.executors import Executor
-from drxlab.lab.oracle import synthetic_oracle
+from drxlab.lab.oracle import Oracle, synthetic_oracle
 from drxlab.store.db import open_store
+from drxlab.store.merge import merge_stores
 from drxlab.workflow.ray_simulate import simulate_on_ray
 from drxlab.workflow.simulate import run_simulation
+from tests.conftest import query, store_digest
 from tests.factories import campaign_toml
 
 TINY = campaign_toml("simtiny", {"Mn3+": 0.3, "Cr3+": 0.2, "Ti4+": 0.3, "Nb5+": 0.2}, f=(0.0, 0.1), batch=2)
@@ -23,18 +29,24 @@ PLAN = {"rounds": 2, "batch": 2, "n_start": 8, "start_epochs": 1, "finetune_epoc
 def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> None:
     spec = tmp_path / "simtiny.toml"
     spec.write_text(TINY)
-    oracle = synthetic_oracle()
     # the local executor runs both campaigns in one store: each learns only from its own data
     # (and its starting data), so seed 1 makes what it makes alone in the Ray task's fresh store
     store = open_store(tmp_path / "local.sqlite")
     # two strategies: each seed's starting data are in both of its tasks' stores, merged once
-    local = run_simulation(store, spec, oracle, strategies=["ucb", "random"], seeds=[0, 1], **PLAN).runs
+    local = run_simulation(
+        store, spec, _logged(tmp_path / "local.log"), strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+    ).runs
     store.engine.dispose()
+    ray_log = tmp_path / "ray.log"
     res = simulate_on_ray(
-        Executor("ray"), tmp_path, spec, oracle, strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+        Executor("ray"), tmp_path, spec, _logged(ray_log), strategies=["ucb", "random"], seeds=[0, 1], **PLAN
     )
     assert [(r.strategy, r.seed) for r in res.runs] == [(r.strategy, r.seed) for r in local]
     assert {(r.strategy, r.seed) for r in res.runs} == {(k, s) for k in ("ucb", "random") for s in (0, 1)}
+    # the oracle did on Ray exactly the work it did locally: the truth over the space once, each
+    # seed's starting data once (not once per strategy), the same syntheses
+    assert sorted(ray_log.read_text().split()) == sorted((tmp_path / "local.log").read_text().split())
+    assert sum(w.startswith("space:") for w in ray_log.read_text().split()) == 1
     assert [r.made for r in res.runs] == [r.made for r in local]
     assert [r.true_best for r in res.runs] == [r.true_best for r in local]
     assert [r.model_mae for r in res.runs] == [r.model_mae for r in local]  # the fine-tuned models agree
@@ -45,6 +57,23 @@ def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> No
         assert n == 4  # 2 rounds x 2, recorded in the campaign's own store
     # and merged into OUT/simulation.sqlite: the local store's campaigns, samples, tests, suggestions
     assert _content(tmp_path / "simulation.sqlite") == _content(tmp_path / "local.sqlite")
+
+
+def _logged(log: Path) -> Oracle:
+    """The synthetic oracle, writing each call to ``log`` (from any Ray worker: appends of one line)."""
+    base = synthetic_oracle()
+
+    def raw(amts, rate, lo, hi, cyc):
+        with log.open("a") as f:
+            f.write(f"raw:{sorted(amts.items())}:{rate}:{cyc}\n".replace(" ", ""))
+        return base.raw(amts, rate, lo, hi, cyc)
+
+    def capacities(comps, rate, lo, hi, cyc):
+        with log.open("a") as f:
+            f.write(f"space:{len(comps)}\n")
+        return base.capacities(comps, rate, lo, hi, cyc)
+
+    return Oracle("synthetic", raw, capacities)
 
 
 def _content(db: Path) -> dict[str, list[str]]:
@@ -67,3 +96,46 @@ def _content(db: Path) -> dict[str, list[str]]:
         got = {k: sorted(map(repr, con.execute(q))) for k, q in sql.items()}
     assert got["sample"] and got["test"] and got["suggestion"]
     return got
+
+
+@pytest.mark.slow  # one tiny campaign on each executor (~10 s)
+def test_bench_simulate_times_both_executors_in_one_run(ray_local, tmp_path: Path) -> None:
+    spec = tmp_path / "simtiny.toml"
+    spec.write_text(TINY)
+    args = ["bench", "simulate", "--campaign", spec, "--strategies", "random", "--seeds", "1"]
+    args += ["--rounds", "1", "--batch", "2", "--start-epochs", "1", "--n-start", "8", "--json"]
+    res = CliRunner().invoke(cli, [*map(str, args), "--executor", "ray"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["campaigns"] == 1 and got["same_syntheses"] is True and got["campaigns_differing"] == []
+    assert got["local_total_s"] > 0 and got["ray_total_s"] > 0
+    assert got["ray_over_local_time"] == pytest.approx(got["ray_total_s"] / got["local_total_s"])
+    # the comparison needs Ray: the local executor alone is refused before any work
+    res = CliRunner().invoke(cli, [*map(str, args), "--executor", "local"])
+    assert res.exit_code != 0 and "pass --executor ray" in res.output
+
+
+@pytest.mark.slow  # two tiny Ray simulations (~20 s)
+def test_ray_campaigns_land_in_a_postgresql_db_all_or_nothing(ray_local, pg_server, tmp_path: Path) -> None:
+    spec = tmp_path / "simtiny.toml"
+    spec.write_text(TINY)
+    url = pg_server.new_database()
+    out = tmp_path / "out"
+    args = ["--db", url, "simulate", "--campaign", spec, "--strategies", "random,ucb", "--seeds", "1"]
+    args += ["--batch", "2", "--n-start", "8", "--start-epochs", "1", "--out", out, "--executor", "ray"]
+    res = CliRunner().invoke(cli, [*map(str, args), "--rounds", "1"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "campaigns merged into postgresql" in res.output and not (out / "simulation.sqlite").exists()
+    merge_stores(sorted((out / "campaigns").glob("*.sqlite")), tmp_path / "merged.sqlite")
+    sql = "select c.name, m.formula, s.status from sample s join material m on m.id = s.material_id "
+    sql += "join campaign c on c.id = s.campaign_id"
+    got = sorted(query(url, sql))
+    assert got == sorted(query(tmp_path / "merged.sqlite", sql))
+    assert {name for name, _, _ in got} == {"start-s0", "simtiny-random-s0", "simtiny-ucb-s0"}
+    # 2 rounds under the same campaign names: other rows than the database holds, so the merge
+    # fails and neither the database nor OUT/campaigns changes
+    before, files = store_digest(url), sorted(p.read_bytes() for p in (out / "campaigns").iterdir())
+    res = CliRunner().invoke(cli, [*map(str, args), "--rounds", "2"])
+    assert res.exit_code != 0 and "Error: cannot merge" in res.output and "differs" in res.output
+    assert store_digest(url) == before
+    assert sorted(p.read_bytes() for p in (out / "campaigns").iterdir()) == files
