@@ -14,8 +14,9 @@ timestamps). Rows that differ mean two different campaigns under one name: the m
 
 All or nothing: the merged store is written to a temporary file next to ``dest`` in one
 transaction and moved into place only when every source has been copied; on any error ``dest``
-is left as it was. :func:`merge_into_server` merges into a lab's existing PostgreSQL store in
-one transaction instead, rolled back on any error.
+is left as it was. :func:`merge_into` merges into an open store (a local simulation's, or with
+:func:`merge_into_server` a lab's PostgreSQL database) in one transaction instead, rolled back
+on any error.
 
 Example::
 
@@ -34,7 +35,7 @@ from sqlalchemy import DateTime, func, insert, select
 from sqlalchemy.engine import Connection
 
 from drxlab.exceptions import StoreError
-from drxlab.store.db import open_store
+from drxlab.store.db import Store, open_store
 from drxlab.store.transfer import _rows, _snapshot, tables
 
 SAME_THING = {"material": "formula", "modelversion": "sha256", "sourcefile": "sha256"}
@@ -64,21 +65,27 @@ def merge_stores(sources: Sequence[str | os.PathLike], dest: str | os.PathLike) 
     return counts
 
 
-def merge_into_server(sources: Sequence[str | os.PathLike], url: str) -> dict[str, int]:
-    """Merge the SQLite stores ``sources`` (in this order) into the existing store at ``url``
-    (a lab's PostgreSQL database; created when blank) in one transaction.
+def merge_into(sources: Sequence[str | os.PathLike], store: Store) -> dict[str, int]:
+    """Merge the SQLite stores ``sources`` (in this order) into the open ``store`` in one
+    transaction.
 
     Its rows count as an earlier source: a material or model version it holds is reused, and a
     campaign revision it already holds is kept once when the rows are the same (merging the same
     simulation again adds no campaign), else the merge fails. On any error the transaction is
-    rolled back and the database is left as it was. Returns rows per table afterwards.
+    rolled back and the store is left as it was. Returns rows per table afterwards.
     """
+    with store._writer.begin() as conn:
+        for src in sources:
+            _merge_one(conn, Path(src))
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables()}
+
+
+def merge_into_server(sources: Sequence[str | os.PathLike], url: str) -> dict[str, int]:
+    """:func:`merge_into` the existing store at ``url`` (a lab's PostgreSQL database; created
+    when blank)."""
     out = open_store(url)
     try:
-        with out._writer.begin() as conn:
-            for src in sources:
-                _merge_one(conn, Path(src))
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables()}
+        return merge_into(sources, out)
     finally:
         out.engine.dispose()
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,11 +30,14 @@ from drxlab.lab.oracle import Oracle
 from drxlab.lab.synthesis import SynthesisRules
 from drxlab.progress import ProgressBar, silent
 from drxlab.store import queries
-from drxlab.store.db import Store
+from drxlab.store.db import Store, open_store
+from drxlab.store.merge import merge_into
 from drxlab.vocabulary import AcquisitionKind, FailureReason, SampleStatus
 from drxlab.workflow import calibrate, lab, models, training
 from drxlab.workflow.screening import screen
 from drxlab.workflow.suggest import suggest
+
+T = TypeVar("T")
 
 START_TESTS = ((20.0, (1, 2, 5, 10)), (200.0, (1,)))
 TOP_FRACTION = 0.01
@@ -318,7 +324,8 @@ def run_simulation(
     say: Callable[[str], None] = lambda s: None,
     bars: Callable[..., ProgressBar] = silent,
 ) -> SimulationResult:
-    """Simulate every strategy × seed campaign into ``store`` (one campaign each).
+    """Simulate every strategy × seed campaign into ``store`` (one campaign each), each campaign
+    alone in a copy of its seed's starting store, as on Ray; merged into ``store`` at the end.
 
     The oracle is resolved by the caller (a ``drxnet`` oracle's version lives in the user's
     store; the simulation store only holds the simulated campaigns). With ``synthesis`` rules the
@@ -338,31 +345,57 @@ def run_simulation(
     )
     say_truth(space, synthesis, say)
     runs = []
-    for seed in seeds:
-        start_version = start_seed(
-            store, oracle, start_from, seed, n_start, start_epochs, say, bars, synthesis
-        )
-        for strat in strategies:
-            run = run_campaign(
-                store,
-                spec,
-                oracle,
-                space,
-                strat,
-                seed,
-                start_version,
-                rounds=rounds,
-                batch=batch,
-                finetune_epochs=finetune_epochs,
-                kappa=kappa,
-                calibration=calibration,
-                feasibility=feasibility,
-                synthesis=synthesis,
-                bars=bars,
+    # Every campaign runs alone, in a copy of its seed's starting store, as a Ray task does, and
+    # the stores are merged into ``store`` at the end (one transaction). In one shared store a
+    # material row (one per formula) would carry what the first campaign to make it wrote, and
+    # P(feasible) and the nearest known material would see the other campaigns' syntheses.
+    with tempfile.TemporaryDirectory(prefix="drxlab-sim-") as tmp:
+        files = []
+        for seed in seeds:
+            start_db = Path(tmp) / f"start-s{seed}.sqlite"
+            start_version = _in_store(
+                start_db,
+                lambda st, seed=seed: start_seed(
+                    st, oracle, start_from, seed, n_start, start_epochs, say, bars, synthesis
+                ),
             )
-            say(run_line(run))
-            runs.append(run)
+            for strat in strategies:
+                files.append(Path(tmp) / f"{spec.name}-{strat}-s{seed}.sqlite")
+                shutil.copyfile(start_db, files[-1])
+                run = _in_store(
+                    files[-1],
+                    lambda st, strat=strat, seed=seed, version=start_version: run_campaign(
+                        st,
+                        spec,
+                        oracle,
+                        space,
+                        strat,
+                        seed,
+                        version,
+                        rounds=rounds,
+                        batch=batch,
+                        finetune_epochs=finetune_epochs,
+                        kappa=kappa,
+                        calibration=calibration,
+                        feasibility=feasibility,
+                        synthesis=synthesis,
+                        bars=bars,
+                    ),
+                    create=False,
+                )
+                say(run_line(run))
+                runs.append(run)
+        merge_into(files, store)
     return simulation_result(spec, oracle, space, rounds, batch, runs, feasibility, synthesis)
+
+
+def _in_store(path: Path, work: Callable[[Store], T], *, create: bool = True) -> T:
+    """``work`` on the SQLite store at ``path``, closed afterwards (its file then holds everything)."""
+    store = open_store(path, create=create)
+    try:
+        return work(store)
+    finally:
+        store.engine.dispose()
 
 
 def say_truth(space: SpaceTruth, synthesis: SynthesisRules | None, say: Callable[[str], None]) -> None:

@@ -1,6 +1,7 @@
 """simulate --executor ray: each (strategy, seed) campaign a Ray task, the same syntheses as the
-local executor, which runs every campaign in one store but keeps their data apart; the work the
-campaigns share (the truth over the space, each seed's start) is done once, as locally."""
+local executor, which also runs every campaign alone in a copy of its seed's starting store and
+merges the stores at the end; the work the campaigns share (the truth over the space, each seed's
+start) is done once, as locally."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from drxlab.cli.main import cli
 from drxlab.executors import Executor
 from drxlab.lab.oracle import Oracle, synthetic_oracle
+from drxlab.lab.synthesis import SynthesisRules
 from drxlab.store.db import open_store
 from drxlab.store.merge import merge_stores
 from drxlab.workflow.ray_simulate import simulate_on_ray
@@ -29,17 +31,18 @@ PLAN = {"rounds": 2, "batch": 2, "n_start": 8, "start_epochs": 1, "finetune_epoc
 def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> None:
     spec = tmp_path / "simtiny.toml"
     spec.write_text(TINY)
-    # the local executor runs both campaigns in one store: each learns only from its own data
-    # (and its starting data), so seed 1 makes what it makes alone in the Ray task's fresh store
+    # with synthesis failures: in one shared store a campaign's P(feasible) once read the oxidation
+    # states another campaign had stored on a material row, and Ray's campaigns differed
+    plan = {**PLAN, "synthesis": SynthesisRules()}
     store = open_store(tmp_path / "local.sqlite")
     # two strategies: each seed's starting data are in both of its tasks' stores, merged once
     local = run_simulation(
-        store, spec, _logged(tmp_path / "local.log"), strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+        store, spec, _logged(tmp_path / "local.log"), strategies=["ucb", "random"], seeds=[0, 1], **plan
     ).runs
     store.engine.dispose()
     ray_log = tmp_path / "ray.log"
     res = simulate_on_ray(
-        Executor("ray"), tmp_path, spec, _logged(ray_log), strategies=["ucb", "random"], seeds=[0, 1], **PLAN
+        Executor("ray"), tmp_path, spec, _logged(ray_log), strategies=["ucb", "random"], seeds=[0, 1], **plan
     )
     assert [(r.strategy, r.seed) for r in res.runs] == [(r.strategy, r.seed) for r in local]
     assert {(r.strategy, r.seed) for r in res.runs} == {(k, s) for k in ("ucb", "random") for s in (0, 1)}
@@ -48,6 +51,8 @@ def test_ray_campaigns_make_the_local_syntheses(ray_local, tmp_path: Path) -> No
     assert sorted(ray_log.read_text().split()) == sorted((tmp_path / "local.log").read_text().split())
     assert sum(w.startswith("space:") for w in ray_log.read_text().split()) == 1
     assert [r.made for r in res.runs] == [r.made for r in local]
+    assert [r.failures for r in res.runs] == [r.failures for r in local]
+    assert any(r.failed_syntheses for r in local)  # the failures this comparison is about
     assert [r.true_best for r in res.runs] == [r.true_best for r in local]
     assert [r.model_mae for r in res.runs] == [r.model_mae for r in local]  # the fine-tuned models agree
     for seed in (0, 1):
