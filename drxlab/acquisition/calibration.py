@@ -25,8 +25,8 @@ the ensemble gave them, and both only ever *widen* σ (σ_cal ≥ σ_Q everywher
 Which is the default (``gp``, set in the campaign file's ``[acquisition]``): on 5 simulated UCB
 campaigns (he-drx-1e4, κ = 1, 6 rounds of 8, median over seeds) the suggestions of rounds 4–6
 fell within 1σ / 2σ of the prediction made before their synthesis: with the virtual lab as
-truth raw 0 % / 0 %, scale 30 % / 100 % (one factor for all candidates), gp 67 % / 95 %; with
-DRXNet member 0 raw 0 % / 10 %, scale 50 % / 82 %, gp 79 % / 93 % (nominal 68 % / 95 %). Before
+truth raw 0 % / 0 %, scale 35 % / 85 % (one factor for all candidates), gp 71 % / 95 %; with
+DRXNet member 0 raw 0 % / 11 %, scale 37 % / 84 %, gp 71 % / 95 % (nominal 68 % / 95 %). Before
 the forward scale and the σ_Q floor the gp figures were 90 % / 100 % and 76 % / 95 %.
 
 Conservative fallback (fewer than :data:`MIN_POINTS` measured compositions): nothing can be
