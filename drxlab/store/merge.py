@@ -53,10 +53,7 @@ def merge_stores(sources: Sequence[str | os.PathLike], dest: str | os.PathLike) 
     _remove(tmp)
     out = open_store(tmp)
     try:
-        with out._writer.begin() as conn:
-            for src in sources:
-                _merge_one(conn, Path(src))
-            counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables()}
+        counts = merge_into(sources, out)
         out.engine.dispose()
         os.replace(tmp, dest)
     finally:

@@ -34,7 +34,7 @@ from drxlab.exceptions import DrxlabError
 from drxlab.executors import Executor, ray_session
 from drxlab.lab.oracle import Oracle
 from drxlab.lab.synthesis import SynthesisRules
-from drxlab.store.db import display_url, open_store, resolve_url
+from drxlab.store.db import display_url, resolve_url
 from drxlab.store.merge import merge_into_server, merge_stores
 from drxlab.workflow.simulate import (
     Run,
@@ -42,6 +42,7 @@ from drxlab.workflow.simulate import (
     SpaceTruth,
     check_objective,
     check_plan,
+    in_store,
     run_campaign,
     run_line,
     say_truth,
@@ -72,11 +73,7 @@ def start_task(oracle: Oracle, seed: int, kwargs: dict[str, Any]) -> tuple[int, 
     _one_thread()
     with tempfile.TemporaryDirectory(prefix="drxlab-start-") as tmp:
         db = Path(tmp) / "start.sqlite"
-        store = open_store(db)
-        try:
-            version = start_seed(store, oracle, seed=seed, **kwargs)
-        finally:
-            store.engine.dispose()
+        version = in_store(db, lambda store: start_seed(store, oracle, seed=seed, **kwargs))
         return version, db.read_bytes()
 
 
@@ -95,11 +92,11 @@ def campaign_task(
     with tempfile.TemporaryDirectory(prefix="drxlab-sim-") as tmp:
         db = Path(tmp) / "campaign.sqlite"
         db.write_bytes(start_db)
-        store = open_store(db, create=False)
-        try:
-            run = run_campaign(store, spec, oracle, space, strategy, seed, version, **kwargs)
-        finally:
-            store.engine.dispose()
+        run = in_store(
+            db,
+            lambda store: run_campaign(store, spec, oracle, space, strategy, seed, version, **kwargs),
+            create=False,
+        )
         return run, db.read_bytes()
 
 

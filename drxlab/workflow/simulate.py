@@ -353,7 +353,7 @@ def run_simulation(
         files = []
         for seed in seeds:
             start_db = Path(tmp) / f"start-s{seed}.sqlite"
-            start_version = _in_store(
+            start_version = in_store(
                 start_db,
                 lambda st, seed=seed: start_seed(
                     st, oracle, start_from, seed, n_start, start_epochs, say, bars, synthesis
@@ -362,7 +362,7 @@ def run_simulation(
             for strat in strategies:
                 files.append(Path(tmp) / f"{spec.name}-{strat}-s{seed}.sqlite")
                 shutil.copyfile(start_db, files[-1])
-                run = _in_store(
+                run = in_store(
                     files[-1],
                     lambda st, strat=strat, seed=seed, version=start_version: run_campaign(
                         st,
@@ -389,7 +389,7 @@ def run_simulation(
     return simulation_result(spec, oracle, space, rounds, batch, runs, feasibility, synthesis)
 
 
-def _in_store(path: Path, work: Callable[[Store], T], *, create: bool = True) -> T:
+def in_store(path: Path, work: Callable[[Store], T], *, create: bool = True) -> T:
     """``work`` on the SQLite store at ``path``, closed afterwards (its file then holds everything)."""
     store = open_store(path, create=create)
     try:
