@@ -153,8 +153,7 @@ def bench_simulate_ray(
         "ray_workers": workers,
         "ray_over_local_time": t_ray / t_local,
         "same_syntheses": [r.made for r in res.runs] == [r.made for r in local.runs],
-        # with synthesis failures a local campaign can see the oxidation states another campaign
-        # stored on a shared material row (P(feasible)'s inputs); a Ray campaign sees only its own
+        # none expected: both executors run each campaign alone in a copy of its seed's start
         "campaigns_differing": [a.campaign for a, b in zip(local.runs, res.runs) if a.made != b.made],
         "synthesis_failures": synthesis,
     }
